@@ -1,0 +1,35 @@
+/* The RA identity: certificate + private key, named in [ra] one of three ways
+ * (DESIGN.md): certificate + key files; a PKCS#12 file (+ password file); or a
+ * store directory where certificate_thumbprint picks the certificate. */
+#ifndef DCPKI_IDENTITY_H
+#define DCPKI_IDENTITY_H
+#include <openssl/types.h>
+#include "dcpki/config.h"
+#include "dcpki/thumbprint.h"
+
+typedef struct dcpki_identity dcpki_identity;
+
+/* Load and check the identity: certificate found (by thumbprint when one is
+ * configured: the chosen certificate's SHA-1 must equal it), key readable, key
+ * matches certificate. libctx (may be NULL) is used for all OpenSSL calls. */
+dcpki_code dcpki_identity_load(const dcpki_config *cfg, OSSL_LIB_CTX *libctx,
+                               dcpki_identity **out, dcpki_err *err);
+void dcpki_identity_free(dcpki_identity *id);
+
+/* Borrowed pointers, valid while id lives. */
+X509 *dcpki_identity_cert(const dcpki_identity *id);
+/* The private key when it is local (file / PKCS#12); NULL for a pkcs11: key. */
+EVP_PKEY *dcpki_identity_key(const dcpki_identity *id);
+void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN]);
+
+/* What the TLS client (libcurl/GnuTLS) needs: file paths and types. */
+typedef struct dcpki_tls_client_creds {
+    const char *cert_path;   /* PEM certificate file, or the PKCS#12 file */
+    const char *cert_type;   /* "PEM" or "P12" */
+    const char *key_path;    /* PEM key file or pkcs11: URI; NULL with P12 */
+    const char *key_type;    /* "PEM" or NULL */
+    const char *password;    /* PKCS#12 password / PIN, NULL if none; secret */
+} dcpki_tls_client_creds;
+void dcpki_identity_tls_creds(const dcpki_identity *id, dcpki_tls_client_creds *out);
+
+#endif

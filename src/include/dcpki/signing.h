@@ -1,0 +1,71 @@
+/* Client of the signing service: DigiCert Software Trust Manager REST API
+ * (../shared/protocols/signing.md): list keypairs, describe one (public key +
+ * certificate chain), sign a digest. Only the digest crosses the network; the
+ * returned signature is verified against the key's public key before it is
+ * returned. Keypair metadata is cached in memory (TTL 300 s). Thread-safe. */
+#ifndef DCPKI_SIGNING_H
+#define DCPKI_SIGNING_H
+#include <stddef.h>
+#include <openssl/types.h>
+#include "dcpki/transport.h"
+
+typedef enum { DCPKI_KEY_RSA = 1, DCPKI_KEY_EC = 2 } dcpki_key_alg;
+
+typedef struct dcpki_der {
+    unsigned char *data;
+    size_t len;
+} dcpki_der;
+
+typedef struct dcpki_keypair {
+    char *id;             /* service UUID */
+    char *alias;
+    dcpki_key_alg alg;
+    int bits;             /* RSA modulus bits / EC field bits */
+    char *curve;          /* EC: OpenSSL group name, e.g. "prime256v1"; NULL for RSA */
+    char *status;         /* key_status, e.g. "ONLINE" */
+    char *account_id;     /* may be NULL */
+    dcpki_der spki;       /* SubjectPublicKeyInfo DER */
+    EVP_PKEY *pub;        /* public key parsed from spki (in the client's libctx) */
+    dcpki_der cert;       /* end certificate DER; data NULL when none */
+    dcpki_der *chain;     /* intermediates then root, as the service lists them */
+    size_t chain_len;
+} dcpki_keypair;
+
+typedef enum {
+    DCPKI_SIG_RSA_PKCS1 = 1, /* PKCS#1 v1.5 over a digest: SHA*WithRSA */
+    DCPKI_SIG_RSA_PSS,       /* PSS, MGF1 with the same hash, salt = digest length: SHA*WithRSA/PSS */
+    DCPKI_SIG_ECDSA,         /* SHA*WithECDSA; signature returned DER-encoded */
+    DCPKI_SIG_RSA_RAW        /* NONEWithRSA: PKCS#1 v1.5 type 1 over caller's DigestInfo */
+} dcpki_sig_scheme;
+
+typedef struct dcpki_signing dcpki_signing;
+
+/* t is borrowed and must outlive the client. libctx (may be NULL) is used for
+ * parsing and verification. Needs [signing] url and api_key_file (read now). */
+dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_LIB_CTX *libctx,
+                             dcpki_signing **out, dcpki_err *err);
+void dcpki_signing_free(dcpki_signing *s);
+
+/* All keypairs; the array and items are freed with dcpki_keypairs_free. */
+dcpki_code dcpki_signing_list(dcpki_signing *s, dcpki_keypair ***items, size_t *n, dcpki_err *err);
+void dcpki_keypairs_free(dcpki_keypair **items, size_t n);
+
+/* The keypair with that alias (cache, else service). Returns a new reference
+ * released with dcpki_keypair_free. DCPKI_E_KEY_NOT_FOUND if none. */
+dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_keypair **out,
+                                  dcpki_err *err);
+dcpki_keypair *dcpki_keypair_ref(dcpki_keypair *kp);
+void dcpki_keypair_free(dcpki_keypair *kp);
+
+/* Sign a digest computed by the caller. md is "SHA256", "SHA384" or "SHA512"
+ * (NULL only with DCPKI_SIG_RSA_RAW, where data is the DigestInfo). The
+ * signature (malloc'ed, caller frees with OPENSSL_free) has been verified with
+ * kp->pub. ECDSA signatures are DER. */
+dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+                              const char *md, const unsigned char *data, size_t data_len,
+                              unsigned char **sig, size_t *sig_len, dcpki_err *err);
+
+/* Maximum signature size for this key (RSA: modulus bytes; ECDSA: DER bound). */
+size_t dcpki_keypair_max_sig_size(const dcpki_keypair *kp);
+
+#endif

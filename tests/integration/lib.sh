@@ -1,0 +1,102 @@
+# Sourced by every integration test (tests/integration/*.sh). The shared emulator
+# was started by the `emulator` ctest fixture (emulator-fixture start).
+set -euo pipefail
+: "${DCPKI_TEST_RUN:?run through ctest (the emulator fixture sets DCPKI_TEST_RUN)}"
+: "${DCPKI_SRC:?}" "${DCPKI_BUILD:?}"
+RUN=$DCPKI_TEST_RUN
+TEST_NAME=$(basename "$0" .sh)
+W=$RUN/tests/$TEST_NAME
+rm -rf "$W"; mkdir -p "$W"
+
+_emu() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$1/emulator.json" "$2"; }
+EMU_STATE=$RUN/emu
+EMU_URL=$(_emu "$EMU_STATE" url)
+EMU_HOST=$(_emu "$EMU_STATE" host)
+EMU_TRUST=$(_emu "$EMU_STATE" trust)
+EMU_ROOT=$(_emu "$EMU_STATE" root)
+EMU_APIKEY=$(_emu "$EMU_STATE" api_key_file)
+DCPKI=$DCPKI_BUILD/src/dcpki
+EMULATOR=$DCPKI_SRC/scripts/dcpki-emulator
+PROVIDER_DIR=$DCPKI_BUILD/lib/ossl-modules
+P11MOD=$DCPKI_BUILD/lib/pkcs11/dcpki-pkcs11.so
+export DCPKI_CONF=$RUN/dcpki.conf
+export OPENSSL_CONF=$RUN/openssl.cnf
+
+_priv_pids=()
+_cleanup() { for p in "${_priv_pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap _cleanup EXIT
+
+# openssl without the dcpki provider
+plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
+
+fail() { echo "FAIL [$TEST_NAME]: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+# expect_fail "substring" cmd args... : the command must exit non-zero and its
+# stdout+stderr must contain the substring (case-insensitive).
+expect_fail() {
+  local want=$1; shift
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [[ $rc != 0 ]] || fail "expected failure of: $* (it succeeded; output: $out)"
+  grep -qiF -- "$want" <<<"$out" || fail "expected '$want' in the output of: $*; got: $out"
+  LAST_OUTPUT=$out
+}
+
+# write_conf OUT [section.key=value | section.key=] ... : a copy of the shared
+# dcpki.conf with keys set (added/replaced) or removed (empty value).
+write_conf() {
+  local out=$1; shift
+  /usr/bin/python3 - "$RUN/dcpki.conf" "$out" "$@" <<'PY'
+import sys
+src, out, edits = sys.argv[1], sys.argv[2], sys.argv[3:]
+sections, order = {}, []
+cur = None
+for line in open(src):
+    line = line.strip()
+    if not line:
+        continue
+    if line.startswith('['):
+        cur = line[1:-1]; order.append(cur); sections[cur] = {}
+    else:
+        k, v = [x.strip() for x in line.split('=', 1)]
+        sections[cur][k] = v
+for e in edits:
+    sk, v = e.split('=', 1)
+    s, k = sk.split('.', 1)
+    if s not in sections:
+        sections[s] = {}; order.append(s)
+    if v == '':
+        sections[s].pop(k, None)
+    else:
+        sections[s][k] = v
+with open(out, 'w') as f:
+    for s in order:
+        f.write('[%s]\n' % s)
+        for k, v in sections[s].items():
+            f.write('%s = %s\n' % (k, v))
+PY
+}
+
+# openssl_cnf_for OUT DCPKI_CONF : an openssl.cnf loading the provider with that dcpki.conf
+openssl_cnf_for() { "$DCPKI_SRC/tests/integration/emulator-fixture" openssl-cnf "$1" "$2"; }
+
+# start_private_emulator [emulator args...] : an emulator of our own on a copy of
+# the shared state (same CAs, keys, API key and RA), for fault injection. Sets
+# PRIV_STATE PRIV_URL PRIV_HOST and writes $W/priv.conf and $W/priv-openssl.cnf.
+start_private_emulator() {
+  PRIV_STATE=$W/priv-emu
+  rm -rf "$PRIV_STATE"; cp -a "$EMU_STATE" "$PRIV_STATE"; rm -f "$PRIV_STATE/emulator.json" "$PRIV_STATE/faults.json"
+  "$EMULATOR" --state "$PRIV_STATE" --port 0 "$@" </dev/null >"$W/priv-emu.log" 2>&1 &
+  _priv_pids+=($!)
+  for _ in $(seq 1 300); do [[ -s $PRIV_STATE/emulator.json ]] && break; sleep 0.1; done
+  [[ -s $PRIV_STATE/emulator.json ]] || fail "private emulator did not start: $(tail -5 "$W/priv-emu.log")"
+  PRIV_URL=$(_emu "$PRIV_STATE" url)
+  PRIV_HOST=$(_emu "$PRIV_STATE" host)
+  write_conf "$W/priv.conf" "ca.host=$PRIV_HOST" "signing.url=$PRIV_URL" \
+    "ca.trust=$(_emu "$PRIV_STATE" trust)" "signing.api_key_file=$(_emu "$PRIV_STATE" api_key_file)"
+  openssl_cnf_for "$W/priv-openssl.cnf" "$W/priv.conf"
+}
+
+# a free TCP port on 127.0.0.1
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
