@@ -1,0 +1,611 @@
+/* Shared parts of the dcpki command-line tool (see cli_common.h). */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "dcpki/thumbprint.h"
+
+/* ------------------------------------------------------------------ errors */
+
+int cli_error(const dcpki_err *err)
+{
+    char buf[DCPKI_ERR_DETAIL_MAX + 512];
+    fprintf(stderr, "dcpki: %s\n", dcpki_err_format(err, buf, sizeof buf));
+    return 1;
+}
+
+int cli_errorf(dcpki_code code, const char *fmt, ...)
+{
+    dcpki_err err;
+    va_list ap;
+    dcpki_err_clear(&err);
+    err.code = code;
+    va_start(ap, fmt);
+    vsnprintf(err.detail, sizeof err.detail, fmt, ap);
+    va_end(ap);
+    return cli_error(&err);
+}
+
+int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "dcpki: invalid command line: %s (run '%s --help' for usage)\n", detail,
+            ctx->cmdpath[0] ? ctx->cmdpath : "dcpki");
+    return 1;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("dcpki: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+dcpki_code cli_ossl_err(dcpki_err *err, dcpki_code code, const char *what)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    if (reason)
+        return dcpki_err_set(err, code, "%s: %s", what, reason);
+    return dcpki_err_set(err, code, "%s", what);
+}
+
+/* ----------------------------------------------------------- dispatching */
+
+void cli_print_usage(FILE *f, const cli_cmd *cmd, const char *cmdpath)
+{
+    fputs(cmd->usage, f);
+    if (cmd->subs) {
+        size_t w = 0;
+        for (const cli_cmd *const *s = cmd->subs; *s; s++)
+            if (strlen((*s)->name) > w)
+                w = strlen((*s)->name);
+        fputs("\nCommands:\n", f);
+        for (const cli_cmd *const *s = cmd->subs; *s; s++)
+            fprintf(f, "  %-*s  %s\n", (int)w, (*s)->name, (*s)->summary);
+        fprintf(f, "\nRun '%s COMMAND --help' for the options of a command.\n", cmdpath);
+    }
+}
+
+static void path_push(cli_ctx *ctx, const char *name)
+{
+    size_t n = strlen(ctx->cmdpath);
+    snprintf(ctx->cmdpath + n, sizeof ctx->cmdpath - n, "%s%s", n ? " " : "", name);
+}
+
+int cli_dispatch(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv)
+{
+    path_push(ctx, cmd->name);
+    if (cmd->run)
+        return cmd->run(ctx, cmd, argc, argv);
+
+    /* a group: its own options (--help and the global ones), then a command */
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int rc = 0, c;
+    optind = 0;
+    /* "+": stop at the subcommand, whose options are its own */
+    while ((c = cli_getopt(ctx, cmd, argc, argv, "+", longopts, &rc)) != CLI_OPTS_END) {
+        if (c == CLI_OPTS_EXIT)
+            return rc;
+        return cli_usage_error(ctx, "unexpected option");
+    }
+    if (optind >= argc)
+        return cli_usage_error(ctx, "'%s' needs a command", ctx->cmdpath);
+    const char *name = argv[optind];
+    for (const cli_cmd *const *s = cmd->subs; *s; s++)
+        if (strcmp((*s)->name, name) == 0)
+            return cli_dispatch(ctx, *s, argc - optind, argv + optind);
+    if (strcmp(name, "help") == 0) {
+        cli_print_usage(stdout, cmd, ctx->cmdpath);
+        return 0;
+    }
+    return cli_usage_error(ctx, "unknown command '%s %s'", ctx->cmdpath, name);
+}
+
+int cli_getopt(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv,
+               const char *shortopts, const struct option *longopts, int *rc)
+{
+    char opts[128];
+    const char *rest = shortopts;
+    const char *plus = "";
+    if (*rest == '+') {
+        plus = "+";
+        rest++;
+    }
+    /* leading ':' (after '+'): report a missing value as ':' and print nothing */
+    snprintf(opts, sizeof opts, "%s:h%s", plus, rest);
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, opts, longopts, NULL);
+        switch (c) {
+        case -1:
+            return CLI_OPTS_END;
+        case 'h':
+            cli_print_usage(stdout, cmd, ctx->cmdpath);
+            *rc = 0;
+            return CLI_OPTS_EXIT;
+        case CLI_OPT_JSON:
+            ctx->json = 1;
+            continue;
+        case CLI_OPT_CONFIG:
+            if (ctx->cfg) { /* only possible if a command loaded before parsing */
+                *rc = cli_usage_error(ctx, "--config given after the configuration was read");
+                return CLI_OPTS_EXIT;
+            }
+            ctx->config_path = optarg;
+            continue;
+        case '?':
+            if (optopt > 0 && optopt < 0x100)
+                *rc = cli_usage_error(ctx, "unknown option '-%c'", optopt);
+            else
+                *rc = cli_usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
+            return CLI_OPTS_EXIT;
+        case ':':
+            if (optind > 0 && optind <= argc && strncmp(argv[optind - 1], "--", 2) == 0)
+                *rc = cli_usage_error(ctx, "option '%.*s' needs a value",
+                                      (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+            else if (optopt > 0 && optopt < 0x100)
+                *rc = cli_usage_error(ctx, "option '-%c' needs a value", optopt);
+            else
+                *rc = cli_usage_error(ctx, "an option needs a value");
+            return CLI_OPTS_EXIT;
+        default:
+            return c;
+        }
+    }
+}
+
+int cli_check_operands(cli_ctx *ctx, int argc, char **argv, int min, int max)
+{
+    int n = argc - optind;
+    if (n < min)
+        return cli_usage_error(ctx, "'%s' needs %s", ctx->cmdpath,
+                               min - n == 1 && max == min ? "one more argument" : "more arguments");
+    if (max >= 0 && n > max)
+        return cli_usage_error(ctx, "unexpected argument '%s'", argv[optind + max]);
+    return 0;
+}
+
+/* ---------------------------------------------------------- lazy loading */
+
+dcpki_code cli_config(cli_ctx *ctx, const dcpki_config **out, dcpki_err *err)
+{
+    if (!ctx->cfg) {
+        dcpki_code rc = dcpki_config_load(dcpki_config_path(ctx->config_path), &ctx->cfg, err);
+        if (rc != DCPKI_OK)
+            return rc;
+    }
+    *out = ctx->cfg;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_identity(cli_ctx *ctx, const dcpki_identity **out, dcpki_err *err)
+{
+    if (!ctx->id) {
+        const dcpki_config *cfg;
+        dcpki_code rc = cli_config(ctx, &cfg, err);
+        if (rc == DCPKI_OK)
+            rc = dcpki_identity_load(cfg, NULL, &ctx->id, err);
+        if (rc != DCPKI_OK)
+            return rc;
+    }
+    *out = ctx->id;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_transport(cli_ctx *ctx, dcpki_transport **out, dcpki_err *err)
+{
+    if (!ctx->transport) {
+        const dcpki_identity *id;
+        dcpki_code rc = cli_identity(ctx, &id, err);
+        if (rc == DCPKI_OK)
+            rc = dcpki_transport_new(ctx->cfg, id, &ctx->transport, err);
+        if (rc != DCPKI_OK)
+            return rc;
+    }
+    *out = ctx->transport;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_signing(cli_ctx *ctx, dcpki_signing **out, dcpki_err *err)
+{
+    if (!ctx->signing) {
+        dcpki_transport *t;
+        dcpki_code rc = cli_transport(ctx, &t, err);
+        if (rc != DCPKI_OK)
+            return rc;
+        rc = dcpki_signing_new(ctx->cfg, t, NULL, &ctx->signing, err);
+        if (rc != DCPKI_OK)
+            return rc;
+    }
+    *out = ctx->signing;
+    return DCPKI_OK;
+}
+
+void cli_ctx_free(cli_ctx *ctx)
+{
+    dcpki_signing_free(ctx->signing);
+    dcpki_transport_free(ctx->transport);
+    dcpki_identity_free(ctx->id);
+    dcpki_config_free(ctx->cfg);
+    ctx->signing = NULL;
+    ctx->transport = NULL;
+    ctx->id = NULL;
+    ctx->cfg = NULL;
+}
+
+/* ---------------------------------------------------------------- output */
+
+int cli_json_print(json_object *obj)
+{
+    const char *s = json_object_to_json_string_ext(
+        obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+    int rc = 0;
+    if (!s || printf("%s\n", s) < 0 || fflush(stdout) != 0)
+        rc = cli_errorf(DCPKI_E_IO, "cannot write the JSON output: %s", strerror(errno));
+    json_object_put(obj);
+    return rc;
+}
+
+json_object *cli_json_str(const char *s)
+{
+    return s ? json_object_new_string(s) : NULL;
+}
+
+static char *bio_to_str(BIO *b)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(b, &data);
+    char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
+    if (!s)
+        return NULL;
+    if (n > 0)
+        memcpy(s, data, (size_t)n);
+    s[n > 0 ? n : 0] = '\0';
+    return s;
+}
+
+char *cli_name_str(const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *s = NULL;
+    if (!b)
+        return NULL;
+    unsigned long flags = (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) | XN_FLAG_SEP_CPLUS_SPC |
+                          XN_FLAG_DN_REV | XN_FLAG_FN_SN;
+    if (X509_NAME_print_ex(b, name, 0, flags) >= 0)
+        s = bio_to_str(b);
+    BIO_free(b);
+    return s;
+}
+
+char *cli_serial_str(const X509 *x)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *s = NULL;
+    if (bn) {
+        char *h = BN_bn2hex(bn);
+        if (h) {
+            s = strdup(h);
+            OPENSSL_free(h);
+        }
+        BN_free(bn);
+    }
+    return s;
+}
+
+void cli_time_str(const ASN1_TIME *t, char out[32])
+{
+    struct tm tm;
+    if (!t || !ASN1_TIME_to_tm(t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, 32, "?");
+}
+
+void cli_thumbprint(const X509 *x, char out[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (X509_digest(x, EVP_sha1(), md, &n) && n == DCPKI_THUMBPRINT_LEN)
+        dcpki_thumbprint_format(md, out);
+    else
+        snprintf(out, 41, "?");
+}
+
+int cli_cert_expired(const X509 *x)
+{
+    return X509_cmp_current_time(X509_get0_notAfter(x)) < 0;
+}
+
+int cli_cert_not_yet_valid(const X509 *x)
+{
+    return X509_cmp_current_time(X509_get0_notBefore(x)) > 0;
+}
+
+char *cli_cert_pem(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *s = NULL;
+    if (b && PEM_write_bio_X509(b, x))
+        s = bio_to_str(b);
+    BIO_free(b);
+    return s;
+}
+
+char *cli_pubkey_pem(EVP_PKEY *pk)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *s = NULL;
+    if (b && PEM_write_bio_PUBKEY(b, pk))
+        s = bio_to_str(b);
+    BIO_free(b);
+    return s;
+}
+
+json_object *cli_cert_json(X509 *x, int with_pem)
+{
+    json_object *o = json_object_new_object();
+    char *subject = cli_name_str(X509_get_subject_name(x));
+    char *issuer = cli_name_str(X509_get_issuer_name(x));
+    char *serial = cli_serial_str(x);
+    char nb[32], na[32], tp[41];
+    cli_time_str(X509_get0_notBefore(x), nb);
+    cli_time_str(X509_get0_notAfter(x), na);
+    cli_thumbprint(x, tp);
+    json_object_object_add(o, "subject", cli_json_str(subject));
+    json_object_object_add(o, "issuer", cli_json_str(issuer));
+    json_object_object_add(o, "serial", cli_json_str(serial));
+    json_object_object_add(o, "not_before", json_object_new_string(nb));
+    json_object_object_add(o, "not_after", json_object_new_string(na));
+    json_object_object_add(o, "thumbprint", json_object_new_string(tp));
+    json_object_object_add(o, "expired", json_object_new_boolean(cli_cert_expired(x)));
+    if (with_pem) {
+        char *pem = cli_cert_pem(x);
+        json_object_object_add(o, "pem", cli_json_str(pem));
+        free(pem);
+    }
+    free(subject);
+    free(issuer);
+    free(serial);
+    return o;
+}
+
+void cli_cert_print(FILE *f, const char *indent, X509 *x)
+{
+    char *subject = cli_name_str(X509_get_subject_name(x));
+    char *issuer = cli_name_str(X509_get_issuer_name(x));
+    char *serial = cli_serial_str(x);
+    char nb[32], na[32], tp[41];
+    cli_time_str(X509_get0_notBefore(x), nb);
+    cli_time_str(X509_get0_notAfter(x), na);
+    cli_thumbprint(x, tp);
+    fprintf(f, "%ssubject:     %s\n", indent, subject ? subject : "?");
+    fprintf(f, "%sissuer:      %s\n", indent, issuer ? issuer : "?");
+    fprintf(f, "%sserial:      %s\n", indent, serial ? serial : "?");
+    fprintf(f, "%snot before:  %s\n", indent, nb);
+    fprintf(f, "%snot after:   %s%s\n", indent, na,
+            cli_cert_expired(x) ? " (EXPIRED)" : cli_cert_not_yet_valid(x) ? " (NOT YET VALID)" : "");
+    fprintf(f, "%sthumbprint:  %s\n", indent, tp);
+    free(subject);
+    free(issuer);
+    free(serial);
+}
+
+/* ----------------------------------------------------------------- files */
+
+dcpki_code cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                 int overwrite, dcpki_err *err)
+{
+    char *pcopy = strdup(path);
+    if (!pcopy)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory");
+    char *dir = dirname(pcopy);
+    size_t tlen = strlen(dir) + 32;
+    char *tmp = malloc(tlen);
+    if (!tmp) {
+        free(pcopy);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory");
+    }
+    snprintf(tmp, tlen, "%s/.dcpki-tmp-XXXXXX", dir);
+
+    dcpki_code rc = DCPKI_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = dcpki_err_set(err, DCPKI_E_IO, "cannot create a file in %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (fchmod(fd, mode) != 0) {
+        rc = dcpki_err_set(err, DCPKI_E_IO, "cannot set the mode of %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    const unsigned char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: %s", path, strerror(errno));
+            goto fail;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: fsync: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    if (overwrite) {
+        if (rename(tmp, path) != 0) {
+            rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: %s", path, strerror(errno));
+            goto fail;
+        }
+    } else {
+        /* link() fails when path exists: no window where another file is replaced */
+        if (link(tmp, path) != 0) {
+            if (errno == EEXIST)
+                rc = dcpki_err_set(err, DCPKI_E_IO, "%s already exists and was left unchanged "
+                                   "(use --force to replace it)", path);
+            else
+                rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: %s", path, strerror(errno));
+            goto fail;
+        }
+        unlink(tmp);
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    goto out;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+out:
+    free(tmp);
+    free(pcopy);
+    return rc;
+}
+
+dcpki_code cli_read_file(const char *path, char **data, size_t *len, dcpki_code on_error,
+                         dcpki_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dcpki_err_set(err, on_error, "cannot read %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory reading %s", path);
+    if (bad) {
+        free(buf);
+        return dcpki_err_set(err, on_error, "cannot read %s", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_load_cert(const char *path, X509 **out, dcpki_code on_error, dcpki_err *err)
+{
+    char *data;
+    size_t len;
+    dcpki_code rc = cli_read_file(path, &data, &len, on_error, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    X509 *x = NULL;
+    BIO *b = BIO_new_mem_buf(data, (int)len);
+    if (b)
+        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    if (!x) {
+        const unsigned char *p = (const unsigned char *)data;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    free(data);
+    ERR_clear_error();
+    if (!x)
+        return dcpki_err_set(err, on_error, "%s is not a certificate (PEM or DER)", path);
+    *out = x;
+    return DCPKI_OK;
+}
+
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    *(int *)u = 1;
+    return -1;
+}
+
+dcpki_code cli_load_key(const char *path, EVP_PKEY **out, dcpki_err *err)
+{
+    char *data;
+    size_t len;
+    dcpki_code rc = cli_read_file(path, &data, &len, DCPKI_E_RA_KEY_UNREADABLE, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    int encrypted = 0;
+    EVP_PKEY *pk = NULL;
+    BIO *b = BIO_new_mem_buf(data, (int)len);
+    if (b)
+        pk = PEM_read_bio_PrivateKey(b, NULL, no_password, &encrypted);
+    BIO_free(b);
+    if (!pk && !encrypted) {
+        const unsigned char *p = (const unsigned char *)data;
+        pk = d2i_AutoPrivateKey(NULL, &p, (long)len);
+    }
+    OPENSSL_cleanse(data, len);
+    free(data);
+    ERR_clear_error();
+    if (!pk)
+        return dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE,
+                             encrypted ? "%s is encrypted with a password; dcpki needs an unencrypted key file (mode 0600)"
+                                       : "%s holds no private key (PEM or DER)", path);
+    *out = pk;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_emit_bio(BIO *bio, const char *path, mode_t mode, int overwrite, dcpki_err *err)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    if (n < 0)
+        n = 0;
+    if (path)
+        return cli_write_file_atomic(path, data, (size_t)n, mode, overwrite, err);
+    if (fwrite(data, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) != 0)
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot write to the standard output: %s",
+                             strerror(errno));
+    return DCPKI_OK;
+}

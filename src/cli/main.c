@@ -1,0 +1,84 @@
+/* dcpki: command-line tool. Global options, then a command group or command
+ * from the table below (one source file per group). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "cli_common.h"
+
+static const cli_cmd *const commands[] = {
+    &cli_cmd_ra,
+    &cli_cmd_keys,
+    NULL,
+};
+
+enum { OPT_VERSION = CLI_OPT_FIRST_FREE };
+
+static const cli_cmd cli_root = {
+    .name = "dcpki",
+    .summary = "DigiCert cloud CA and signing keys from OpenSSL and PKCS#11",
+    .usage =
+        "Usage: dcpki [--config FILE] [--json] COMMAND [ARGS...]\n"
+        "       dcpki --help | --version\n"
+        "\n"
+        "Options (accepted before or after the command):\n"
+        "  --config FILE  configuration file (default: $DCPKI_CONF, else " DCPKI_DEFAULT_CONF ")\n"
+        "  --json         machine-readable output where the output is data\n"
+        "  -h, --help     show help (also after any command)\n"
+        "  --version      show the version\n"
+        "\n"
+        "Exit status: 0 on success, 1 on failure (one line on standard error).\n",
+    .run = NULL,
+    .subs = commands,
+};
+
+int main(int argc, char **argv)
+{
+    /* The CLI's own crypto runs on the built-in default provider: openssl.cnf
+     * (which may activate the dcpki provider for other programs) is not read. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+
+    cli_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    snprintf(ctx.cmdpath, sizeof ctx.cmdpath, "dcpki");
+
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int rc = 0, c;
+    optind = 0;
+    while ((c = cli_getopt(&ctx, &cli_root, argc, argv, "+", longopts, &rc)) != CLI_OPTS_END) {
+        if (c == CLI_OPTS_EXIT)
+            return rc;
+        if (c == OPT_VERSION) {
+            printf("dcpki %s (%s)\n", DCPKI_VERSION, OpenSSL_version(OPENSSL_VERSION));
+            return 0;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "dcpki: invalid command line: no command given (run 'dcpki --help' for usage)\n");
+        return 1;
+    }
+    const char *name = argv[optind];
+    const cli_cmd *cmd = NULL;
+    for (const cli_cmd *const *s = commands; *s; s++)
+        if (strcmp((*s)->name, name) == 0)
+            cmd = *s;
+    if (!cmd && strcmp(name, "help") == 0) {
+        cli_print_usage(stdout, &cli_root, "dcpki");
+        return 0;
+    }
+    if (!cmd)
+        return cli_usage_error(&ctx, "unknown command '%s'", name);
+
+    /* cmdpath grows to "dcpki <group> <command>" as cli_dispatch descends */
+    rc = cli_dispatch(&ctx, cmd, argc - optind, argv + optind);
+    cli_ctx_free(&ctx);
+    ERR_clear_error();
+    return rc == 0 ? 0 : 1;
+}
