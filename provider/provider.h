@@ -1,0 +1,131 @@
+/* dcpki OpenSSL 3 provider: shared declarations.
+ *
+ * The provider context owns a private library context (built-in "default"
+ * only) used for all of our own crypto, and the lazily created core objects
+ * (config -> RA identity -> transport -> signing client). Keys are reference
+ * counted objects shared by the store, keymgmt, signature and encoders. */
+#ifndef DCPKI_PROVIDER_H
+#define DCPKI_PROVIDER_H
+
+#include <stdatomic.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+
+#include "dcpki/config.h"
+#include "dcpki/error.h"
+#include "dcpki/identity.h"
+#include "dcpki/log.h"
+#include "dcpki/signing.h"
+#include "dcpki/transport.h"
+#include "dcpki/uri.h"
+
+#define DCPKI_PROV_NAME "dcpki"
+#define DCPKI_PROV_PROPS "provider=dcpki"
+#define DCPKI_PARAM_CONFIG "dcpki-config"
+
+#define DCPKI_NAMES_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
+#define DCPKI_NAMES_EC "EC:id-ecPublicKey:1.2.840.10045.2.1"
+#define DCPKI_NAMES_SIG_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
+#define DCPKI_NAMES_SIG_ECDSA "ECDSA"
+
+/* Provider-specific reasons, after the catalogue codes (which are used as
+ * reasons directly). */
+enum {
+    DCPKI_R_NOT_OURS = DCPKI_E__COUNT + 1, /* a key of another provider was given to us */
+    DCPKI_R_BAD_PARAM,                      /* a parameter value we cannot honour */
+    DCPKI_R_OPERATION,                      /* operation called in the wrong state */
+    DCPKI_R__LAST
+};
+
+typedef struct dcpki_prov {
+    const OSSL_CORE_HANDLE *handle;
+    OSSL_LIB_CTX *libctx; /* private: built-in default provider only */
+    OSSL_PROVIDER *deflt;
+    char *config_path;    /* from the provider parameter, NULL when unset */
+
+    OSSL_FUNC_core_new_error_fn *core_new_error;
+    OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
+    OSSL_FUNC_core_vset_error_fn *core_vset_error;
+
+    pthread_mutex_t lock;
+    int ready;            /* config/identity/transport/signing all made */
+    dcpki_config *cfg;
+    dcpki_identity *id;
+    dcpki_transport *transport;
+    dcpki_signing *signing;
+    struct dcpki_prov *next; /* registry for the fork handlers */
+} dcpki_prov;
+
+typedef struct dcpki_key {
+    dcpki_prov *prov;
+    atomic_int refs;
+    int is_ra;            /* dcpki:ra: the RA identity key, used locally */
+    int has_private;      /* a private-key object (sign) or a public one */
+    int type;             /* EVP_PKEY_RSA or EVP_PKEY_EC */
+    dcpki_keypair *kp;    /* remote key (NULL for the RA key) */
+    EVP_PKEY *pkey;       /* public key (remote) or the RA key (in prov->libctx) */
+    char *uri;            /* canonical dcpki: URI of the private key */
+} dcpki_key;
+
+/* ---- provider.c ---- */
+/* Raise an error through the core: reason is a dcpki_code or DCPKI_R_*. */
+void dcpki_raise(dcpki_prov *prov, int reason, const char *file, int line, const char *func,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+#define DCPKI_RAISE(prov, reason, ...) \
+    dcpki_raise((prov), (reason), __FILE__, __LINE__, __func__, __VA_ARGS__)
+/* Raise a core error (catalogue sentence, detail and remedy). */
+void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, int line,
+                     const char *func);
+#define DCPKI_RAISE_ERR(prov, err) dcpki_raise_err((prov), (err), __FILE__, __LINE__, __func__)
+/* Make (once; again in a forked child for the transport) the core objects.
+ * Returns 1, or 0 with an error raised. */
+int dcpki_prov_ready(dcpki_prov *prov);
+OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov);
+
+/* ---- keymgmt_common.c ---- */
+dcpki_key *dcpki_key_new(dcpki_prov *prov);
+dcpki_key *dcpki_key_ref(dcpki_key *k);
+void dcpki_key_free(dcpki_key *k);
+/* Resolve a URI to a key object (network for dcpki:key=). want_private
+ * selects the private object (else a public-key object). Raises on error. */
+dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_private);
+/* A public-key object for the same key. */
+dcpki_key *dcpki_key_public_copy(dcpki_key *src);
+/* Resolve a URI string (decoder). */
+dcpki_key *dcpki_key_from_uri_string(dcpki_prov *prov, const char *uri, int want_private);
+int dcpki_key_bits(const dcpki_key *k);
+size_t dcpki_key_max_sig_size(const dcpki_key *k);
+
+extern const OSSL_DISPATCH dcpki_rsa_keymgmt_functions[];
+extern const OSSL_DISPATCH dcpki_ec_keymgmt_functions[];
+/* shared keymgmt entry points, typed per algorithm in keymgmt_rsa.c / _ec.c */
+void *dcpki_km_new(void *provctx, int type);
+void *dcpki_km_load(const void *reference, size_t reference_sz, int type);
+int dcpki_km_has(const void *keydata, int selection, int type);
+int dcpki_km_match(const void *k1, const void *k2, int selection, int type);
+int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *allowed, int type);
+int dcpki_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg, int type);
+void dcpki_km_free(void *keydata);
+int dcpki_km_import_refused(void *keydata, int selection, const OSSL_PARAM params[]);
+
+/* ---- store.c ---- */
+extern const OSSL_DISPATCH dcpki_store_functions[];
+
+/* ---- signature.c / sig_rsa.c / sig_ecdsa.c ---- */
+extern const OSSL_DISPATCH dcpki_rsa_signature_functions[];
+extern const OSSL_DISPATCH dcpki_ecdsa_signature_functions[];
+
+/* ---- decoder.c / encoder.c ---- */
+extern const OSSL_DISPATCH dcpki_pem_keyref_decoder_functions[];
+extern const OSSL_DISPATCH dcpki_der_keyref_rsa_decoder_functions[];
+extern const OSSL_DISPATCH dcpki_der_keyref_ec_decoder_functions[];
+extern const OSSL_DISPATCH dcpki_keyref_rsa_encoder_functions[];
+extern const OSSL_DISPATCH dcpki_keyref_ec_encoder_functions[];
+extern const OSSL_DISPATCH dcpki_refuse_encoder_functions[];
+#define DCPKI_KEYREF_STRUCTURE "dcpki-keyref"
+
+#endif

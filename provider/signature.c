@@ -1,0 +1,417 @@
+/* Signature operations common to RSA and ECDSA.
+ *
+ * The message is hashed locally in the provider's private library context
+ * (so duplicating a context is EVP_MD_CTX_copy_ex, which OpenSSL 3.0 needs:
+ * EVP_DigestSignFinal duplicates the context and fails without dupctx; 3.2+
+ * would finalise in place). Only the digest goes to the signing service; the
+ * RA key (dcpki:ra) signs locally. Verification is always local, from the
+ * public key, because our keys cannot be exported to another provider. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "signature.h"
+
+const char *dcpki_sig_md_service_name(const EVP_MD *md)
+{
+    if (md == NULL)
+        return NULL;
+    if (EVP_MD_is_a(md, "SHA256"))
+        return "SHA256";
+    if (EVP_MD_is_a(md, "SHA384"))
+        return "SHA384";
+    if (EVP_MD_is_a(md, "SHA512"))
+        return "SHA512";
+    return NULL;
+}
+
+int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out)
+{
+    EVP_MD *md;
+    ERR_set_mark();
+    md = EVP_MD_fetch(dcpki_prov_libctx(c->prov), name, NULL);
+    ERR_pop_to_mark();
+    if (md == NULL || dcpki_sig_md_service_name(md) == NULL) {
+        EVP_MD_free(md);
+        DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED,
+                    "%s: digest '%s' (%s)", dcpki_code_sentence(DCPKI_E_UNSUPPORTED), name,
+                    "use SHA256, SHA384 or SHA512");
+        return 0;
+    }
+    EVP_MD_free(*out);
+    *out = md;
+    return 1;
+}
+
+void *dcpki_sig_newctx(void *provctx, int alg)
+{
+    dcpki_sig_ctx *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->prov = provctx;
+    c->alg = alg;
+    c->pad = RSA_PKCS1_PADDING;
+    c->saltlen = RSA_PSS_SALTLEN_DIGEST;
+    return c;
+}
+
+void dcpki_sig_freectx(void *vctx)
+{
+    dcpki_sig_ctx *c = vctx;
+    if (c == NULL)
+        return;
+    dcpki_key_free(c->key);
+    EVP_MD_free(c->md);
+    EVP_MD_free(c->mgf1);
+    EVP_MD_CTX_free(c->mdctx);
+    free(c);
+}
+
+void *dcpki_sig_dupctx(void *vctx)
+{
+    dcpki_sig_ctx *src = vctx, *c;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    *c = *src;
+    c->key = NULL;
+    c->md = NULL;
+    c->mgf1 = NULL;
+    c->mdctx = NULL;
+    if (src->md != NULL && !EVP_MD_up_ref(src->md))
+        goto err;
+    c->md = src->md;
+    if (src->mgf1 != NULL && !EVP_MD_up_ref(src->mgf1))
+        goto err;
+    c->mgf1 = src->mgf1;
+    if (src->mdctx != NULL) {
+        c->mdctx = EVP_MD_CTX_new();
+        if (c->mdctx == NULL || !EVP_MD_CTX_copy_ex(c->mdctx, src->mdctx))
+            goto err;
+    }
+    c->key = dcpki_key_ref(src->key);
+    return c;
+err:
+    dcpki_sig_freectx(c);
+    return NULL;
+}
+
+static int sig_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[])
+{
+    if (c->alg == DCPKI_SIGALG_RSA)
+        return dcpki_rsa_sig_set_params(c, params);
+    return dcpki_sig_set_common_params(c, params);
+}
+
+static int sig_init(dcpki_sig_ctx *c, void *provkey, const OSSL_PARAM params[], int op)
+{
+    dcpki_key *k = provkey;
+    if (k != NULL) {
+        int want = c->alg == DCPKI_SIGALG_RSA ? EVP_PKEY_RSA : EVP_PKEY_EC;
+        if (k->type != want || k->pkey == NULL) {
+            DCPKI_RAISE(c->prov, DCPKI_R_NOT_OURS, "the key is not an %s key",
+                        want == EVP_PKEY_RSA ? "RSA" : "EC");
+            return 0;
+        }
+        if (op == EVP_PKEY_OP_SIGN && !k->has_private) {
+            DCPKI_RAISE(c->prov, DCPKI_E_INVALID_ARGUMENT,
+                        "%s: %s is a public key object and cannot sign (%s)",
+                        dcpki_code_sentence(DCPKI_E_INVALID_ARGUMENT), k->uri,
+                        "name the private key, without ;type=public");
+            return 0;
+        }
+        dcpki_key_free(c->key);
+        c->key = dcpki_key_ref(k);
+    } else if (c->key == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "no key given to the signature operation");
+        return 0;
+    }
+    c->operation = op;
+    c->pad = RSA_PKCS1_PADDING;
+    c->saltlen = op == EVP_PKEY_OP_SIGN ? RSA_PSS_SALTLEN_DIGEST : RSA_PSS_SALTLEN_AUTO;
+    EVP_MD_free(c->mgf1);
+    c->mgf1 = NULL;
+    EVP_MD_free(c->md);
+    c->md = NULL;
+    EVP_MD_CTX_free(c->mdctx);
+    c->mdctx = NULL;
+    return sig_set_params(c, params);
+}
+
+int dcpki_sig_sign_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    return sig_init(vctx, provkey, params, EVP_PKEY_OP_SIGN);
+}
+
+int dcpki_sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    return sig_init(vctx, provkey, params, EVP_PKEY_OP_VERIFY);
+}
+
+static size_t sig_max_size(const dcpki_sig_ctx *c)
+{
+    size_t n = 0;
+    if (c->key->kp != NULL)
+        n = dcpki_keypair_max_sig_size(c->key->kp);
+    if (n == 0)
+        n = dcpki_key_max_sig_size(c->key);
+    return n;
+}
+
+/* A local EVP_PKEY_CTX on our key's EVP_PKEY (public key, or the RA key). */
+static EVP_PKEY_CTX *sig_local_pctx(dcpki_sig_ctx *c, int op)
+{
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(dcpki_prov_libctx(c->prov), c->key->pkey, NULL);
+    if (pctx == NULL)
+        return NULL;
+    if ((op == EVP_PKEY_OP_SIGN ? EVP_PKEY_sign_init(pctx) : EVP_PKEY_verify_init(pctx)) <= 0)
+        goto err;
+    if (c->md != NULL && EVP_PKEY_CTX_set_signature_md(pctx, c->md) <= 0)
+        goto err;
+    if (c->alg == DCPKI_SIGALG_RSA && !dcpki_rsa_sig_setup_pctx(c, pctx))
+        goto err;
+    return pctx;
+err:
+    EVP_PKEY_CTX_free(pctx);
+    return NULL;
+}
+
+static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize,
+                         const unsigned char *tbs, size_t tbslen)
+{
+    size_t max = sig_max_size(c);
+    dcpki_sig_scheme scheme;
+    const char *mdname = NULL;
+    dcpki_err err;
+
+    if (c->operation != EVP_PKEY_OP_SIGN || c->key == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "sign called without sign_init");
+        return 0;
+    }
+    if (sig == NULL) {
+        *siglen = max;
+        return 1;
+    }
+    if (c->md != NULL && tbslen != (size_t)EVP_MD_get_size(c->md)) {
+        DCPKI_RAISE(c->prov, DCPKI_E_INVALID_ARGUMENT,
+                    "%s: the data to sign is %zu bytes, not a %s digest (%s)",
+                    dcpki_code_sentence(DCPKI_E_INVALID_ARGUMENT), tbslen, EVP_MD_get0_name(c->md),
+                    "pass the digest of the message, or sign the message with -rawin / dgst");
+        return 0;
+    }
+    if (c->alg == DCPKI_SIGALG_RSA) {
+        if (!dcpki_rsa_sig_scheme(c, tbslen, &scheme))
+            return 0;
+    } else {
+        scheme = DCPKI_SIG_ECDSA;
+    }
+    if (c->md != NULL) {
+        mdname = dcpki_sig_md_service_name(c->md);
+    } else if (scheme == DCPKI_SIG_ECDSA) {
+        /* ECDSA signs the hash as given; its length names the service's algorithm. */
+        mdname = tbslen == 32 ? "SHA256" : tbslen == 48 ? "SHA384" : tbslen == 64 ? "SHA512" : NULL;
+        if (mdname == NULL) {
+            DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED,
+                        "%s: a %zu-byte hash cannot be signed with ECDSA by the service (%s)",
+                        dcpki_code_sentence(DCPKI_E_UNSUPPORTED), tbslen,
+                        "use a SHA-256, SHA-384 or SHA-512 digest");
+            return 0;
+        }
+    }
+
+    if (c->key->is_ra) {
+        EVP_PKEY_CTX *pctx = sig_local_pctx(c, EVP_PKEY_OP_SIGN);
+        size_t len = sigsize;
+        int ok = pctx != NULL && EVP_PKEY_sign(pctx, sig, &len, tbs, tbslen) > 0;
+        EVP_PKEY_CTX_free(pctx);
+        if (!ok) {
+            DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "%s: the RA key could not sign (%s)",
+                        dcpki_code_sentence(DCPKI_E_INTERNAL), dcpki_code_remedy(DCPKI_E_INTERNAL));
+            return 0;
+        }
+        *siglen = len;
+        return 1;
+    }
+
+    unsigned char *out = NULL;
+    size_t outlen = 0;
+    dcpki_err_clear(&err);
+    if (!dcpki_prov_ready(c->prov))
+        return 0;
+    if (dcpki_signing_sign(c->prov->signing, c->key->kp, scheme, mdname, tbs, tbslen, &out,
+                           &outlen, &err) != DCPKI_OK) {
+        DCPKI_RAISE_ERR(c->prov, &err);
+        return 0;
+    }
+    if (outlen > sigsize) {
+        OPENSSL_free(out);
+        DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "the signature (%zu bytes) exceeds the buffer (%zu bytes)",
+                    outlen, sigsize);
+        return 0;
+    }
+    memcpy(sig, out, outlen);
+    *siglen = outlen;
+    OPENSSL_free(out);
+    return 1;
+}
+
+int dcpki_sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                   const unsigned char *tbs, size_t tbslen)
+{
+    return sig_sign_hash(vctx, sig, siglen, sigsize, tbs, tbslen);
+}
+
+static int sig_verify_hash(dcpki_sig_ctx *c, const unsigned char *sig, size_t siglen,
+                           const unsigned char *tbs, size_t tbslen)
+{
+    EVP_PKEY_CTX *pctx;
+    int ok;
+    if (c->operation != EVP_PKEY_OP_VERIFY || c->key == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "verify called without verify_init");
+        return 0;
+    }
+    pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFY);
+    if (pctx == NULL)
+        return 0;
+    ok = EVP_PKEY_verify(pctx, sig, siglen, tbs, tbslen);
+    EVP_PKEY_CTX_free(pctx);
+    return ok == 1;
+}
+
+int dcpki_sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
+                     const unsigned char *tbs, size_t tbslen)
+{
+    return sig_verify_hash(vctx, sig, siglen, tbs, tbslen);
+}
+
+static int digest_init(dcpki_sig_ctx *c, const char *mdname, void *provkey,
+                       const OSSL_PARAM params[], int op)
+{
+    if (!sig_init(c, provkey, params, op))
+        return 0;
+    /* NULL name: the key's default digest (apps/ca "default_md = default",
+     * CMS_add1_signer, do_sigver_init). */
+    if (mdname != NULL && mdname[0] != '\0') {
+        if (!dcpki_sig_fetch_md(c, mdname, &c->md))
+            return 0;
+    } else if (c->md == NULL && !dcpki_sig_fetch_md(c, "SHA256", &c->md)) {
+        return 0;
+    }
+    c->mdctx = EVP_MD_CTX_new();
+    if (c->mdctx == NULL || !EVP_DigestInit_ex2(c->mdctx, c->md, NULL)) {
+        DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "cannot start the local digest");
+        return 0;
+    }
+    return 1;
+}
+
+int dcpki_sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
+                               const OSSL_PARAM params[])
+{
+    return digest_init(vctx, mdname, provkey, params, EVP_PKEY_OP_SIGN);
+}
+
+int dcpki_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
+                                 const OSSL_PARAM params[])
+{
+    return digest_init(vctx, mdname, provkey, params, EVP_PKEY_OP_VERIFY);
+}
+
+int dcpki_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen)
+{
+    dcpki_sig_ctx *c = vctx;
+    if (c->mdctx == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "digest update without digest init");
+        return 0;
+    }
+    return EVP_DigestUpdate(c->mdctx, data, datalen);
+}
+
+/* The digest so far, leaving the running context usable (final may be
+ * called more than once, e.g. by apps/dgst). */
+static int digest_peek(dcpki_sig_ctx *c, unsigned char *h, unsigned int *hlen)
+{
+    EVP_MD_CTX *tmp;
+    int ok;
+    if (c->mdctx == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "digest final without digest init");
+        return 0;
+    }
+    tmp = EVP_MD_CTX_new();
+    ok = tmp != NULL && EVP_MD_CTX_copy_ex(tmp, c->mdctx) && EVP_DigestFinal_ex(tmp, h, hlen);
+    EVP_MD_CTX_free(tmp);
+    if (!ok)
+        DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "the local digest failed");
+    return ok;
+}
+
+int dcpki_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize)
+{
+    dcpki_sig_ctx *c = vctx;
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int hlen = 0;
+    if (sig == NULL) /* size query only: no digest, no network */
+        return sig_sign_hash(c, NULL, siglen, 0, NULL, 0);
+    if (!digest_peek(c, h, &hlen))
+        return 0;
+    return sig_sign_hash(c, sig, siglen, sigsize, h, hlen);
+}
+
+int dcpki_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen)
+{
+    dcpki_sig_ctx *c = vctx;
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int hlen = 0;
+    if (!digest_peek(c, h, &hlen))
+        return 0;
+    return sig_verify_hash(c, sig, siglen, h, hlen);
+}
+
+/* ---- parameters common to both algorithms ---- */
+
+int dcpki_sig_set_common_params(dcpki_sig_ctx *c, const OSSL_PARAM params[])
+{
+    const OSSL_PARAM *p;
+    if (params == NULL)
+        return 1;
+    p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    if (p != NULL) {
+        const char *name = NULL;
+        if (!OSSL_PARAM_get_utf8_string_ptr(p, &name))
+            return 0;
+        if (c->mdctx != NULL && c->md != NULL && EVP_MD_is_a(c->md, name))
+            return 1;
+        if (c->mdctx != NULL) {
+            DCPKI_RAISE(c->prov, DCPKI_R_BAD_PARAM,
+                        "the digest cannot be changed once message hashing has started");
+            return 0;
+        }
+        if (!dcpki_sig_fetch_md(c, name, &c->md))
+            return 0;
+    }
+    /* OSSL_SIGNATURE_PARAM_PROPERTIES: our digests always come from our
+     * private library context; accepted and ignored. */
+    return 1;
+}
+
+int dcpki_sig_get_common_params(dcpki_sig_ctx *c, OSSL_PARAM params[])
+{
+    OSSL_PARAM *p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST);
+    if (p != NULL && !OSSL_PARAM_set_utf8_string(p, c->md != NULL ? EVP_MD_get0_name(c->md) : ""))
+        return 0;
+    return 1;
+}
+
+int dcpki_sig_set_algor_param(dcpki_sig_ctx *c, OSSL_PARAM *p, X509_ALGOR *alg)
+{
+    unsigned char *der = NULL;
+    int len = alg != NULL ? i2d_X509_ALGOR(alg, &der) : -1;
+    int ok = len > 0 && OSSL_PARAM_set_octet_string(p, der, (size_t)len);
+    OPENSSL_free(der);
+    if (!ok)
+        DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "cannot encode the signature AlgorithmIdentifier");
+    return ok;
+}
