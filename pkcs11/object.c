@@ -1,0 +1,305 @@
+/* The object store: per token, built at first need (C_FindObjectsInit) and
+ * then fixed until C_Finalize, so handles stay valid and lookups need no I/O.
+ *   "dcpki RA":      the RA private key, its public key and its certificate,
+ *                    from the configured identity (no network);
+ *   "dcpki signing": per remote key (dcpki_signing_list) a private key, a
+ *                    public key and the certificate, labelled by alias, plus
+ *                    the chain certificates (each once).
+ * The three objects of a key share CKA_ID = SHA-1 of the public key bits.
+ * A load failure is not remembered: the next search tries again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include "p11.h"
+
+#define RA_LABEL "ra"
+#define HANDLE_SHIFT 24
+
+/* set while this thread loads a token: a re-entry from below (GnuTLS loading
+ * p11-kit's modules for a pkcs11: RA key that names one of our own tokens)
+ * must fail instead of dead-locking */
+static _Thread_local int in_load;
+
+typedef struct objlist {
+    p11_object **o;
+    size_t n, cap;
+} objlist;
+
+static void object_free(p11_object *o)
+{
+    if (!o)
+        return;
+    p11_attrs_free(&o->attrs);
+    if (o->kp)
+        dcpki_keypair_free(o->kp);
+    EVP_PKEY_free(o->local);
+    EVP_PKEY_free(o->pub);
+    free(o);
+}
+
+static p11_object *objlist_new(objlist *l, CK_SLOT_ID slot)
+{
+    p11_object *o;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        p11_object **no = realloc(l->o, cap * sizeof(*no));
+        if (!no)
+            return NULL;
+        l->o = no;
+        l->cap = cap;
+    }
+    if (!(o = calloc(1, sizeof(*o))))
+        return NULL;
+    o->slot = slot;
+    o->handle = ((CK_OBJECT_HANDLE)(slot + 1) << HANDLE_SHIFT) | (CK_OBJECT_HANDLE)(l->n + 1);
+    l->o[l->n++] = o;
+    return o;
+}
+
+static void objlist_free(objlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        object_free(l->o[i]);
+    free(l->o);
+    memset(l, 0, sizeof(*l));
+}
+
+static X509 *parse_cert(p11_module *m, const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = X509_new_ex(m->libctx, NULL);
+    if (!x)
+        return NULL;
+    if (!d2i_X509(&x, &p, (long)len)) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Private key, public key and (when cert) certificate of one key pair. */
+static CK_RV add_key_objects(objlist *l, CK_SLOT_ID slot, EVP_PKEY *pub, X509 *cert,
+                             const char *label, dcpki_keypair *kp, EVP_PKEY *local,
+                             int on_token)
+{
+    unsigned char id[20], *subj = NULL;
+    int subj_len = 0;
+    size_t start = l->n;
+    p11_object *o;
+    CK_RV rv;
+
+    if (!p11_key_id(pub, id))
+        return CKR_FUNCTION_FAILED;
+    if (cert && (subj_len = i2d_X509_NAME(X509_get_subject_name(cert), &subj)) < 0)
+        return CKR_HOST_MEMORY;
+
+    rv = CKR_HOST_MEMORY;
+    if (!(o = objlist_new(l, slot)))
+        goto done;
+    if ((rv = p11_build_private(o, pub, id, sizeof(id), label, subj, (size_t)subj_len)) != CKR_OK)
+        goto done;
+    EVP_PKEY_up_ref(pub);
+    o->pub = pub;
+    if (kp)
+        o->kp = dcpki_keypair_ref(kp);
+    if (local) {
+        EVP_PKEY_up_ref(local);
+        o->local = local;
+    }
+    o->ra_on_token = on_token;
+
+    rv = CKR_HOST_MEMORY;
+    if (!(o = objlist_new(l, slot)))
+        goto done;
+    if ((rv = p11_build_public(o, pub, id, sizeof(id), label, subj, (size_t)subj_len)) != CKR_OK)
+        goto done;
+    EVP_PKEY_up_ref(pub);
+    o->pub = pub;
+
+    if (cert) {
+        rv = CKR_HOST_MEMORY;
+        if (!(o = objlist_new(l, slot)))
+            goto done;
+        rv = p11_build_cert(o, cert, id, sizeof(id), label, 1 /* token user */);
+    }
+done:
+    OPENSSL_free(subj);
+    if (rv != CKR_OK) /* all three or none */
+        while (l->n > start)
+            object_free(l->o[--l->n]);
+    return rv;
+}
+
+static CK_RV load_ra(p11_module *m, objlist *l)
+{
+    dcpki_identity *id;
+    X509 *cert;
+    EVP_PKEY *pub, *key;
+    CK_RV rv = p11_backend_identity(m, &id);
+    if (rv != CKR_OK)
+        return rv;
+    cert = dcpki_identity_cert(id);
+    key = dcpki_identity_key(id);
+    if (!cert || !(pub = X509_get0_pubkey(cert))) {
+        p11_logf("the RA certificate has no usable public key");
+        return CKR_DEVICE_ERROR;
+    }
+    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, NULL, key, key == NULL);
+    if (rv == CKR_FUNCTION_FAILED)
+        p11_logf("the RA key is neither RSA nor EC");
+    return rv;
+}
+
+static int have_cert(const objlist *l, const unsigned char *der, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const p11_attr *a;
+        if (l->o[i]->cls != CKO_CERTIFICATE)
+            continue;
+        a = p11_attrs_find(&l->o[i]->attrs, CKA_VALUE);
+        if (a && a->len == len && memcmp(a->val, der, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static CK_RV add_chain_cert(p11_module *m, objlist *l, const dcpki_keypair *kp, size_t idx)
+{
+    const dcpki_der *d = &kp->chain[idx];
+    char label[320];
+    unsigned char id[20];
+    X509 *x;
+    EVP_PKEY *pub;
+    p11_object *o;
+    CK_RV rv;
+
+    if (!d->data || have_cert(l, d->data, d->len))
+        return CKR_OK;
+    if (!(x = parse_cert(m, d->data, d->len))) {
+        p11_logf("keypair %s: chain certificate %zu is not valid DER; skipped", kp->alias, idx + 1);
+        return CKR_OK;
+    }
+    /* label: the certificate's common name, else "<alias> chain <n>" */
+    label[0] = '\0';
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, label,
+                                  (int)sizeof(label)) <= 0)
+        snprintf(label, sizeof(label), "%s chain %zu", kp->alias ? kp->alias : kp->id, idx + 1);
+    pub = X509_get0_pubkey(x);
+    if (!pub || !p11_key_id(pub, id))
+        memset(id, 0, sizeof(id));
+    rv = CKR_HOST_MEMORY;
+    if ((o = objlist_new(l, P11_SLOT_SIGNING)))
+        rv = p11_build_cert(o, x, id, sizeof(id), label, 2 /* authority */);
+    X509_free(x);
+    return rv;
+}
+
+static CK_RV load_signing(p11_module *m, objlist *l)
+{
+    dcpki_signing *s;
+    dcpki_keypair **items = NULL;
+    size_t n = 0;
+    dcpki_err err;
+    CK_RV rv = p11_backend_signing(m, &s);
+    if (rv != CKR_OK)
+        return rv;
+    dcpki_err_clear(&err);
+    if (dcpki_signing_list(s, &items, &n, &err) != DCPKI_OK)
+        return p11_fail("listing the signing service's keypairs", &err);
+
+    for (size_t i = 0; i < n && rv == CKR_OK; i++) {
+        dcpki_keypair *kp = items[i], *full = NULL;
+        const char *name = kp->alias ? kp->alias : kp->id;
+        X509 *cert = NULL;
+        if (!kp->pub || !name) {
+            p11_logf("keypair %s has no public key; skipped", name ? name : "(unnamed)");
+            continue;
+        }
+        if (!kp->cert.data && kp->alias) {
+            /* the listing may omit certificates: describe fills them in */
+            dcpki_err_clear(&err);
+            if (dcpki_signing_describe(s, kp->alias, &full, &err) == DCPKI_OK && full->cert.data)
+                kp = full;
+        }
+        if (kp->cert.data && !(cert = parse_cert(m, kp->cert.data, kp->cert.len)))
+            p11_logf("keypair %s: its certificate is not valid DER; listed without it", name);
+        rv = add_key_objects(l, P11_SLOT_SIGNING, kp->pub, cert, name, kp, NULL, 0);
+        if (rv == CKR_FUNCTION_FAILED) {
+            /* neither RSA nor EC (e.g. EdDSA): not offered, the others are */
+            p11_logf("keypair %s: key algorithm not supported by the PKCS#11 module; skipped",
+                     name);
+            rv = CKR_OK;
+        }
+        X509_free(cert);
+        if (full)
+            dcpki_keypair_free(full);
+    }
+    /* chain certificates after all end certificates, each once */
+    for (size_t i = 0; i < n && rv == CKR_OK; i++)
+        for (size_t j = 0; j < items[i]->chain_len && rv == CKR_OK; j++)
+            rv = add_chain_cert(m, l, items[i], j);
+    dcpki_keypairs_free(items, n);
+    return rv;
+}
+
+CK_RV p11_token_load(p11_module *m, CK_SLOT_ID slot)
+{
+    p11_token *t = &m->tokens[slot];
+    objlist l = { 0 };
+    int loaded;
+    CK_RV rv;
+
+    if (in_load) {
+        p11_logf("re-entered while loading a token: the RA key must not live on a dcpki token");
+        return CKR_DEVICE_ERROR;
+    }
+    p11_lock(t->load_lock);
+    p11_lock(m->lock);
+    loaded = t->loaded;
+    p11_unlock(m->lock);
+    if (loaded) {
+        p11_unlock(t->load_lock);
+        return CKR_OK;
+    }
+    in_load = 1;
+    rv = slot == P11_SLOT_RA ? load_ra(m, &l) : load_signing(m, &l);
+    in_load = 0;
+    if (rv == CKR_OK) {
+        p11_lock(m->lock);
+        t->objs = l.o;
+        t->n_objs = l.n;
+        t->cap_objs = l.cap;
+        t->loaded = 1;
+        p11_unlock(m->lock);
+    } else {
+        objlist_free(&l);
+    }
+    p11_unlock(t->load_lock);
+    return rv;
+}
+
+p11_object *p11_object_get(p11_module *m, CK_SLOT_ID slot, CK_OBJECT_HANDLE h)
+{
+    p11_token *t;
+    p11_object *o = NULL;
+    CK_OBJECT_HANDLE idx = h & (((CK_OBJECT_HANDLE)1 << HANDLE_SHIFT) - 1);
+    if (!p11_slot_valid(slot) || (h >> HANDLE_SHIFT) != slot + 1 || idx == 0)
+        return NULL;
+    t = &m->tokens[slot];
+    p11_lock(m->lock);
+    if (t->loaded && idx <= t->n_objs)
+        o = t->objs[idx - 1];
+    p11_unlock(m->lock);
+    return o;
+}
+
+void p11_token_free_objects(p11_token *t)
+{
+    objlist l = { t->objs, t->n_objs, t->cap_objs };
+    objlist_free(&l);
+    t->objs = NULL;
+    t->n_objs = t->cap_objs = 0;
+    t->loaded = 0;
+}
