@@ -42,6 +42,14 @@ typedef enum dcpki_code {
     DCPKI_E_IO,                  /* local file write/read failure */
     DCPKI_E_NOMEM,
     DCPKI_E_INTERNAL,
+    /* profile enrollment (BRIEF §4, §6) */
+    DCPKI_E_PROFILE_UNKNOWN,     /* "a request element is not understood" */
+    DCPKI_E_POLICY_VIOLATION,    /* subject/SAN attribute not in the profile */
+    DCPKI_E_BAD_HEX,             /* other-name value is not hex */
+    DCPKI_E_NO_EMAIL_SOURCE,     /* no e-mail/UPN source for a SAN the profile needs */
+    DCPKI_E_UPN_NAME,            /* UPN characters vs mail_firstName/mail_lastName */
+    DCPKI_E_CA_REFUSED,          /* SOAP fault / negative successCode */
+    DCPKI_E_PENDING,             /* request left pending by the CA */
     DCPKI_E__COUNT
 } dcpki_code;
 

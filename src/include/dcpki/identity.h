@@ -22,13 +22,19 @@ X509 *dcpki_identity_cert(const dcpki_identity *id);
 EVP_PKEY *dcpki_identity_key(const dcpki_identity *id);
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN]);
 
-/* What the TLS client (libcurl/GnuTLS) needs: file paths and types. */
+/* What the TLS client (libcurl/GnuTLS) needs: file paths and types.
+ * curl's GnuTLS backend (7.88) reads neither PKCS#12 nor DER keys, so for a
+ * PKCS#12 identity, a DER certificate, or a certificate that is not the first
+ * of its PEM file, the identity writes a private temporary PEM file (0600,
+ * $TMPDIR or /tmp, removed by dcpki_identity_free) with the certificate, its
+ * chain and the key encrypted (PKCS#8, AES-256) under a random one-time
+ * password that is given here; cert_type is then always "PEM". */
 typedef struct dcpki_tls_client_creds {
-    const char *cert_path;   /* PEM certificate file, or the PKCS#12 file */
-    const char *cert_type;   /* "PEM" or "P12" */
-    const char *key_path;    /* PEM key file or pkcs11: URI; NULL with P12 */
-    const char *key_type;    /* "PEM" or NULL */
-    const char *password;    /* PKCS#12 password / PIN, NULL if none; secret */
+    const char *cert_path;   /* PEM certificate file (configured or temporary) */
+    const char *cert_type;   /* "PEM" */
+    const char *key_path;    /* PEM key file or pkcs11: URI */
+    const char *key_type;    /* "PEM", or NULL for a pkcs11: URI */
+    const char *password;    /* key password (temporary file), NULL if none; secret */
 } dcpki_tls_client_creds;
 void dcpki_identity_tls_creds(const dcpki_identity *id, dcpki_tls_client_creds *out);
 

@@ -15,5 +15,8 @@ dcpki_code dcpki_keyref_decode_der(const unsigned char *der, size_t der_len, cha
                                    dcpki_err *err);
 /* Whole PEM text (malloc'ed, NUL-terminated). */
 dcpki_code dcpki_keyref_pem(const char *uri, char **pem, dcpki_err *err);
+/* The URI of a PEM key reference (label DCPKI_KEYREF_PEM_LABEL, no headers).
+ * *out_uri is malloc'ed (free()). */
+dcpki_code dcpki_keyref_parse_pem(const char *pem, size_t len, char **out_uri, dcpki_err *err);
 
 #endif

@@ -1,0 +1,592 @@
+/* dcpki.conf parser: sections [ca] [ra] [signing] [profiles] with exactly the
+ * keys of DESIGN.md. Comments: lines starting with ; or #, and " ;" after a
+ * value. A key may follow its section header on the same line, as in
+ * DESIGN.md's block ("[ca]   host = ..."). Every error names file, line, key. */
+#include "dcpki/config.h"
+#include "dcpki/thumbprint.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PROFILES };
+static const char *const section_names[] = { "", "ca", "ra", "signing", "profiles" };
+
+/* where each fixed key was set (for duplicate detection) */
+struct seen {
+    enum section sec;
+    const char *key;
+    int line;
+};
+
+struct parser {
+    const char *name;
+    dcpki_config *cfg;
+    dcpki_err *err;
+    int line;
+    struct seen seen[32];
+    size_t n_seen;
+    int *profile_lines;
+};
+
+const char *dcpki_config_path(const char *explicit_path)
+{
+    if (explicit_path && *explicit_path)
+        return explicit_path;
+    const char *env = getenv("DCPKI_CONF");
+    if (env && *env)
+        return env;
+    return DCPKI_DEFAULT_CONF;
+}
+
+void dcpki_config_free(dcpki_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->ca.host);
+    free(cfg->ca.name);
+    free(cfg->ca.trust);
+    free(cfg->ra.certificate_thumbprint);
+    free(cfg->ra.store);
+    free(cfg->ra.certificate);
+    free(cfg->ra.key);
+    free(cfg->ra.pkcs12);
+    free(cfg->ra.pkcs12_password_file);
+    free(cfg->signing.url);
+    free(cfg->signing.api_key_file);
+    for (size_t i = 0; i < cfg->n_profiles; i++) {
+        free(cfg->profiles[i].name);
+        free(cfg->profiles[i].oid);
+    }
+    free(cfg->profiles);
+    free(cfg);
+}
+
+const char *dcpki_config_profile(const dcpki_config *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_profiles; i++)
+        if (strcmp(cfg->profiles[i].name, name) == 0)
+            return cfg->profiles[i].oid;
+    return NULL;
+}
+
+/* ---- value checks ---- */
+
+static int valid_label(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int valid_ipv4(const char *s, size_t n)
+{
+    int parts = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t st = i;
+        long v = 0;
+        while (i < n && isdigit((unsigned char)s[i])) {
+            v = v * 10 + (s[i] - '0');
+            if (v > 255 || i - st >= 3)
+                return 0;
+            i++;
+        }
+        if (i == st)
+            return 0;
+        parts++;
+        if (i < n) {
+            if (s[i] != '.')
+                return 0;
+            i++;
+            if (i == n)
+                return 0;
+        }
+    }
+    return parts == 4;
+}
+
+/* host name, IPv4 address, or [IPv6]; then optional :port */
+static const char *check_host(const char *v)
+{
+    if (strstr(v, "://"))
+        return "must not contain a scheme (write the host name only, e.g. pki-ws.symauth.com)";
+    if (strchr(v, '/'))
+        return "must not contain '/' (write the host name only, no path or trailing slash)";
+    const char *port = NULL;
+    size_t hlen;
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (!close || close == v + 1)
+            return "has an unterminated IPv6 address (write [address]:port)";
+        for (const char *c = v + 1; c < close; c++)
+            if (!isxdigit((unsigned char)*c) && *c != ':' && *c != '.')
+                return "is not a valid IPv6 address";
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0')
+            return "has characters after the IPv6 address";
+    } else {
+        const char *colon = strchr(v, ':');
+        hlen = colon ? (size_t)(colon - v) : strlen(v);
+        if (colon)
+            port = colon + 1;
+        if (hlen == 0)
+            return "has no host name";
+        if (hlen > 253)
+            return "is longer than 253 characters";
+        int all_numeric = 1;
+        for (size_t i = 0; i < hlen; i++)
+            if (!isdigit((unsigned char)v[i]) && v[i] != '.')
+                all_numeric = 0;
+        if (all_numeric) {
+            if (!valid_ipv4(v, hlen))
+                return "is not a valid IPv4 address";
+        } else {
+            size_t st = 0;
+            for (size_t i = 0; i <= hlen; i++) {
+                if (i == hlen || v[i] == '.') {
+                    if (!valid_label(v + st, i - st))
+                        return "is not a valid host name (letters, digits, '-' and '.' only)";
+                    st = i + 1;
+                }
+            }
+        }
+    }
+    if (port) {
+        if (!*port)
+            return "has an empty port after ':'";
+        long p = 0;
+        for (const char *c = port; *c; c++) {
+            if (!isdigit((unsigned char)*c))
+                return "has a port that is not a number";
+            p = p * 10 + (*c - '0');
+            if (p > 65535)
+                return "has a port above 65535";
+        }
+        if (p == 0)
+            return "has port 0";
+    }
+    return NULL;
+}
+
+static const char *check_url(const char *v)
+{
+    if (strncasecmp(v, "https://", 8) != 0)
+        return "must start with https:// (e.g. https://clientauth.one.digicert.com)";
+    const char *h = v + 8;
+    size_t n = strlen(v);
+    if (n > 8 && v[n - 1] == '/')
+        return "must not end with '/' (remove the trailing slash)";
+    for (const char *c = v; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '?' || *c == '#')
+            return "must not contain spaces, control characters, '?' or '#'";
+    if (strchr(h, '@'))
+        return "must not contain user information ('@')";
+    const char *slash = strchr(h, '/');
+    size_t hl = slash ? (size_t)(slash - h) : strlen(h);
+    char host[300];
+    if (hl == 0 || hl >= sizeof(host))
+        return "has no host name after https://";
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (check_host(host))
+        return "has an invalid host[:port] after https://";
+    if (slash && strstr(slash, "//"))
+        return "has an empty path segment ('//')";
+    return NULL;
+}
+
+static const char *check_oid(const char *v)
+{
+    int arcs = 0;
+    const char *p = v;
+    while (*p) {
+        const char *st = p;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (p == st)
+            return "is not a dotted OID (e.g. 2.16.840.1.113733.1.16.1.2.3.1.1.47196109)";
+        if (*st == '0' && p - st > 1)
+            return "is not a dotted OID: an arc has a leading zero";
+        if (arcs == 0 && (p - st != 1 || *st > '2'))
+            return "is not a dotted OID: the first arc must be 0, 1 or 2";
+        arcs++;
+        if (*p == '.') {
+            p++;
+            if (!*p)
+                return "is not a dotted OID: it ends with '.'";
+        } else if (*p) {
+            return "is not a dotted OID (digits and dots only)";
+        }
+    }
+    if (arcs < 2)
+        return "is not a dotted OID: it needs at least two arcs";
+    return NULL;
+}
+
+static dcpki_code perr(struct parser *ps, dcpki_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static dcpki_code perr(struct parser *ps, dcpki_code code, const char *fmt, ...)
+{
+    char msg[DCPKI_ERR_DETAIL_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return dcpki_err_set(ps->err, code, "%s:%d: %s", ps->name, ps->line, msg);
+}
+
+static dcpki_code set_str(struct parser *ps, char **slot, const char *v)
+{
+    char *d = strdup(v);
+    if (!d)
+        return dcpki_err_set(ps->err, DCPKI_E_NOMEM, "reading %s", ps->name);
+    free(*slot);
+    *slot = d;
+    return DCPKI_OK;
+}
+
+static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, const char *val)
+{
+    dcpki_config *cfg = ps->cfg;
+    const char *sn = section_names[sec];
+
+    if (sec == SEC_PROFILES) {
+        for (const char *c = key; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+                return perr(ps, DCPKI_E_CONFIG_SYNTAX,
+                            "profile name '%s' in [%s] may hold only letters, digits, '_', '-' and '.'",
+                            key, sn);
+        for (size_t i = 0; i < cfg->n_profiles; i++)
+            if (strcmp(cfg->profiles[i].name, key) == 0)
+                return perr(ps, DCPKI_E_CONFIG_SYNTAX, "duplicate key '%s' in [%s] (first set on line %d)",
+                            key, sn, ps->profile_lines[i]);
+        const char *why = check_oid(val);
+        if (why)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
+        dcpki_profile_entry *np = realloc(cfg->profiles, (cfg->n_profiles + 1) * sizeof(*np));
+        if (!np)
+            return dcpki_err_set(ps->err, DCPKI_E_NOMEM, "reading %s", ps->name);
+        cfg->profiles = np;
+        int *nl = realloc(ps->profile_lines, (cfg->n_profiles + 1) * sizeof(int));
+        if (!nl)
+            return dcpki_err_set(ps->err, DCPKI_E_NOMEM, "reading %s", ps->name);
+        ps->profile_lines = nl;
+        np[cfg->n_profiles].name = strdup(key);
+        np[cfg->n_profiles].oid = strdup(val);
+        if (!np[cfg->n_profiles].name || !np[cfg->n_profiles].oid) {
+            free(np[cfg->n_profiles].name);
+            free(np[cfg->n_profiles].oid);
+            return dcpki_err_set(ps->err, DCPKI_E_NOMEM, "reading %s", ps->name);
+        }
+        nl[cfg->n_profiles] = ps->line;
+        cfg->n_profiles++;
+        return DCPKI_OK;
+    }
+
+    char **slot = NULL;
+    const char *canon = NULL; /* static name of the key, for duplicate detection */
+#define KEY(s, k, field)                                                                           \
+    if (!slot && sec == (s) && strcmp(key, k) == 0) {                                              \
+        slot = &(field);                                                                           \
+        canon = k;                                                                                 \
+    }
+    int is_timeout = (sec == SEC_CA && strcmp(key, "timeout_ms") == 0);
+    KEY(SEC_CA, "host", cfg->ca.host)
+    KEY(SEC_CA, "name", cfg->ca.name)
+    KEY(SEC_CA, "trust", cfg->ca.trust)
+    KEY(SEC_RA, "certificate_thumbprint", cfg->ra.certificate_thumbprint)
+    KEY(SEC_RA, "store", cfg->ra.store)
+    KEY(SEC_RA, "certificate", cfg->ra.certificate)
+    KEY(SEC_RA, "key", cfg->ra.key)
+    KEY(SEC_RA, "pkcs12", cfg->ra.pkcs12)
+    KEY(SEC_RA, "pkcs12_password_file", cfg->ra.pkcs12_password_file)
+    KEY(SEC_SIGNING, "url", cfg->signing.url)
+    KEY(SEC_SIGNING, "api_key_file", cfg->signing.api_key_file)
+#undef KEY
+    if (is_timeout)
+        canon = "timeout_ms";
+    if (!canon)
+        return perr(ps, DCPKI_E_CONFIG_UNKNOWN_KEY, "unknown key '%s' in [%s]", key, sn);
+
+    for (size_t i = 0; i < ps->n_seen; i++)
+        if (ps->seen[i].sec == sec && strcmp(ps->seen[i].key, canon) == 0)
+            return perr(ps, DCPKI_E_CONFIG_SYNTAX, "duplicate key '%s' in [%s] (first set on line %d)",
+                        key, sn, ps->seen[i].line);
+    if (ps->n_seen < sizeof(ps->seen) / sizeof(ps->seen[0])) {
+        ps->seen[ps->n_seen].sec = sec;
+        ps->seen[ps->n_seen].key = canon;
+        ps->seen[ps->n_seen].line = ps->line;
+        ps->n_seen++;
+    }
+
+    if (is_timeout) {
+        const char *c = val;
+        long v = 0;
+        for (; *c; c++) {
+            if (!isdigit((unsigned char)*c))
+                return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                            "'%s' in [%s] must be a whole number of milliseconds, not '%s'", key, sn, val);
+            v = v * 10 + (*c - '0');
+            if (v > 3600000L)
+                break;
+        }
+        if (v <= 0 || v > 3600000L)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                        "'%s' in [%s] must be between 1 and 3600000 (one hour), not '%s'", key, sn, val);
+        cfg->ca.timeout_ms = v;
+        return DCPKI_OK;
+    }
+    if (slot == &cfg->ca.host) {
+        const char *why = check_host(val);
+        if (why)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
+    } else if (slot == &cfg->signing.url) {
+        const char *why = check_url(val);
+        if (why)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
+    } else if (slot == &cfg->ra.certificate_thumbprint) {
+        unsigned char tp[DCPKI_THUMBPRINT_LEN];
+        dcpki_err terr;
+        if (dcpki_thumbprint_parse(val, tp, &terr) != DCPKI_OK)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s]: %s", key, sn, terr.detail);
+        char norm[41];
+        dcpki_thumbprint_format(tp, norm);
+        return set_str(ps, slot, norm);
+    }
+    return set_str(ps, slot, val);
+}
+
+static char *trim(char *s, char *e)
+{
+    while (s < e && isspace((unsigned char)*s))
+        s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+        e--;
+    *e = '\0';
+    return s;
+}
+
+/* cut an inline comment: ';' (or '#') preceded by whitespace */
+static void cut_comment(char *s)
+{
+    for (char *c = s; *c; c++)
+        if ((*c == ';' || *c == '#') && c > s && (c[-1] == ' ' || c[-1] == '\t')) {
+            *c = '\0';
+            return;
+        }
+}
+
+static dcpki_code parse_kv(struct parser *ps, enum section sec, char *s)
+{
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return perr(ps, DCPKI_E_CONFIG_SYNTAX, "expected 'key = value' or '[section]', found '%s'",
+                    s);
+    char *key = trim(s, eq);
+    char *val = trim(eq + 1, eq + 1 + strlen(eq + 1));
+    if (!*key)
+        return perr(ps, DCPKI_E_CONFIG_SYNTAX, "a line starts with '=' (no key name)");
+    for (char *c = key; *c; c++)
+        if (isspace((unsigned char)*c))
+            return perr(ps, DCPKI_E_CONFIG_SYNTAX, "key '%s' contains a space", key);
+    if (sec == SEC_NONE)
+        return perr(ps, DCPKI_E_CONFIG_SYNTAX,
+                    "key '%s' is outside any section (put it under [ca], [ra], [signing] or [profiles])",
+                    key);
+    if (!*val)
+        return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                    "empty value for '%s' in [%s] (remove the line or give a value)", key,
+                    section_names[sec]);
+    return set_key(ps, sec, key, val);
+}
+
+dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dcpki_config **out,
+                              dcpki_err *err)
+{
+    *out = NULL;
+    if (!name)
+        name = "dcpki.conf";
+    dcpki_config *cfg = calloc(1, sizeof(*cfg));
+    char *buf = malloc(len + 1);
+    if (!cfg || !buf || !(cfg->path = strdup(name))) {
+        free(buf);
+        dcpki_config_free(cfg);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", name);
+    }
+    cfg->ca.timeout_ms = DCPKI_DEFAULT_TIMEOUT_MS;
+    if (len > 0)
+        memcpy(buf, text, len);
+    buf[len] = '\0';
+
+    struct parser ps = { .name = name, .cfg = cfg, .err = err, .line = 0 };
+    enum section sec = SEC_NONE;
+    dcpki_code rc = DCPKI_OK;
+    char *p = buf;
+    size_t off = 0;
+    /* skip a UTF-8 byte order mark */
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        off = 3;
+    p = buf + off;
+    while (rc == DCPKI_OK && p <= buf + len) {
+        ps.line++;
+        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+        char *end = nl ? nl : buf + len;
+        if (memchr(p, '\0', (size_t)(end - p))) {
+            rc = perr(&ps, DCPKI_E_CONFIG_SYNTAX, "the line contains a NUL byte");
+            break;
+        }
+        char *s = trim(p, end);
+        p = end + 1;
+        if (*s == '\0' || *s == ';' || *s == '#') {
+            if (!nl)
+                break;
+            continue;
+        }
+        cut_comment(s);
+        s = trim(s, s + strlen(s));
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close) {
+                rc = perr(&ps, DCPKI_E_CONFIG_SYNTAX, "section header '%s' lacks ']'", s);
+                break;
+            }
+            char *sname = trim(s + 1, close);
+            char *rest = close + 1;
+            enum section ns = SEC_NONE;
+            for (int i = 1; i <= SEC_PROFILES; i++)
+                if (strcmp(sname, section_names[i]) == 0)
+                    ns = (enum section)i;
+            if (ns == SEC_NONE) {
+                rc = perr(&ps, DCPKI_E_CONFIG_UNKNOWN_KEY,
+                          "unknown section [%s] (use [ca], [ra], [signing] or [profiles])", sname);
+                break;
+            }
+            sec = ns;
+            rest = trim(rest, rest + strlen(rest));
+            if (*rest)
+                rc = parse_kv(&ps, sec, rest);
+        } else {
+            rc = parse_kv(&ps, sec, s);
+        }
+        if (!nl)
+            break;
+    }
+    free(ps.profile_lines);
+    free(buf);
+    if (rc != DCPKI_OK) {
+        dcpki_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return DCPKI_OK;
+}
+
+dcpki_code dcpki_config_load(const char *path, dcpki_config **out, dcpki_err *err)
+{
+    *out = NULL;
+    path = dcpki_config_path(path);
+    unsigned char *data;
+    size_t len;
+    if (dcpki_read_file(path, CONFIG_MAX_BYTES, &data, &len) != 0) {
+        char eb[128];
+        int e = errno;
+        if (e == EFBIG)
+            return dcpki_err_set(err, DCPKI_E_CONFIG_MISSING, "%s is larger than 1 MiB", path);
+        return dcpki_err_set(err, DCPKI_E_CONFIG_MISSING, "cannot read %s: %s", path,
+                             dcpki_strerror(e, eb, sizeof(eb)));
+    }
+    dcpki_code rc = dcpki_config_parse((const char *)data, len, path, out, err);
+    free(data);
+    return rc;
+}
+
+dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err)
+{
+    *out = NULL;
+    if (!path)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no secret file named");
+    unsigned char *data;
+    size_t len;
+    if (dcpki_read_file(path, 64 * 1024, &data, &len) != 0) {
+        char eb[128];
+        int e = errno;
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot read %s: %s", path,
+                             e == EFBIG ? "the file is larger than 64 KiB" : dcpki_strerror(e, eb, sizeof(eb)));
+    }
+    size_t n = 0;
+    while (n < len && data[n] != '\n' && data[n] != '\0')
+        n++;
+    while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == ' ' || data[n - 1] == '\t'))
+        n--;
+    char *s = malloc(n + 1);
+    if (!s) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", path);
+    }
+    memcpy(s, data, n);
+    s[n] = '\0';
+    OPENSSL_cleanse(data, len);
+    free(data);
+    *out = s;
+    return DCPKI_OK;
+}
+
+dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_err *err)
+{
+    *out = NULL;
+    if (!cfg || !cfg->signing.api_key_file)
+        return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE, "[signing] api_key_file is not set in %s",
+                             cfg && cfg->path ? cfg->path : "the configuration");
+    dcpki_code rc = dcpki_read_secret_file(cfg->signing.api_key_file, out, err);
+    if (rc != DCPKI_OK) {
+        if (rc == DCPKI_E_IO && err) {
+            char d[DCPKI_ERR_DETAIL_MAX];
+            snprintf(d, sizeof(d), "[signing] api_key_file: %.400s", err->detail);
+            dcpki_err_set(err, DCPKI_E_API_KEY, "%s", d);
+            return DCPKI_E_API_KEY;
+        }
+        return rc;
+    }
+    if (!**out) {
+        dcpki_secret_free(*out);
+        *out = NULL;
+        return dcpki_err_set(err, DCPKI_E_API_KEY, "[signing] api_key_file %s is empty",
+                             cfg->signing.api_key_file);
+    }
+    for (const char *c = *out; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            dcpki_secret_free(*out);
+            *out = NULL;
+            return dcpki_err_set(err, DCPKI_E_API_KEY,
+                                 "[signing] api_key_file %s holds a control character in its first line",
+                                 cfg->signing.api_key_file);
+        }
+    return DCPKI_OK;
+}
+
+void dcpki_secret_free(char *s)
+{
+    if (!s)
+        return;
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}

@@ -1,0 +1,820 @@
+/* Client of the signing service (Software Trust Manager REST API,
+ * shared/protocols/signing.md): list, describe (cached, TTL 300 s), sign a
+ * digest. Every signature is verified with the key's public key (in the
+ * client's library context) before it is returned. */
+#include "dcpki/signing.h"
+#include "dcpki/log.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#define API_PATH "/signingmanager/api/v1/"
+#define CACHE_TTL_MS (300 * 1000)
+#define LIST_PAGE 100
+#define LIST_MAX 10000
+
+struct kp_priv {
+    dcpki_keypair kp; /* first: a dcpki_keypair * is a struct kp_priv * */
+    atomic_int refs;
+};
+
+struct cache_ent {
+    char *alias;
+    dcpki_keypair *kp;
+    int64_t fetched_ms;
+};
+
+struct dcpki_signing {
+    dcpki_transport *t;
+    OSSL_LIB_CTX *libctx;
+    char *base;     /* <url>/signingmanager/api/v1/ */
+    char *api_hdr;  /* "x-api-key: ..." (secret) */
+    pthread_mutex_t lock;
+    struct cache_ent *cache;
+    size_t ncache, capcache;
+};
+
+/* ---- keypairs ---- */
+
+static dcpki_keypair *kp_new(void)
+{
+    struct kp_priv *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    atomic_init(&p->refs, 1);
+    return &p->kp;
+}
+
+dcpki_keypair *dcpki_keypair_ref(dcpki_keypair *kp)
+{
+    if (kp)
+        atomic_fetch_add(&((struct kp_priv *)kp)->refs, 1);
+    return kp;
+}
+
+void dcpki_keypair_free(dcpki_keypair *kp)
+{
+    if (!kp)
+        return;
+    struct kp_priv *p = (struct kp_priv *)kp;
+    if (atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    free(kp->id);
+    free(kp->alias);
+    free(kp->curve);
+    free(kp->status);
+    free(kp->account_id);
+    OPENSSL_free(kp->spki.data);
+    EVP_PKEY_free(kp->pub);
+    OPENSSL_free(kp->cert.data);
+    for (size_t i = 0; i < kp->chain_len; i++)
+        OPENSSL_free(kp->chain[i].data);
+    free(kp->chain);
+    free(p);
+}
+
+void dcpki_keypairs_free(dcpki_keypair **items, size_t n)
+{
+    if (!items)
+        return;
+    for (size_t i = 0; i < n; i++)
+        dcpki_keypair_free(items[i]);
+    free(items);
+}
+
+size_t dcpki_keypair_max_sig_size(const dcpki_keypair *kp)
+{
+    if (!kp)
+        return 0;
+    if (kp->pub) {
+        int n = EVP_PKEY_get_size(kp->pub);
+        if (n > 0)
+            return (size_t)n;
+    }
+    size_t nb = ((size_t)kp->bits + 7) / 8;
+    if (kp->alg == DCPKI_KEY_EC)
+        return 3 + 2 * (3 + nb);
+    return nb;
+}
+
+/* ---- JSON helpers ---- */
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static json_object *jget(json_object *o, const char *key, json_type type)
+{
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
+        return NULL;
+    return v;
+}
+
+static void printable(char *dst, size_t n, const char *src, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : ' ';
+    }
+    dst[o] = '\0';
+}
+
+/* The service's error message from the body shapes of signing.md:
+ * {"error":{"code"|"status","message"}}, {"errors":[{"code","message"}...]},
+ * {"error":"text"}; else a printable excerpt of the body. */
+static void error_message(const dcpki_http_response *r, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (!r->body || r->len == 0)
+        return;
+    json_tokener *tok = json_tokener_new();
+    json_object *o = tok ? json_tokener_parse_ex(tok, r->body, (int)(r->len > 65536 ? 65536 : r->len)) : NULL;
+    if (tok)
+        json_tokener_free(tok);
+    if (o && json_object_is_type(o, json_type_object)) {
+        json_object *e = NULL;
+        json_object *arr = jget(o, "errors", json_type_array);
+        if (jget(o, "error", json_type_object))
+            e = jget(o, "error", json_type_object);
+        else if (arr && json_object_array_length(arr) > 0 &&
+                 json_object_is_type(json_object_array_get_idx(arr, 0), json_type_object))
+            e = json_object_array_get_idx(arr, 0);
+        if (e) {
+            const char *code = jstr(e, "code") ? jstr(e, "code") : jstr(e, "status");
+            const char *msg = jstr(e, "message");
+            if (code && msg)
+                snprintf(out, n, "%.80s: %.300s", code, msg);
+            else if (msg || code)
+                snprintf(out, n, "%.300s", msg ? msg : code);
+        } else if (jstr(o, "error")) {
+            snprintf(out, n, "%.300s", jstr(o, "error"));
+        } else if (jstr(o, "message")) {
+            snprintf(out, n, "%.300s", jstr(o, "message"));
+        }
+    }
+    json_object_put(o);
+    if (!out[0]) {
+        char tmp[201];
+        printable(tmp, sizeof(tmp), r->body, r->len);
+        snprintf(out, n, "%s", tmp);
+    }
+    /* keep it printable */
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
+}
+
+static dcpki_code map_status(const dcpki_http_response *r, const char *what, const char *alias, dcpki_err *err)
+{
+    char msg[400];
+    error_message(r, msg, sizeof(msg));
+    const char *sep = msg[0] ? ": " : "";
+    long st = r->status;
+    if (st == 401)
+        return dcpki_err_set(err, DCPKI_E_API_KEY, "HTTP 401 to %s%s%s", what, sep, msg);
+    if (st == 403)
+        return dcpki_err_set(err, DCPKI_E_ACCESS_DENIED, "HTTP 403 to %s%s%s", what, sep, msg);
+    if (st == 404 && alias)
+        return dcpki_err_set(err, DCPKI_E_KEY_NOT_FOUND, "alias '%s' (HTTP 404 to %s%s%s)", alias, what, sep, msg);
+    if (st == 429)
+        return dcpki_err_set(err, DCPKI_E_RATE_LIMITED, "HTTP 429 to %s, still after retrying within the deadline%s%s",
+                             what, sep, msg);
+    if (st >= 500 && st <= 599)
+        return dcpki_err_set(err, DCPKI_E_SERVICE_UNAVAILABLE, "HTTP %ld to %s%s%s", st, what, sep, msg);
+    return dcpki_err_set(err, DCPKI_E_HTTP, "HTTP %ld to %s%s%s", st, what, sep, msg);
+}
+
+static char *url_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *o = malloc(3 * n + 1);
+    if (!o)
+        return NULL;
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            o[k++] = (char)*p;
+        } else {
+            o[k++] = '%';
+            o[k++] = hex[*p >> 4];
+            o[k++] = hex[*p & 15];
+        }
+    }
+    o[k] = '\0';
+    return o;
+}
+
+/* Perform method on base+path; on 2xx parse the JSON object into *out. For
+ * other statuses map the error (alias: for 404 → KEY_NOT_FOUND). */
+static dcpki_code call(dcpki_signing *s, const char *method, const char *path, const char *body, int idempotent,
+                       const char *alias, json_object **out, long *status, dcpki_err *err)
+{
+    *out = NULL;
+    if (status)
+        *status = 0;
+    char *url = dcpki_strfmt("%s%s", s->base, path);
+    if (!url)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", method, path);
+    const char *hdrs[] = { s->api_hdr, "Accept: application/json",
+                           body ? "Content-Type: application/json" : NULL, NULL };
+    dcpki_http_request req = { .method = method, .url = url, .headers = hdrs, .body = body,
+                               .body_len = body ? strlen(body) : 0, .idempotent = idempotent };
+    dcpki_http_response r;
+    dcpki_code rc = dcpki_transport_perform(s->t, &req, &r, err);
+    if (rc != DCPKI_OK) {
+        free(url);
+        return rc;
+    }
+    char what[300];
+    snprintf(what, sizeof(what), "%s %s", method, url);
+    free(url);
+    if (status)
+        *status = r.status;
+    if (r.status < 200 || r.status > 299) {
+        rc = map_status(&r, what, alias, err);
+        dcpki_http_response_free(&r);
+        return rc;
+    }
+    json_tokener *tok = json_tokener_new();
+    json_object *o = NULL;
+    if (tok && r.len < (size_t)INT32_MAX) {
+        o = json_tokener_parse_ex(tok, r.body, (int)r.len);
+        if (o && json_tokener_get_error(tok) != json_tokener_success) {
+            json_object_put(o);
+            o = NULL;
+        }
+    }
+    if (tok)
+        json_tokener_free(tok);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        char ex[81];
+        printable(ex, sizeof(ex), r.body, r.len);
+        rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s: HTTP %ld with a body that is not a JSON object: '%s'", what,
+                           r.status, ex);
+        dcpki_http_response_free(&r);
+        return rc;
+    }
+    dcpki_http_response_free(&r);
+    *out = o;
+    return DCPKI_OK;
+}
+
+static int b64_field(json_object *o, const char *key, dcpki_der *out)
+{
+    const char *v = jstr(o, key);
+    if (!v)
+        return 0;
+    return dcpki_b64_decode(v, &out->data, &out->len) == 0 && out->len > 0 ? 1 : -1;
+}
+
+static int valid_cert(const dcpki_der *d, OSSL_LIB_CTX *libctx)
+{
+    const unsigned char *p = d->data;
+    X509 *x = X509_new_ex(libctx, NULL);
+    int ok = x && d2i_X509(&x, &p, (long)d->len) && p == d->data + d->len;
+    X509_free(x);
+    ERR_clear_error();
+    return ok;
+}
+
+/* Parse one keypair object. need_pub: the public key must be present. */
+static dcpki_code parse_keypair(dcpki_signing *s, json_object *o, int need_pub, dcpki_keypair **out, dcpki_err *err)
+{
+    *out = NULL;
+    const char *id = jstr(o, "id"), *alias = jstr(o, "alias"), *alg = jstr(o, "key_alg");
+    if (!id || !alias)
+        return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "a keypair without id or alias");
+    dcpki_keypair *kp = kp_new();
+    if (!kp)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
+    dcpki_code rc = DCPKI_OK;
+    kp->id = strdup(id);
+    kp->alias = strdup(alias);
+    kp->status = dcpki_strdup0(jstr(o, "key_status"));
+    json_object *acc = jget(o, "account", json_type_object);
+    kp->account_id = dcpki_strdup0(acc ? jstr(acc, "id") : jstr(o, "account"));
+    if (!kp->id || !kp->alias) {
+        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
+        goto fail;
+    }
+    if (alg && strcasecmp(alg, "RSA") == 0)
+        kp->alg = DCPKI_KEY_RSA;
+    else if (alg && (strcasecmp(alg, "ECDSA") == 0 || strcasecmp(alg, "EC") == 0))
+        kp->alg = DCPKI_KEY_EC;
+    else {
+        rc = dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "keypair '%s' uses the algorithm %s; dcpki supports RSA and ECDSA",
+                           alias, alg ? alg : "(none)");
+        goto fail;
+    }
+    json_object *ks = jget(o, "key_size", json_type_int);
+    if (ks)
+        kp->bits = json_object_get_int(ks);
+
+    int r = b64_field(o, "public_key", &kp->spki);
+    if (r < 0 || (r == 0 && need_pub)) {
+        rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s' has %s public_key", alias,
+                           r < 0 ? "an undecodable" : "no");
+        goto fail;
+    }
+    if (r > 0) {
+        const unsigned char *p = kp->spki.data;
+        kp->pub = d2i_PUBKEY_ex(NULL, &p, (long)kp->spki.len, s->libctx, NULL);
+        if (!kp->pub || p != kp->spki.data + kp->spki.len) {
+            rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s': public_key is not a SubjectPublicKeyInfo", alias);
+            goto fail;
+        }
+        int is_rsa = EVP_PKEY_is_a(kp->pub, "RSA"), is_ec = EVP_PKEY_is_a(kp->pub, "EC");
+        if ((kp->alg == DCPKI_KEY_RSA && !is_rsa) || (kp->alg == DCPKI_KEY_EC && !is_ec)) {
+            rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s': key_alg %s does not match its public key",
+                               alias, alg);
+            goto fail;
+        }
+        kp->bits = EVP_PKEY_get_bits(kp->pub);
+        if (is_ec) {
+            char g[80];
+            size_t gl = 0;
+            if (EVP_PKEY_get_group_name(kp->pub, g, sizeof(g), &gl) != 1) {
+                rc = dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "keypair '%s': its EC key has no named curve", alias);
+                goto fail;
+            }
+            if (!(kp->curve = strdup(g))) {
+                rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
+                goto fail;
+            }
+        }
+    }
+    json_object *certs = jget(o, "certificates", json_type_array);
+    if (certs && json_object_array_length(certs) > 0) {
+        json_object *c = NULL;
+        size_t nc = json_object_array_length(certs);
+        for (size_t i = 0; i < nc && !c; i++) {
+            json_object *ci = json_object_array_get_idx(certs, i);
+            json_object *dc = jget(ci, "default_cert", json_type_boolean);
+            if (dc && json_object_get_boolean(dc))
+                c = ci;
+        }
+        if (!c)
+            c = json_object_array_get_idx(certs, 0);
+        if (json_object_is_type(c, json_type_object)) {
+            if (b64_field(c, "cert", &kp->cert) < 0 || (kp->cert.data && !valid_cert(&kp->cert, s->libctx))) {
+                rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s': its certificate is not DER X.509", alias);
+                goto fail;
+            }
+            json_object *chain = jget(c, "chain", json_type_array);
+            size_t n = chain ? json_object_array_length(chain) : 0;
+            if (n > 0) {
+                kp->chain = calloc(n, sizeof(dcpki_der));
+                if (!kp->chain) {
+                    rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
+                    goto fail;
+                }
+                for (size_t i = 0; i < n; i++) {
+                    json_object *e = json_object_array_get_idx(chain, i);
+                    dcpki_der d = { NULL, 0 };
+                    if (b64_field(e, "blob", &d) != 1 || !valid_cert(&d, s->libctx)) {
+                        OPENSSL_free(d.data);
+                        rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE,
+                                           "keypair '%s': chain entry %zu is not a DER X.509 certificate", alias, i);
+                        goto fail;
+                    }
+                    kp->chain[kp->chain_len++] = d;
+                }
+            }
+        }
+    }
+    *out = kp;
+    return DCPKI_OK;
+fail:
+    ERR_clear_error();
+    dcpki_keypair_free(kp);
+    return rc;
+}
+
+/* ---- client ---- */
+
+dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_LIB_CTX *libctx, dcpki_signing **out,
+                             dcpki_err *err)
+{
+    *out = NULL;
+    if (!cfg || !t)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no configuration or transport");
+    if (!cfg->signing.url)
+        return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE, "[signing] url is not set in %s",
+                             cfg->path ? cfg->path : "the configuration");
+    char *key = NULL;
+    dcpki_code rc = dcpki_config_read_api_key(cfg, &key, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    dcpki_signing *s = calloc(1, sizeof(*s));
+    if (!s) {
+        dcpki_secret_free(key);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
+    }
+    s->t = t;
+    s->libctx = libctx;
+    pthread_mutex_init(&s->lock, NULL);
+    s->base = dcpki_strfmt("%s%s", cfg->signing.url, API_PATH);
+    s->api_hdr = dcpki_strfmt("x-api-key: %s", key);
+    dcpki_secret_free(key);
+    if (!s->base || !s->api_hdr) {
+        dcpki_signing_free(s);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
+    }
+    *out = s;
+    return DCPKI_OK;
+}
+
+void dcpki_signing_free(dcpki_signing *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->ncache; i++) {
+        free(s->cache[i].alias);
+        dcpki_keypair_free(s->cache[i].kp);
+    }
+    free(s->cache);
+    free(s->base);
+    dcpki_secret_free(s->api_hdr);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static void cache_put(dcpki_signing *s, const char *alias, dcpki_keypair *kp)
+{
+    int64_t now = dcpki_now_ms();
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ncache; i++)
+        if (strcmp(s->cache[i].alias, alias) == 0) {
+            dcpki_keypair_free(s->cache[i].kp);
+            s->cache[i].kp = dcpki_keypair_ref(kp);
+            s->cache[i].fetched_ms = now;
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
+    if (s->ncache == s->capcache) {
+        size_t nc = s->capcache ? 2 * s->capcache : 8;
+        struct cache_ent *ne = realloc(s->cache, nc * sizeof(*ne));
+        if (!ne) {
+            pthread_mutex_unlock(&s->lock);
+            return; /* not cached: harmless */
+        }
+        s->cache = ne;
+        s->capcache = nc;
+    }
+    char *a = strdup(alias);
+    if (a) {
+        s->cache[s->ncache].alias = a;
+        s->cache[s->ncache].kp = dcpki_keypair_ref(kp);
+        s->cache[s->ncache].fetched_ms = now;
+        s->ncache++;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static dcpki_keypair *cache_get(dcpki_signing *s, const char *alias)
+{
+    dcpki_keypair *kp = NULL;
+    int64_t now = dcpki_now_ms();
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ncache; i++)
+        if (strcmp(s->cache[i].alias, alias) == 0 && now - s->cache[i].fetched_ms < CACHE_TTL_MS) {
+            kp = dcpki_keypair_ref(s->cache[i].kp);
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+    return kp;
+}
+
+dcpki_code dcpki_signing_list(dcpki_signing *s, dcpki_keypair ***items, size_t *n, dcpki_err *err)
+{
+    *items = NULL;
+    *n = 0;
+    if (!s)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no signing client");
+    dcpki_keypair **arr = NULL;
+    size_t cnt = 0, cap = 0;
+    dcpki_code rc = DCPKI_OK;
+    for (long offset = 0; offset < LIST_MAX;) {
+        char path[80];
+        snprintf(path, sizeof(path), "keypairs?offset=%ld&limit=%d", offset, LIST_PAGE);
+        json_object *o;
+        rc = call(s, "GET", path, NULL, 1, NULL, &o, NULL, err);
+        if (rc != DCPKI_OK)
+            break;
+        json_object *its = jget(o, "items", json_type_array);
+        if (!its) {
+            json_object_put(o);
+            rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "GET %skeypairs: no items[] in the answer", s->base);
+            break;
+        }
+        size_t m = json_object_array_length(its);
+        json_object *tot = jget(o, "total", json_type_int);
+        long total = tot ? (long)json_object_get_int64(tot) : -1;
+        for (size_t i = 0; i < m && rc == DCPKI_OK; i++) {
+            dcpki_keypair *kp;
+            dcpki_err perr;
+            dcpki_code prc = parse_keypair(s, json_object_array_get_idx(its, i), 0, &kp, &perr);
+            if (prc == DCPKI_E_UNSUPPORTED) {
+                DCPKI_DEBUG("keys list: skipped: %s", perr.detail);
+                continue;
+            }
+            if (prc != DCPKI_OK) {
+                rc = prc;
+                if (err)
+                    *err = perr;
+                break;
+            }
+            if (cnt == cap) {
+                size_t nc = cap ? 2 * cap : 16;
+                dcpki_keypair **na = realloc(arr, nc * sizeof(*na));
+                if (!na) {
+                    dcpki_keypair_free(kp);
+                    rc = dcpki_err_set(err, DCPKI_E_NOMEM, "listing keypairs");
+                    break;
+                }
+                arr = na;
+                cap = nc;
+            }
+            arr[cnt++] = kp;
+            if (kp->pub)
+                cache_put(s, kp->alias, kp);
+        }
+        json_object_put(o);
+        if (rc != DCPKI_OK)
+            break;
+        offset += (long)m;
+        if (m == 0 || total < 0 || offset >= total)
+            break;
+    }
+    if (rc != DCPKI_OK) {
+        dcpki_keypairs_free(arr, cnt);
+        return rc;
+    }
+    *items = arr;
+    *n = cnt;
+    return DCPKI_OK;
+}
+
+static dcpki_code fetch_keypair(dcpki_signing *s, const char *ident, const char *alias_for_err, dcpki_keypair **out,
+                                long *status, dcpki_err *err)
+{
+    char *esc = url_escape(ident);
+    char *path = esc ? dcpki_strfmt("keypairs/%s", esc) : NULL;
+    free(esc);
+    if (!path)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "describing '%s'", ident);
+    json_object *o;
+    dcpki_code rc = call(s, "GET", path, NULL, 1, alias_for_err, &o, status, err);
+    free(path);
+    if (rc != DCPKI_OK)
+        return rc;
+    rc = parse_keypair(s, o, 1, out, err);
+    json_object_put(o);
+    return rc;
+}
+
+dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_keypair **out, dcpki_err *err)
+{
+    *out = NULL;
+    if (!s || !alias || !*alias)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no key alias given");
+    dcpki_keypair *kp = cache_get(s, alias);
+    if (kp) {
+        *out = kp;
+        return DCPKI_OK;
+    }
+    long status = 0;
+    dcpki_code rc = fetch_keypair(s, alias, alias, &kp, &status, err);
+    if (rc == DCPKI_E_KEY_NOT_FOUND && status == 404) {
+        /* services that take only the UUID in the path: search by alias */
+        dcpki_err first = err ? *err : (dcpki_err){ 0 };
+        char *esc = url_escape(alias);
+        char *path = esc ? dcpki_strfmt("keypairs?alias=%s&offset=0&limit=2", esc) : NULL;
+        free(esc);
+        json_object *o = NULL;
+        dcpki_err lerr;
+        if (path && call(s, "GET", path, NULL, 1, alias, &o, NULL, &lerr) == DCPKI_OK) {
+            json_object *its = jget(o, "items", json_type_array);
+            json_object *it = its && json_object_array_length(its) == 1 ? json_object_array_get_idx(its, 0) : NULL;
+            const char *id = jstr(it, "id");
+            const char *ia = jstr(it, "alias");
+            if (id && ia && strcmp(ia, alias) == 0 && strcmp(id, alias) != 0)
+                rc = fetch_keypair(s, id, alias, &kp, NULL, err);
+        }
+        json_object_put(o);
+        free(path);
+        if (rc == DCPKI_E_KEY_NOT_FOUND && err)
+            *err = first;
+    }
+    if (rc != DCPKI_OK)
+        return rc;
+    if (strcmp(kp->alias, alias) != 0 && strcmp(kp->id, alias) != 0) {
+        dcpki_code bad = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "asked for keypair '%s', the service sent '%s'",
+                                       alias, kp->alias);
+        dcpki_keypair_free(kp);
+        return bad;
+    }
+    cache_put(s, alias, kp);
+    *out = kp;
+    return DCPKI_OK;
+}
+
+/* ---- signing ---- */
+
+static const char *norm_md(const char *md, size_t *dlen)
+{
+    if (!md)
+        return NULL;
+    static const struct { const char *names[4]; const char *canon; size_t len; } mds[] = {
+        { { "SHA256", "SHA2-256", "SHA-256", NULL }, "SHA256", 32 },
+        { { "SHA384", "SHA2-384", "SHA-384", NULL }, "SHA384", 48 },
+        { { "SHA512", "SHA2-512", "SHA-512", NULL }, "SHA512", 64 },
+    };
+    for (size_t i = 0; i < sizeof(mds) / sizeof(mds[0]); i++)
+        for (size_t j = 0; mds[i].names[j]; j++)
+            if (strcasecmp(md, mds[i].names[j]) == 0) {
+                *dlen = mds[i].len;
+                return mds[i].canon;
+            }
+    return NULL;
+}
+
+/* r||s (fixed width) → DER, for services that return the raw form. */
+static int ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len)
+{
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, (int)(len / 2), NULL);
+    BIGNUM *sv = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
+    int ok = 0;
+    if (sig && r && sv && ECDSA_SIG_set0(sig, r, sv)) {
+        r = sv = NULL;
+        unsigned char *out = NULL;
+        int n = i2d_ECDSA_SIG(sig, &out);
+        if (n > 0) {
+            *der = out;
+            *der_len = (size_t)n;
+            ok = 1;
+        }
+    }
+    BN_free(r);
+    BN_free(sv);
+    ECDSA_SIG_free(sig);
+    return ok;
+}
+
+static int verify_sig(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
+                      const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(s->libctx, kp->pub, NULL);
+    int ok = ctx && EVP_PKEY_verify_init(ctx) == 1;
+    if (ok) {
+        OSSL_PARAM params[5];
+        size_t np = 0;
+        char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
+        char saltlen[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
+        char mdbuf[16];
+        if (md)
+            snprintf(mdbuf, sizeof(mdbuf), "%s", md);
+        if (scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_RAW)
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pkcs1, 0);
+        if (scheme == DCPKI_SIG_RSA_PSS)
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pss, 0);
+        if (md && scheme != DCPKI_SIG_RSA_RAW)
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdbuf, 0);
+        if (scheme == DCPKI_SIG_RSA_PSS) {
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdbuf, 0);
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen, 0);
+        }
+        params[np] = OSSL_PARAM_construct_end();
+        ok = EVP_PKEY_CTX_set_params(ctx, params) == 1 && EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
+                              const unsigned char *data, size_t data_len, unsigned char **sig, size_t *sig_len,
+                              dcpki_err *err)
+{
+    *sig = NULL;
+    *sig_len = 0;
+    if (!s || !kp || !data || data_len == 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "nothing to sign");
+    if (!kp->pub)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "keypair '%s' has no public key (describe it first)",
+                             kp->alias);
+    int is_rsa_scheme = scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_PSS || scheme == DCPKI_SIG_RSA_RAW;
+    if (!is_rsa_scheme && scheme != DCPKI_SIG_ECDSA)
+        return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "unknown signature scheme %d", (int)scheme);
+    if ((is_rsa_scheme && kp->alg != DCPKI_KEY_RSA) || (scheme == DCPKI_SIG_ECDSA && kp->alg != DCPKI_KEY_EC))
+        return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "keypair '%s' is %s; this signature scheme needs %s", kp->alias,
+                             kp->alg == DCPKI_KEY_RSA ? "RSA" : "EC", is_rsa_scheme ? "RSA" : "EC");
+    const char *cmd = NULL;
+    char sig_alg[32];
+    if (scheme == DCPKI_SIG_RSA_RAW) {
+        if (md)
+            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "NONEWithRSA takes no digest name");
+        size_t mod = ((size_t)kp->bits + 7) / 8;
+        if (data_len + 11 > mod)
+            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "%zu bytes are too many for PKCS#1 with a %d-bit key",
+                                 data_len, kp->bits);
+        snprintf(sig_alg, sizeof(sig_alg), "NONEWithRSA");
+    } else {
+        size_t dlen = 0;
+        cmd = norm_md(md, &dlen);
+        if (!cmd)
+            return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "digest %s (use SHA256, SHA384 or SHA512)", md ? md : "(none)");
+        if (data_len != dlen)
+            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "a %s digest has %zu bytes, not %zu", cmd, dlen, data_len);
+        snprintf(sig_alg, sizeof(sig_alg), "%sWith%s", cmd,
+                 scheme == DCPKI_SIG_RSA_PKCS1 ? "RSA" : scheme == DCPKI_SIG_RSA_PSS ? "RSA/PSS" : "ECDSA");
+    }
+    char *hash = dcpki_b64_encode(data, data_len);
+    json_object *req = json_object_new_object();
+    char *body = NULL;
+    if (hash && req) {
+        json_object_object_add(req, "hash", json_object_new_string(hash));
+        json_object_object_add(req, "sig_alg", json_object_new_string(sig_alg));
+        if (kp->account_id)
+            json_object_object_add(req, "account", json_object_new_string(kp->account_id));
+        const char *js = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+        body = js ? strdup(js) : NULL;
+    }
+    json_object_put(req);
+    OPENSSL_free(hash);
+    char *esc = url_escape(kp->id);
+    char *path = esc ? dcpki_strfmt("keypairs/%s/sign", esc) : NULL;
+    free(esc);
+    if (!body || !path) {
+        free(body);
+        free(path);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "signing with '%s'", kp->alias);
+    }
+    json_object *o;
+    int64_t t0 = dcpki_now_ms();
+    dcpki_code rc = call(s, "POST", path, body, 1, kp->alias, &o, NULL, err);
+    free(body);
+    free(path);
+    if (rc != DCPKI_OK)
+        return rc;
+    unsigned char *raw = NULL;
+    size_t rlen = 0;
+    const char *sv = jstr(o, "signature");
+    if (!sv || dcpki_b64_decode(sv, &raw, &rlen) != 0 || rlen == 0) {
+        json_object_put(o);
+        OPENSSL_free(raw);
+        return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the answer to sign with '%s' has no base64 signature",
+                             kp->alias);
+    }
+    json_object_put(o);
+    if (scheme == DCPKI_SIG_ECDSA) {
+        /* DER expected; accept r||s of twice the field size and convert */
+        const unsigned char *p = raw;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)rlen);
+        int is_der = es && p == raw + rlen;
+        ECDSA_SIG_free(es);
+        ERR_clear_error();
+        size_t fb = ((size_t)kp->bits + 7) / 8;
+        if (!is_der && rlen == 2 * fb) {
+            unsigned char *der;
+            size_t dl;
+            if (ecdsa_raw_to_der(raw, rlen, &der, &dl)) {
+                OPENSSL_free(raw);
+                raw = der;
+                rlen = dl;
+            }
+        }
+    }
+    if (!verify_sig(s, kp, scheme, cmd, data, data_len, raw, rlen)) {
+        OPENSSL_free(raw);
+        return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE, "%s signature by '%s'", sig_alg, kp->alias);
+    }
+    DCPKI_DEBUG("signed with '%s' (%s) in %ld ms", kp->alias, sig_alg, (long)(dcpki_now_ms() - t0));
+    *sig = raw;
+    *sig_len = rlen;
+    return DCPKI_OK;
+}

@@ -1,0 +1,682 @@
+/* HTTPS transport over libcurl (GnuTLS flavour).
+ *
+ * - One CURLSH per transport shares the connection cache, TLS sessions and DNS
+ *   between all easy handles and threads, so N requests reuse one connection
+ *   (one TLS handshake). Easy handles are pooled and reset before each use.
+ * - The server is verified against [ca] trust only (CAINFO set, CAPATH cleared,
+ *   VERIFYPEER/VERIFYHOST always on); mutual TLS with the RA identity's files.
+ * - Every request has a deadline ([ca] timeout_ms) covering connect, transfer
+ *   and retries. Idempotent requests are retried on 429/502/503/504 and on a
+ *   reset reused connection with exponential backoff, honouring Retry-After
+ *   (seconds or HTTP date), never past the deadline.
+ * - curl_global_init runs once (pthread_once) when the first transport is
+ *   made, never at library/provider load. curl_global_cleanup is never called:
+ *   a library cannot know whether other code in the process still uses curl.
+ *
+ * Fork safety. A forked child inherits the parent's sockets and TLS states. If
+ * the child closed those connections through curl, curl would read from and
+ * send a TLS close_notify on the parent's sockets, breaking the parent's
+ * connections (and could consume bytes meant for the parent). So every socket
+ * curl opens is recorded (OPENSOCKET/CLOSESOCKET callbacks); on the first
+ * request in a new process (getpid() changed) the transport first points each
+ * inherited descriptor at /dev/null (dup2), then cleans up its pooled handles
+ * and the share (curl's shutdown traffic goes nowhere, the parent's sockets
+ * stay intact), and starts a fresh share. pthread_atfork handlers hold every
+ * transport's locks across fork() (the parent then releases them, the child
+ * makes them anew) so the child never inherits a lock held by a thread that no
+ * longer exists. Handles that other threads were using at the
+ * moment of fork cannot be recovered in the child; they (and the old share
+ * they keep referenced) are left allocated there, by design. */
+#include "dcpki/transport.h"
+#include "dcpki/log.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#define POOL_MAX 8
+#define MAX_ATTEMPTS 5
+#define MAX_BODY (16 * 1024 * 1024)
+
+struct dcpki_transport {
+    pthread_mutex_t lock;        /* pool, pid, share replacement */
+    pthread_mutex_t share_lock;  /* curl share data (recursive) */
+    pthread_mutex_t sock_lock;   /* socket list */
+    CURLSH *share;
+    pid_t pid;
+    CURL *pool[POOL_MAX];
+    size_t npool;
+    int *socks;
+    size_t nsocks, capsocks;
+    char *cainfo;
+    char *cert, *cert_type, *key, *key_type, *key_pass; /* key_pass is secret */
+    long timeout_ms;
+    atomic_ulong connections;
+    struct dcpki_transport *next; /* registry for the fork handlers */
+};
+
+/* ---- process-wide state ---- */
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static CURLcode g_init_rc = CURLE_FAILED_INIT;
+static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dcpki_transport *g_reg;
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g_reg_lock);
+    for (struct dcpki_transport *t = g_reg; t; t = t->next) {
+        pthread_mutex_lock(&t->lock);
+        pthread_mutex_lock(&t->share_lock);
+        pthread_mutex_lock(&t->sock_lock);
+    }
+}
+
+static void atfork_release(void)
+{
+    for (struct dcpki_transport *t = g_reg; t; t = t->next) {
+        pthread_mutex_unlock(&t->sock_lock);
+        pthread_mutex_unlock(&t->share_lock);
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_mutex_unlock(&g_reg_lock);
+}
+
+static void init_mutexes(struct dcpki_transport *t)
+{
+    pthread_mutexattr_t ra;
+    pthread_mutexattr_init(&ra);
+    pthread_mutexattr_settype(&ra, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->share_lock, &ra);
+    pthread_mutex_init(&t->sock_lock, NULL);
+    pthread_mutexattr_destroy(&ra);
+}
+
+/* In the child the locks taken by atfork_prepare belong to a thread id that
+ * no longer exists (a recursive mutex refuses to be unlocked by another id),
+ * so they are made anew; the child has a single thread at this point. */
+static void atfork_child(void)
+{
+    for (struct dcpki_transport *t = g_reg; t; t = t->next)
+        init_mutexes(t);
+    pthread_mutex_init(&g_reg_lock, NULL);
+}
+
+static void global_init(void)
+{
+    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_atfork(atfork_prepare, atfork_release, atfork_child);
+}
+
+/* ---- curl callbacks ---- */
+
+static void share_lock_cb(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
+{
+    (void)h; (void)data; (void)access;
+    pthread_mutex_lock(&((struct dcpki_transport *)u)->share_lock);
+}
+
+static void share_unlock_cb(CURL *h, curl_lock_data data, void *u)
+{
+    (void)h; (void)data;
+    pthread_mutex_unlock(&((struct dcpki_transport *)u)->share_lock);
+}
+
+static curl_socket_t open_sock_cb(void *u, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    struct dcpki_transport *t = u;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    pthread_mutex_lock(&t->sock_lock);
+    if (t->nsocks == t->capsocks) {
+        size_t nc = t->capsocks ? t->capsocks * 2 : 8;
+        int *ns = realloc(t->socks, nc * sizeof(int));
+        if (!ns) {
+            pthread_mutex_unlock(&t->sock_lock);
+            close(fd);
+            return CURL_SOCKET_BAD;
+        }
+        t->socks = ns;
+        t->capsocks = nc;
+    }
+    t->socks[t->nsocks++] = fd;
+    pthread_mutex_unlock(&t->sock_lock);
+    return fd;
+}
+
+static int close_sock_cb(void *u, curl_socket_t fd)
+{
+    struct dcpki_transport *t = u;
+    pthread_mutex_lock(&t->sock_lock);
+    for (size_t i = 0; i < t->nsocks; i++)
+        if (t->socks[i] == fd) {
+            t->socks[i] = t->socks[--t->nsocks];
+            break;
+        }
+    pthread_mutex_unlock(&t->sock_lock);
+    return close(fd);
+}
+
+struct xfer {
+    char *body;
+    size_t len, cap;
+    int too_big;
+    long retry_after_ms; /* -1 when absent */
+};
+
+static size_t write_cb(char *p, size_t sz, size_t n, void *u)
+{
+    struct xfer *x = u;
+    size_t add = sz * n;
+    if (x->len + add > MAX_BODY) {
+        x->too_big = 1;
+        return 0;
+    }
+    if (x->len + add + 1 > x->cap) {
+        size_t nc = x->cap ? x->cap : 4096;
+        while (nc < x->len + add + 1)
+            nc *= 2;
+        char *nb = realloc(x->body, nc);
+        if (!nb)
+            return 0;
+        x->body = nb;
+        x->cap = nc;
+    }
+    memcpy(x->body + x->len, p, add);
+    x->len += add;
+    x->body[x->len] = '\0';
+    return add;
+}
+
+static size_t header_cb(char *p, size_t sz, size_t n, void *u)
+{
+    struct xfer *x = u;
+    size_t len = sz * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
+        char v[128];
+        size_t vl = len - (sizeof(name) - 1);
+        if (vl >= sizeof(v))
+            vl = sizeof(v) - 1;
+        memcpy(v, p + sizeof(name) - 1, vl);
+        v[vl] = '\0';
+        char *s = v;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+            *--e = '\0';
+        if (*s && strspn(s, "0123456789") == strlen(s)) {
+            long secs = strlen(s) > 6 ? 999999 : atol(s);
+            x->retry_after_ms = secs * 1000;
+        } else if (*s) {
+            time_t when = curl_getdate(s, NULL);
+            if (when > 0) {
+                time_t now = time(NULL);
+                x->retry_after_ms = when > now ? (long)(when - now) * 1000 : 0;
+            }
+        }
+    }
+    return len;
+}
+
+/* ---- lifecycle ---- */
+
+static CURLSH *make_share(struct dcpki_transport *t)
+{
+    CURLSH *sh = curl_share_init();
+    if (!sh)
+        return NULL;
+    if (curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock_cb) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock_cb) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_USERDATA, t) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+        curl_share_cleanup(sh);
+        return NULL;
+    }
+    return sh;
+}
+
+dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id, dcpki_transport **out,
+                               dcpki_err *err)
+{
+    *out = NULL;
+    if (!cfg)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no configuration");
+    pthread_once(&g_once, global_init);
+    if (g_init_rc != CURLE_OK)
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "curl_global_init failed: %s", curl_easy_strerror(g_init_rc));
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    if (!vi || !vi->ssl_version || !strstr(vi->ssl_version, "GnuTLS"))
+        return dcpki_err_set(err, DCPKI_E_UNSUPPORTED,
+                             "libcurl %s uses %s for TLS, not GnuTLS: install libcurl3-gnutls and build against libcurl4-gnutls-dev (dcpki's TLS must stay out of OpenSSL)",
+                             vi && vi->version ? vi->version : "?", vi && vi->ssl_version ? vi->ssl_version : "no TLS library");
+    if (cfg->ca.trust && access(cfg->ca.trust, R_OK) != 0) {
+        char eb[128];
+        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "cannot read [ca] trust %s: %s", cfg->ca.trust,
+                             dcpki_strerror(errno, eb, sizeof(eb)));
+    }
+    struct dcpki_transport *t = calloc(1, sizeof(*t));
+    if (!t)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the transport");
+    init_mutexes(t);
+    atomic_init(&t->connections, 0);
+    t->pid = getpid();
+    t->timeout_ms = cfg->ca.timeout_ms > 0 ? cfg->ca.timeout_ms : DCPKI_DEFAULT_TIMEOUT_MS;
+    int ok = 1;
+    if (cfg->ca.trust)
+        ok &= (t->cainfo = strdup(cfg->ca.trust)) != NULL;
+    if (id) {
+        dcpki_tls_client_creds c;
+        dcpki_identity_tls_creds(id, &c);
+        if (c.cert_path)
+            ok &= (t->cert = strdup(c.cert_path)) != NULL;
+        if (c.cert_type)
+            ok &= (t->cert_type = strdup(c.cert_type)) != NULL;
+        if (c.key_path)
+            ok &= (t->key = strdup(c.key_path)) != NULL;
+        if (c.key_type)
+            ok &= (t->key_type = strdup(c.key_type)) != NULL;
+        if (c.password)
+            ok &= (t->key_pass = strdup(c.password)) != NULL;
+    }
+    if (ok)
+        t->share = make_share(t);
+    if (!ok || !t->share) {
+        dcpki_transport_free(t);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the transport");
+    }
+    pthread_mutex_lock(&g_reg_lock);
+    t->next = g_reg;
+    g_reg = t;
+    pthread_mutex_unlock(&g_reg_lock);
+    DCPKI_DEBUG("transport: %s, timeout %ld ms, trust %s, client certificate %s", vi->version ? vi->version : "",
+                t->timeout_ms, t->cainfo ? t->cainfo : "(system default)", t->cert ? t->cert : "(none)");
+    *out = t;
+    return DCPKI_OK;
+}
+
+void dcpki_transport_free(dcpki_transport *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&g_reg_lock);
+    for (struct dcpki_transport **pp = &g_reg; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    pthread_mutex_unlock(&g_reg_lock);
+    if (t->pid != getpid()) {
+        /* forked copy: neutralise inherited sockets before curl closes them */
+        int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (dn >= 0) {
+            for (size_t i = 0; i < t->nsocks; i++)
+                dup2(dn, t->socks[i]);
+            close(dn);
+        }
+    }
+    for (size_t i = 0; i < t->npool; i++)
+        curl_easy_cleanup(t->pool[i]);
+    if (t->share)
+        curl_share_cleanup(t->share);
+    pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->share_lock);
+    pthread_mutex_destroy(&t->sock_lock);
+    free(t->socks);
+    free(t->cainfo);
+    free(t->cert);
+    free(t->cert_type);
+    free(t->key);
+    free(t->key_type);
+    dcpki_secret_free(t->key_pass);
+    free(t);
+}
+
+/* Called with t->lock held, in a process that is not the one that made t. */
+static void after_fork(struct dcpki_transport *t)
+{
+    int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+    pthread_mutex_lock(&t->sock_lock);
+    if (dn >= 0)
+        for (size_t i = 0; i < t->nsocks; i++)
+            dup2(dn, t->socks[i]);
+    pthread_mutex_unlock(&t->sock_lock);
+    if (dn >= 0)
+        close(dn);
+    for (size_t i = 0; i < t->npool; i++)
+        curl_easy_cleanup(t->pool[i]);
+    t->npool = 0;
+    if (curl_share_cleanup(t->share) != CURLSHE_OK)
+        DCPKI_DEBUG("transport: a handle in use at fork() keeps the old connection cache; it is left allocated");
+    pthread_mutex_lock(&t->sock_lock);
+    t->nsocks = 0; /* remaining descriptors now refer to /dev/null and belong to the old share */
+    pthread_mutex_unlock(&t->sock_lock);
+    t->share = make_share(t);
+    t->pid = getpid();
+    DCPKI_DEBUG("transport: new process %ld, connections dropped", (long)t->pid);
+}
+
+static CURL *pool_get(struct dcpki_transport *t, int *shared)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->pid != getpid())
+        after_fork(t);
+    CURL *h = NULL;
+    if (t->npool > 0)
+        h = t->pool[--t->npool];
+    *shared = t->share != NULL;
+    pthread_mutex_unlock(&t->lock);
+    if (!h)
+        h = curl_easy_init();
+    return h;
+}
+
+static void pool_put(struct dcpki_transport *t, CURL *h)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->npool < POOL_MAX && t->pid == getpid()) {
+        t->pool[t->npool++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* ---- requests ---- */
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, int client_cert,
+                                 const dcpki_http_request *req, long timeout_ms, dcpki_err *err)
+{
+    const char *msg = eb[0] ? eb : curl_easy_strerror(cc);
+    static const char *const client_alerts[] = {
+        "certificate is required", "certificate required", "certificate is bad", "bad certificate",
+        "ca is unknown", "unknown ca", "certificate was revoked", "certificate revoked", "certificate is expired",
+        "certificate expired", "certificate is unsupported", "unsupported certificate", "access was denied",
+        "access denied", "key or certificate file", NULL
+    };
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms (%s)", req->method,
+                             req->url, timeout_ms, msg);
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "%s %s: %s", req->method, req->url, msg);
+    case CURLE_SSL_CERTPROBLEM:
+        return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: the RA certificate or key cannot be used: %s",
+                             req->method, req->url, msg);
+    case CURLE_SSL_CONNECT_ERROR:
+        for (const char *const *a = client_alerts; *a; a++)
+            if (contains_ci(msg, *a))
+                return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s", req->method, req->url, msg);
+        if (client_cert) {
+            /* the server cut the handshake after our certificate went out:
+             * the peer closed or reset instead of answering with an alert */
+            static const char *const broken[] = { "send failure", "recv failure", "broken pipe", "connection reset",
+                                                  "pull function", "push function", "non-properly terminated",
+                                                  "unexpected eof", "fatal alert", NULL };
+            for (const char *const *b = broken; *b; b++)
+                if (contains_ci(msg, *b))
+                    return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                                         "%s %s: the server broke off the TLS handshake after receiving the RA certificate, which means it refused it (%s)",
+                                         req->method, req->url, msg);
+        }
+        return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        if (new_conns > 0 && client_cert)
+            /* TLS 1.3: the server checks the client certificate after our side
+             * has finished the handshake and answers with an alert/close */
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                                 "%s %s: the server closed the new connection right after the TLS handshake, which means it refused the RA certificate (%s)",
+                                 req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: the connection broke: %s", req->method, req->url, msg);
+    default:
+        if (contains_ci(msg, "ssl") || contains_ci(msg, "tls") || contains_ci(msg, "gnutls"))
+            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
+    }
+}
+
+static long backoff_ms(int attempt)
+{
+    long base = 100L << (attempt > 5 ? 5 : attempt - 1); /* 100, 200, 400 ... */
+    if (base > 2000)
+        base = 2000;
+    unsigned char r = 0;
+    RAND_bytes(&r, 1);
+    return base + (base * r) / 512; /* + up to 50% jitter */
+}
+
+dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request *req, dcpki_http_response *resp,
+                                   dcpki_err *err)
+{
+    if (resp)
+        memset(resp, 0, sizeof(*resp));
+    if (!t || !req || !req->method || !req->url || !resp)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "incomplete HTTP request");
+    if (strncasecmp(req->url, "https://", 8) != 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "only https:// URLs are allowed, not %s", req->url);
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+    for (const char *const *h = req->headers; hdrs && h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(hdrs, *h);
+        if (!n) {
+            curl_slist_free_all(hdrs);
+            hdrs = NULL;
+        } else {
+            hdrs = n;
+        }
+    }
+    if (!hdrs)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", req->method, req->url);
+
+    const int64_t start = dcpki_now_ms();
+    const int64_t deadline = start + t->timeout_ms;
+    dcpki_code rc = DCPKI_OK;
+    for (int attempt = 1;; attempt++) {
+        int64_t now = dcpki_now_ms();
+        long remaining = (long)(deadline - now);
+        if (remaining <= 0) {
+            rc = dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms", req->method, req->url,
+                               t->timeout_ms);
+            break;
+        }
+        int shared;
+        CURL *h = pool_get(t, &shared);
+        if (!h || !shared) {
+            if (h)
+                curl_easy_cleanup(h);
+            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", req->method, req->url);
+            break;
+        }
+        struct xfer x = { .retry_after_ms = -1 };
+        char eb[CURL_ERROR_SIZE];
+        eb[0] = '\0';
+        curl_easy_reset(h);
+        pthread_mutex_lock(&t->lock);
+        CURLSH *sh = t->share;
+        pthread_mutex_unlock(&t->lock);
+        CURLcode cc = CURLE_OK;
+#define SET(opt, val) if (cc == CURLE_OK) cc = curl_easy_setopt(h, opt, val)
+        SET(CURLOPT_SHARE, sh);
+        SET(CURLOPT_URL, req->url);
+        SET(CURLOPT_PROTOCOLS_STR, "https");
+        SET(CURLOPT_FOLLOWLOCATION, 0L);
+        SET(CURLOPT_NOSIGNAL, 1L);
+        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        SET(CURLOPT_TCP_KEEPALIVE, 1L);
+        SET(CURLOPT_SSL_VERIFYPEER, 1L);
+        SET(CURLOPT_SSL_VERIFYHOST, 2L);
+        SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        if (t->cainfo) {
+            SET(CURLOPT_CAINFO, t->cainfo);
+            SET(CURLOPT_CAPATH, (char *)NULL);
+        }
+        if (t->cert) {
+            SET(CURLOPT_SSLCERT, t->cert);
+            SET(CURLOPT_SSLCERTTYPE, t->cert_type ? t->cert_type : "PEM");
+        }
+        if (t->key)
+            SET(CURLOPT_SSLKEY, t->key);
+        if (t->key_type)
+            SET(CURLOPT_SSLKEYTYPE, t->key_type);
+        if (t->key_pass)
+            SET(CURLOPT_KEYPASSWD, t->key_pass);
+        SET(CURLOPT_OPENSOCKETFUNCTION, open_sock_cb);
+        SET(CURLOPT_OPENSOCKETDATA, t);
+        SET(CURLOPT_CLOSESOCKETFUNCTION, close_sock_cb);
+        SET(CURLOPT_CLOSESOCKETDATA, t);
+        SET(CURLOPT_TIMEOUT_MS, remaining);
+        SET(CURLOPT_CONNECTTIMEOUT_MS, remaining);
+        SET(CURLOPT_ERRORBUFFER, eb);
+        SET(CURLOPT_WRITEFUNCTION, write_cb);
+        SET(CURLOPT_WRITEDATA, &x);
+        SET(CURLOPT_HEADERFUNCTION, header_cb);
+        SET(CURLOPT_HEADERDATA, &x);
+        SET(CURLOPT_HTTPHEADER, hdrs);
+        SET(CURLOPT_USERAGENT, "dcpki/0.1");
+        if (strcmp(req->method, "GET") == 0) {
+            SET(CURLOPT_HTTPGET, 1L);
+        } else if (strcmp(req->method, "POST") == 0) {
+            SET(CURLOPT_POST, 1L);
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+            SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        } else {
+            SET(CURLOPT_CUSTOMREQUEST, req->method);
+            if (req->body) {
+                SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+                SET(CURLOPT_POSTFIELDS, req->body);
+            }
+        }
+#undef SET
+        if (cc != CURLE_OK) {
+            curl_easy_cleanup(h);
+            free(x.body);
+            rc = dcpki_err_set(err, DCPKI_E_INTERNAL, "setting up %s %s: %s", req->method, req->url,
+                               curl_easy_strerror(cc));
+            break;
+        }
+        int64_t t0 = dcpki_now_ms();
+        cc = curl_easy_perform(h);
+        long status = 0, nconn = 0;
+        char *ct = NULL;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
+        curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+        char *ctype = ct ? strdup(ct) : NULL;
+        if (nconn > 0)
+            atomic_fetch_add(&t->connections, (unsigned long)nconn);
+        /* detach the borrowed error buffer and header list before pooling */
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, (char *)NULL);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+        pool_put(t, h);
+        long took = (long)(dcpki_now_ms() - t0);
+        if (cc == CURLE_OK)
+            DCPKI_DEBUG("HTTP %s %s -> %ld in %ld ms (%s connection, attempt %d)", req->method, req->url, status,
+                        took, nconn > 0 ? "new" : "reused", attempt);
+        else
+            DCPKI_DEBUG("HTTP %s %s -> failed in %ld ms: %s (%s)", req->method, req->url, took,
+                        curl_easy_strerror(cc), eb);
+
+        if (cc == CURLE_OK) {
+            int retryable = status == 429 || status == 502 || status == 503 || status == 504;
+            if (req->idempotent && retryable && attempt < MAX_ATTEMPTS) {
+                long wait = x.retry_after_ms >= 0 ? x.retry_after_ms : backoff_ms(attempt);
+                if (dcpki_now_ms() + wait < deadline - 10) {
+                    DCPKI_DEBUG("HTTP %ld: retrying in %ld ms", status, wait);
+                    free(x.body);
+                    free(ctype);
+                    dcpki_sleep_ms(wait);
+                    continue;
+                }
+            }
+            if (!x.body) {
+                x.body = malloc(1);
+                if (x.body)
+                    x.body[0] = '\0';
+            }
+            if (!x.body) {
+                free(ctype);
+                rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the answer to %s %s", req->method, req->url);
+                break;
+            }
+            resp->status = status;
+            resp->body = x.body;
+            resp->len = x.len;
+            resp->content_type = ctype;
+            rc = DCPKI_OK;
+            break;
+        }
+        free(ctype);
+        free(x.body);
+        if (cc == CURLE_WRITE_ERROR && x.too_big) {
+            rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s %s: the answer is larger than %d bytes", req->method,
+                               req->url, MAX_BODY);
+            break;
+        }
+        rc = map_curl_error(cc, eb, nconn, t->cert != NULL, req, t->timeout_ms, err);
+        /* a reused keep-alive connection that the server had closed: retry */
+        int reset = (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING) && nconn == 0;
+        if (req->idempotent && reset && attempt < MAX_ATTEMPTS) {
+            long wait = attempt == 1 ? 0 : backoff_ms(attempt - 1);
+            if (dcpki_now_ms() + wait < deadline - 10) {
+                dcpki_sleep_ms(wait);
+                continue;
+            }
+        }
+        break;
+    }
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+void dcpki_http_response_free(dcpki_http_response *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    free(resp->content_type);
+    memset(resp, 0, sizeof(*resp));
+}
+
+unsigned long dcpki_transport_connections(const dcpki_transport *t)
+{
+    return t ? atomic_load(&((dcpki_transport *)t)->connections) : 0;
+}

@@ -1,0 +1,203 @@
+/* Small private helpers: strings, base64 (OpenSSL), files, time. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+char *dcpki_strdup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+char *dcpki_strfmt(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *dcpki_b64_encode(const unsigned char *data, size_t len)
+{
+    if (len > (size_t)INT32_MAX / 2)
+        return NULL;
+    size_t cap = 4 * ((len + 2) / 3) + 1;
+    unsigned char *out = OPENSSL_malloc(cap);
+    if (!out)
+        return NULL;
+    int n = EVP_EncodeBlock(out, data, (int)len);
+    if (n < 0) {
+        OPENSSL_free(out);
+        return NULL;
+    }
+    out[n] = '\0';
+    return (char *)out;
+}
+
+int dcpki_b64_decode(const char *text, unsigned char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    size_t tl = strlen(text);
+    if (tl > (size_t)INT32_MAX / 2)
+        return -1;
+    /* drop whitespace (line breaks in PEM-like bodies) */
+    char *clean = OPENSSL_malloc(tl + 1);
+    if (!clean)
+        return -1;
+    size_t cl = 0;
+    for (size_t i = 0; i < tl; i++)
+        if (!isspace((unsigned char)text[i]))
+            clean[cl++] = text[i];
+    clean[cl] = '\0';
+    if (cl % 4 != 0) {
+        OPENSSL_free(clean);
+        return -1;
+    }
+    size_t pad = 0;
+    if (cl >= 1 && clean[cl - 1] == '=')
+        pad++;
+    if (cl >= 2 && clean[cl - 2] == '=')
+        pad++;
+    unsigned char *buf = OPENSSL_malloc(cl / 4 * 3 + 1);
+    if (!buf) {
+        OPENSSL_free(clean);
+        return -1;
+    }
+    int n = cl ? EVP_DecodeBlock(buf, (const unsigned char *)clean, (int)cl) : 0;
+    OPENSSL_free(clean);
+    if (n < 0 || (size_t)n < pad) {
+        OPENSSL_free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = (size_t)n - pad;
+    return 0;
+}
+
+int dcpki_read_file(const char *path, size_t max, unsigned char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return -1;
+    }
+    size_t cap = 4096, used = 0;
+    unsigned char *buf = malloc(cap + 1);
+    if (!buf) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (;;) {
+        if (used == cap) {
+            if (cap >= max) {
+                OPENSSL_cleanse(buf, used);
+                free(buf);
+                close(fd);
+                errno = EFBIG;
+                return -1;
+            }
+            size_t ncap = cap * 2 > max ? max : cap * 2;
+            unsigned char *nb = malloc(ncap + 1);
+            if (!nb) {
+                OPENSSL_cleanse(buf, used);
+                free(buf);
+                close(fd);
+                errno = ENOMEM;
+                return -1;
+            }
+            memcpy(nb, buf, used);
+            OPENSSL_cleanse(buf, used);
+            free(buf);
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + used, cap - used);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            OPENSSL_cleanse(buf, used);
+            free(buf);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        used += (size_t)r;
+    }
+    close(fd);
+    buf[used] = '\0';
+    *data = buf;
+    *len = used;
+    return 0;
+}
+
+const char *dcpki_strerror(int errnum, char *buf, size_t n)
+{
+    if (n == 0)
+        return buf;
+    /* POSIX strerror_r (we build with _POSIX_C_SOURCE) */
+    char tmp[128];
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    const char *m = strerror_r(errnum, tmp, sizeof(tmp));
+#else
+    const char *m = tmp;
+    if (strerror_r(errnum, tmp, sizeof(tmp)) != 0)
+        snprintf(tmp, sizeof(tmp), "error %d", errnum);
+#endif
+    snprintf(buf, n, "%s", m);
+    if (buf[0] && buf[1] && !isupper((unsigned char)buf[1]))
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+    return buf;
+}
+
+int64_t dcpki_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void dcpki_sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}

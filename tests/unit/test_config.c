@@ -1,0 +1,298 @@
+/* dcpki.conf parsing: exactly DESIGN.md's keys; errors name file, line, key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dcpki/config.h"
+
+static dcpki_config *parse_ok(const char *text)
+{
+    dcpki_config *cfg = NULL;
+    dcpki_err e;
+    dcpki_code rc = dcpki_config_parse(text, strlen(text), "dcpki.conf", &cfg, &e);
+    if (rc != DCPKI_OK)
+        fail_msg("unexpected error: %s", e.detail);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+static void bad(const char *text, dcpki_code code, const char *detail)
+{
+    dcpki_config *cfg = (dcpki_config *)1;
+    dcpki_err e;
+    dcpki_code rc = dcpki_config_parse(text, strlen(text), "dcpki.conf", &cfg, &e);
+    assert_null(cfg);
+    if (rc != code || strcmp(e.detail, detail) != 0)
+        fail_msg("for:\n%s\nwant %d '%s'\ngot  %d '%s'", text, code, detail, rc, e.detail);
+}
+
+/* DESIGN.md's configuration block, verbatim (section header and first key on
+ * one line, inline comments). */
+static const char *DESIGN_BLOCK =
+    "[ca]        host = pki-ws.symauth.com    ; base service FQDN (host[:port]), no scheme, no trailing slash\n"
+    "            name = Symantec              ; must be \"Symantec\" for the PKI Platform\n"
+    "            timeout_ms = 30000           ; CloudCAConnTimeoutInMilliseconds\n"
+    "            trust = /etc/dcpki/roots.pem ; verifies the server; never skipped\n"
+    "[ra]        ; one of three ways to name the RA identity:\n"
+    "            certificate_thumbprint = EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5  ; with\n"
+    "            store = /var/lib/dcpki/ra    ; a directory of certificates (+ keys); the thumbprint picks one\n"
+    "            ; or: certificate = /etc/dcpki/ra.pem  and  key = /etc/dcpki/ra.key | pkcs11:token=...;object=...\n"
+    "            ; or: pkcs12 = /etc/dcpki/ra.p12  and  pkcs12_password_file = /etc/dcpki/ra.pass\n"
+    "[signing]   url = https://clientauth.one.digicert.com   ; signing service base URL\n"
+    "            api_key_file = /etc/dcpki/api-key            ; x-api-key, never logged; the RA identity is the client cert\n"
+    "[profiles]  default = 2.16.840.1.113733.1.16.1.2.3.1.1.47196109\n";
+
+static void test_design_block(void **state)
+{
+    (void)state;
+    dcpki_config *c = parse_ok(DESIGN_BLOCK);
+    assert_string_equal(c->path, "dcpki.conf");
+    assert_string_equal(c->ca.host, "pki-ws.symauth.com");
+    assert_string_equal(c->ca.name, "Symantec");
+    assert_int_equal(c->ca.timeout_ms, 30000);
+    assert_string_equal(c->ca.trust, "/etc/dcpki/roots.pem");
+    assert_string_equal(c->ra.certificate_thumbprint, "EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5");
+    assert_string_equal(c->ra.store, "/var/lib/dcpki/ra");
+    assert_null(c->ra.certificate);
+    assert_null(c->ra.key);
+    assert_null(c->ra.pkcs12);
+    assert_string_equal(c->signing.url, "https://clientauth.one.digicert.com");
+    assert_string_equal(c->signing.api_key_file, "/etc/dcpki/api-key");
+    assert_int_equal(c->n_profiles, 1);
+    assert_string_equal(dcpki_config_profile(c, "default"), "2.16.840.1.113733.1.16.1.2.3.1.1.47196109");
+    assert_null(dcpki_config_profile(c, "other"));
+    dcpki_config_free(c);
+}
+
+static void test_example_file(void **state)
+{
+    (void)state;
+    const char *src = getenv("DCPKI_SRC");
+    if (!src)
+        skip();
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/etc/dcpki.conf.example", src);
+    if (access(path, R_OK) != 0)
+        skip();
+    dcpki_config *c = NULL;
+    dcpki_err e;
+    if (dcpki_config_load(path, &c, &e) != DCPKI_OK)
+        fail_msg("%s", e.detail);
+    assert_string_equal(c->path, path);
+    assert_string_equal(c->ca.host, "pki-ws.symauth.com");
+    assert_string_equal(c->ra.certificate_thumbprint, "EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5");
+    dcpki_config_free(c);
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    dcpki_config *c = parse_ok("\xEF\xBB\xBF# comment\r\n"
+                               "; another\n"
+                               "[ca]\r\n"
+                               "host=127.0.0.1:8443\n"
+                               "  name   =   Symantec  \n"
+                               "[ra]\n"
+                               "certificate_thumbprint = ea 7a 4e 0c d1 a4 f8 1c f0 74 05 27 c3 1a 57 f6 02 0c 17 c5\n"
+                               "certificate = /etc/dcpki/ra.pem\n"
+                               "key = pkcs11:token=RA;object=ra-key;type=private\n"
+                               "[signing]\n"
+                               "url = https://127.0.0.1:4443/prefix\n"
+                               "[profiles]\n"
+                               "default = 2.16.840.1.113733.1.16.1.2.3.1.1.47196109\n"
+                               "smime = 1.2.3\n");
+    assert_string_equal(c->ca.host, "127.0.0.1:8443");
+    assert_string_equal(c->ca.name, "Symantec");
+    assert_int_equal(c->ca.timeout_ms, DCPKI_DEFAULT_TIMEOUT_MS);
+    assert_null(c->ca.trust);
+    assert_string_equal(c->ra.certificate_thumbprint, "EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5");
+    assert_string_equal(c->ra.key, "pkcs11:token=RA;object=ra-key;type=private");
+    assert_string_equal(c->signing.url, "https://127.0.0.1:4443/prefix");
+    assert_int_equal(c->n_profiles, 2);
+    assert_string_equal(dcpki_config_profile(c, "smime"), "1.2.3");
+    dcpki_config_free(c);
+    /* name is not checked against "Symantec" here (doctor does) */
+    c = parse_ok("[ca]\nname = Other\nhost = [::1]:443\ntimeout_ms = 3600000\n");
+    assert_string_equal(c->ca.name, "Other");
+    assert_int_equal(c->ca.timeout_ms, 3600000);
+    dcpki_config_free(c);
+    c = parse_ok("");
+    assert_null(c->ca.host);
+    dcpki_config_free(c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    bad("[ca]\nhost = a.example\n\n\n\n\nhots = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:7: unknown key 'hots' in [ca]");
+    bad("[ra]\nhost = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'host' in [ra]");
+    bad("[cA]\n", DCPKI_E_CONFIG_UNKNOWN_KEY,
+        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing] or [profiles])");
+    bad("host = x\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing] or [profiles])");
+    bad("[ca]\nhost\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: expected 'key = value' or '[section]', found 'host'");
+    bad("[ca\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:1: section header '[ca' lacks ']'");
+    bad("[ca]\n= x\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: a line starts with '=' (no key name)");
+    bad("[ca]\nhost = a.example\nhost = b.example\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:3: duplicate key 'host' in [ca] (first set on line 2)");
+    bad("[profiles]\na = 1.2\n[ca]\n[profiles]\na = 1.3\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:5: duplicate key 'a' in [profiles] (first set on line 2)");
+    bad("[ca]\nname =\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: empty value for 'name' in [ca] (remove the line or give a value)");
+    bad("[ca]\nname = ; comment only\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: empty value for 'name' in [ca] (remove the line or give a value)");
+    bad("[ca]\nhost = https://pki-ws.symauth.com\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'host' in [ca] must not contain a scheme (write the host name only, e.g. pki-ws.symauth.com)");
+    bad("[ca]\nhost = pki-ws.symauth.com/\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'host' in [ca] must not contain '/' (write the host name only, no path or trailing slash)");
+    bad("[ca]\nhost = pki_ws.symauth.com\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'host' in [ca] is not a valid host name (letters, digits, '-' and '.' only)");
+    bad("[ca]\nhost = a.example:99999\n", DCPKI_E_CONFIG_BAD_VALUE, "dcpki.conf:2: 'host' in [ca] has a port above 65535");
+    bad("[ca]\nhost = a.example:\n", DCPKI_E_CONFIG_BAD_VALUE, "dcpki.conf:2: 'host' in [ca] has an empty port after ':'");
+    bad("[ca]\nhost = 300.1.1.1\n", DCPKI_E_CONFIG_BAD_VALUE, "dcpki.conf:2: 'host' in [ca] is not a valid IPv4 address");
+    bad("[ca]\ntimeout_ms = 30s\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'timeout_ms' in [ca] must be a whole number of milliseconds, not '30s'");
+    bad("[ca]\ntimeout_ms = 0\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'timeout_ms' in [ca] must be between 1 and 3600000 (one hour), not '0'");
+    bad("[ca]\ntimeout_ms = 3600001\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'timeout_ms' in [ca] must be between 1 and 3600000 (one hour), not '3600001'");
+    bad("[ca]\ntimeout_ms = -5\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'timeout_ms' in [ca] must be a whole number of milliseconds, not '-5'");
+    bad("[ra]\ncertificate_thumbprint = EA7A4E0C\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'certificate_thumbprint' in [ra]: 'EA7A4E0C' has 8 hexadecimal digits; a SHA-1 thumbprint has 40");
+    bad("[signing]\nurl = http://x.example\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'url' in [signing] must start with https:// (e.g. https://clientauth.one.digicert.com)");
+    bad("[signing]\nurl = https://clientauth.one.digicert.com/\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'url' in [signing] must not end with '/' (remove the trailing slash)");
+    bad("[signing]\nurl = https://\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'url' in [signing] has no host name after https://");
+    bad("[signing]\nurl = https://a b\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'url' in [signing] must not contain spaces, control characters, '?' or '#'");
+    bad("[profiles]\ndefault = 2.16.840.x\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'default' in [profiles] is not a dotted OID (e.g. 2.16.840.1.113733.1.16.1.2.3.1.1.47196109)");
+    bad("[profiles]\ndefault = 5.1\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'default' in [profiles] is not a dotted OID: the first arc must be 0, 1 or 2");
+    bad("[profiles]\ndefault = 2\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'default' in [profiles] is not a dotted OID: it needs at least two arcs");
+    bad("[profiles]\nmy profile = 1.2\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: key 'my profile' contains a space");
+}
+
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    const char text[] = "[ca]\nhost = a\0b\n";
+    dcpki_config *cfg = NULL;
+    dcpki_err e;
+    assert_int_equal(dcpki_config_parse(text, sizeof(text) - 1, "x.conf", &cfg, &e), DCPKI_E_CONFIG_SYNTAX);
+    assert_string_equal(e.detail, "x.conf:2: the line contains a NUL byte");
+    assert_null(cfg);
+}
+
+static char tmpdir[256];
+
+static void write_file(const char *name, const char *text, mode_t mode, char *path_out)
+{
+    snprintf(path_out, 512, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path_out, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path_out, mode);
+}
+
+static void test_files(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/dcpki-test-config-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    char conf[512], key[512], empty[512], missing[512];
+    write_file("api-key", "s3cr3t-key\r\n\nsecond line\n", 0600, key);
+    write_file("empty", "\n", 0600, empty);
+    snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
+    char text[2048];
+    snprintf(text, sizeof(text), "[signing]\nurl = https://x.example\napi_key_file = %s\n", key);
+    write_file("dcpki.conf", text, 0644, conf);
+
+    dcpki_config *c = NULL;
+    dcpki_err e;
+    assert_int_equal(dcpki_config_load(conf, &c, &e), DCPKI_OK);
+    assert_string_equal(c->path, conf);
+    char *api = NULL;
+    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_OK);
+    assert_string_equal(api, "s3cr3t-key");
+    dcpki_secret_free(api);
+    free(c->signing.api_key_file);
+    c->signing.api_key_file = strdup(empty);
+    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_E_API_KEY);
+    assert_null(api);
+    char want[1024];
+    snprintf(want, sizeof(want), "[signing] api_key_file %s is empty", empty);
+    assert_string_equal(e.detail, want);
+    free(c->signing.api_key_file);
+    c->signing.api_key_file = strdup(missing);
+    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_E_API_KEY);
+    snprintf(want, sizeof(want), "[signing] api_key_file: cannot read %s: no such file or directory", missing);
+    assert_string_equal(e.detail, want);
+    free(c->signing.api_key_file);
+    c->signing.api_key_file = NULL;
+    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_E_CONFIG_INCOMPLETE);
+    snprintf(want, sizeof(want), "[signing] api_key_file is not set in %s", conf);
+    assert_string_equal(e.detail, want);
+    dcpki_config_free(c);
+
+    /* secret file: first line, CR/LF stripped; empty allowed */
+    char *sec = NULL;
+    assert_int_equal(dcpki_read_secret_file(key, &sec, &e), DCPKI_OK);
+    assert_string_equal(sec, "s3cr3t-key");
+    dcpki_secret_free(sec);
+    assert_int_equal(dcpki_read_secret_file(empty, &sec, &e), DCPKI_OK);
+    assert_string_equal(sec, "");
+    dcpki_secret_free(sec);
+
+    /* errors of a loaded file carry its path */
+    char badconf[512];
+    write_file("bad.conf", "[ca]\nhots = x\n", 0644, badconf);
+    assert_int_equal(dcpki_config_load(badconf, &c, &e), DCPKI_E_CONFIG_UNKNOWN_KEY);
+    snprintf(want, sizeof(want), "%s:2: unknown key 'hots' in [ca]", badconf);
+    assert_string_equal(e.detail, want);
+
+    assert_int_equal(dcpki_config_load(missing, &c, &e), DCPKI_E_CONFIG_MISSING);
+    snprintf(want, sizeof(want), "cannot read %s: no such file or directory", missing);
+    assert_string_equal(e.detail, want);
+    assert_int_equal(dcpki_config_load(tmpdir, &c, &e), DCPKI_E_CONFIG_MISSING);
+    snprintf(want, sizeof(want), "cannot read %s: is a directory", tmpdir);
+    assert_string_equal(e.detail, want);
+
+    /* path selection */
+    setenv("DCPKI_CONF", conf, 1);
+    assert_string_equal(dcpki_config_path(NULL), conf);
+    assert_string_equal(dcpki_config_path("/x.conf"), "/x.conf");
+    unsetenv("DCPKI_CONF");
+    assert_string_equal(dcpki_config_path(NULL), DCPKI_DEFAULT_CONF);
+
+    unlink(key);
+    unlink(empty);
+    unlink(conf);
+    unlink(badconf);
+    rmdir(tmpdir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_design_block),
+        cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_nul_byte),
+        cmocka_unit_test(test_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

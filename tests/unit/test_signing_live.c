@@ -1,0 +1,604 @@
+/* End-to-end test of transport + signing against the emulator. Runs when
+ * DCPKI_TEST_EMULATOR_STATE names an emulator state directory (skipped
+ * otherwise). The test copies that state, starts its own emulator on the copy
+ * (so that fault injection disturbs no other test), gets an RA certificate
+ * through `dcpki-emulator ra-issue`, and checks list / describe / sign for
+ * every scheme, one connection for N signatures, threads, fork, retries,
+ * and the errors: unknown alias, untrusted server, refused client
+ * certificate, wrong API key, timeout. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "dcpki/config.h"
+#include "dcpki/identity.h"
+#include "dcpki/signing.h"
+#include "dcpki/transport.h"
+
+extern char **environ;
+
+static char work[256], priv[300];
+static char url[256], host[128], trust[512], apikey[512];
+static pid_t emu_pid = -1;
+static int live;
+
+static int run(const char *cmd)
+{
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *wpath(const char *name)
+{
+    static char bufs[8][600];
+    static int i;
+    char *b = bufs[i++ % 8];
+    snprintf(b, 600, "%s/%s", work, name);
+    return b;
+}
+
+static int read_emulator_json(const char *state)
+{
+    char p[600];
+    snprintf(p, sizeof(p), "%s/emulator.json", state);
+    json_object *o = json_object_from_file(p);
+    if (!o)
+        return -1;
+    json_object *v;
+#define GET(k, dst)                                                                                \
+    if (!json_object_object_get_ex(o, k, &v)) {                                                    \
+        json_object_put(o);                                                                        \
+        return -1;                                                                                 \
+    }                                                                                              \
+    snprintf(dst, sizeof(dst), "%s", json_object_get_string(v));
+    GET("url", url)
+    GET("host", host)
+    GET("trust", trust)
+    GET("api_key_file", apikey)
+#undef GET
+    json_object_put(o);
+    return 0;
+}
+
+static int start_emulator(const char *src)
+{
+    char script[600], log[600];
+    snprintf(script, sizeof(script), "%s/scripts/dcpki-emulator", src);
+    snprintf(log, sizeof(log), "%s/emulator.log", work);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char *argv[] = { script, "--state", priv, "--port", "0", NULL };
+    int rc = posix_spawn(&emu_pid, script, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    char p[600];
+    snprintf(p, sizeof(p), "%s/emulator.json", priv);
+    for (int i = 0; i < 300; i++) {
+        struct stat st;
+        if (stat(p, &st) == 0 && st.st_size > 0 && read_emulator_json(priv) == 0)
+            return 0;
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *shared = getenv("DCPKI_TEST_EMULATOR_STATE");
+    const char *src = getenv("DCPKI_SRC");
+    char p[600];
+    if (!shared || !src)
+        return 0;
+    snprintf(p, sizeof(p), "%s/emulator.json", shared);
+    if (access(p, R_OK) != 0)
+        return 0;
+    snprintf(work, sizeof(work), "/tmp/dcpki-test-live-XXXXXX");
+    if (!mkdtemp(work))
+        return -1;
+    snprintf(priv, sizeof(priv), "%s/emu", work);
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && rm -f '%s/emulator.json' '%s/faults.json'", shared, priv, priv, priv);
+    if (run(cmd) != 0)
+        return -1;
+    if (start_emulator(src) != 0) {
+        fprintf(stderr, "emulator did not start (log in %s/emulator.log)\n", work);
+        return -1;
+    }
+    /* RA key + CSR (RSA-2048, clientAuth) and its certificate from the portal step */
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && OPENSSL_CONF=/dev/null openssl req -new -newkey rsa:2048 -nodes -keyout ra.key "
+             "-subj '/CN=dcpki core live test' -addext 'keyUsage=critical,digitalSignature,keyEncipherment' "
+             "-addext 'extendedKeyUsage=clientAuth' -out ra.csr 2>/dev/null && "
+             "'%s/scripts/dcpki-emulator' ra-issue --state '%s' --csr ra.csr --out ra.pem >/dev/null && "
+             "echo p12-secret > ra.pass && "
+             "OPENSSL_CONF=/dev/null openssl pkcs12 -export -inkey ra.key -in ra.pem -passout file:ra.pass -out ra.p12 && "
+             /* a server trust that does not verify the emulator, and a client certificate it did not issue */
+             "OPENSSL_CONF=/dev/null openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -days 2 "
+             "-subj '/CN=unrelated root' -out other.pem 2>/dev/null && "
+             "echo wrong-api-key > bad-api-key",
+             work, src, priv);
+    if (run(cmd) != 0)
+        return -1;
+    live = 1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (emu_pid > 0) {
+        kill(emu_pid, SIGTERM);
+        int st;
+        for (int i = 0; i < 50 && waitpid(emu_pid, &st, WNOHANG) == 0; i++)
+            usleep(100 * 1000);
+        kill(emu_pid, SIGKILL);
+        waitpid(emu_pid, &st, WNOHANG);
+    }
+    if (work[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+        run(cmd);
+    }
+    return 0;
+}
+
+struct env {
+    dcpki_config *cfg;
+    dcpki_identity *id;
+    dcpki_transport *t;
+    dcpki_signing *s;
+};
+
+static void env_free(struct env *e)
+{
+    dcpki_signing_free(e->s);
+    dcpki_transport_free(e->t);
+    dcpki_identity_free(e->id);
+    dcpki_config_free(e->cfg);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Build config (with overrides) → identity → transport → signing. */
+static dcpki_code env_make(struct env *e, dcpki_err *err, const char *ra, const char *trust_file, const char *key_file,
+                           long timeout_ms)
+{
+    memset(e, 0, sizeof(*e));
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "[ca]\nhost = %s\nname = Symantec\ntimeout_ms = %ld\ntrust = %s\n[ra]\n%s\n[signing]\nurl = %s\napi_key_file = %s\n",
+             host, timeout_ms, trust_file ? trust_file : trust, ra, url, key_file ? key_file : apikey);
+    dcpki_code rc = dcpki_config_parse(text, strlen(text), "live.conf", &e->cfg, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_identity_load(e->cfg, NULL, &e->id, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_transport_new(e->cfg, e->id, &e->t, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_signing_new(e->cfg, e->t, NULL, &e->s, err);
+    return rc;
+}
+
+static void env_ok(struct env *e, const char *ra, long timeout_ms)
+{
+    dcpki_err err;
+    if (env_make(e, &err, ra, NULL, NULL, timeout_ms) != DCPKI_OK)
+        fail_msg("setup: %s", err.detail);
+}
+
+static char ra_files[1300];
+
+static const char *ra_pem(void)
+{
+    snprintf(ra_files, sizeof(ra_files), "certificate = %s\nkey = %s", wpath("ra.pem"), wpath("ra.key"));
+    return ra_files;
+}
+
+static void show(const dcpki_err *err)
+{
+    char buf[1200];
+    print_message("  %s: %s\n", dcpki_code_id(err->code), dcpki_err_format(err, buf, sizeof(buf)));
+}
+
+#define LIVE()                                                                                     \
+    do {                                                                                           \
+        if (!live)                                                                                 \
+            skip();                                                                                \
+    } while (0)
+
+static void test_list_describe(void **state)
+{
+    (void)state;
+    LIVE();
+    struct env e;
+    env_ok(&e, ra_pem(), 10000);
+    dcpki_err err;
+    dcpki_keypair **items = NULL;
+    size_t n = 0;
+    if (dcpki_signing_list(e.s, &items, &n, &err) != DCPKI_OK)
+        fail_msg("list: %s", err.detail);
+    int saw_rsa = 0, saw_ec = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(items[i]->alias, "issuing-ca") == 0) {
+            saw_rsa = 1;
+            assert_int_equal(items[i]->alg, DCPKI_KEY_RSA);
+            assert_int_equal(items[i]->bits, 2048);
+        }
+        if (strcmp(items[i]->alias, "ec-ca") == 0) {
+            saw_ec = 1;
+            assert_int_equal(items[i]->alg, DCPKI_KEY_EC);
+            assert_string_equal(items[i]->curve, "prime256v1");
+        }
+    }
+    assert_true(saw_rsa && saw_ec);
+    dcpki_keypairs_free(items, n);
+
+    dcpki_keypair *kp = NULL;
+    if (dcpki_signing_describe(e.s, "issuing-ca", &kp, &err) != DCPKI_OK)
+        fail_msg("describe: %s", err.detail);
+    assert_string_equal(kp->alias, "issuing-ca");
+    assert_non_null(kp->id);
+    assert_int_equal(kp->alg, DCPKI_KEY_RSA);
+    assert_int_equal(kp->bits, 2048);
+    assert_null(kp->curve);
+    assert_string_equal(kp->status, "ONLINE");
+    assert_non_null(kp->pub);
+    assert_non_null(kp->cert.data);
+    assert_true(kp->chain_len >= 1);
+    assert_int_equal(dcpki_keypair_max_sig_size(kp), 256);
+    const unsigned char *p = kp->cert.data;
+    X509 *x = d2i_X509(NULL, &p, (long)kp->cert.len);
+    assert_non_null(x);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), kp->pub), 1);
+    X509_free(x);
+    /* cached: same object */
+    dcpki_keypair *again = NULL;
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &again, &err), DCPKI_OK);
+    assert_ptr_equal(again, kp);
+    dcpki_keypair_free(again);
+    dcpki_keypair_free(kp);
+
+    /* by UUID too */
+    assert_int_equal(dcpki_signing_describe(e.s, "ec-ca", &kp, &err), DCPKI_OK);
+    char *uuid = strdup(kp->id);
+    assert_true(dcpki_keypair_max_sig_size(kp) >= 70);
+    dcpki_keypair_free(kp);
+    assert_int_equal(dcpki_signing_describe(e.s, uuid, &kp, &err), DCPKI_OK);
+    assert_string_equal(kp->alias, "ec-ca");
+    dcpki_keypair_free(kp);
+    free(uuid);
+
+    /* unknown alias */
+    assert_int_equal(dcpki_signing_describe(e.s, "no-such-key", &kp, &err), DCPKI_E_KEY_NOT_FOUND);
+    assert_null(kp);
+    show(&err);
+    assert_non_null(strstr(err.detail, "alias 'no-such-key'"));
+    assert_non_null(strstr(err.detail, "HTTP 404"));
+    env_free(&e);
+}
+
+static void sign_and_check(dcpki_signing *s, dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md)
+{
+    static const unsigned char msg[] = "to be signed by the cloud";
+    unsigned char dig[64];
+    unsigned int dl = 0;
+    const EVP_MD *m = EVP_get_digestbyname(md ? md : "SHA256");
+    EVP_Digest(msg, sizeof(msg), dig, &dl, m, NULL);
+    unsigned char tbs[128];
+    size_t tbs_len = dl;
+    memcpy(tbs, dig, dl);
+    if (scheme == DCPKI_SIG_RSA_RAW) {
+        /* DigestInfo for SHA-256 */
+        static const unsigned char prefix[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+                                                0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+        memcpy(tbs, prefix, sizeof(prefix));
+        memcpy(tbs + sizeof(prefix), dig, dl);
+        tbs_len = sizeof(prefix) + dl;
+    }
+    unsigned char *sig = NULL;
+    size_t sl = 0;
+    dcpki_err err;
+    if (dcpki_signing_sign(s, kp, scheme, scheme == DCPKI_SIG_RSA_RAW ? NULL : md, tbs, tbs_len, &sig, &sl, &err) !=
+        DCPKI_OK)
+        fail_msg("sign %s/%d/%s: %s", kp->alias, scheme, md ? md : "-", err.detail);
+    assert_true(sl <= dcpki_keypair_max_sig_size(kp));
+    /* independent check over the message with plain OpenSSL */
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pc = NULL;
+    assert_int_equal(EVP_DigestVerifyInit(c, &pc, m, NULL, kp->pub), 1);
+    if (scheme == DCPKI_SIG_RSA_PSS) {
+        EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING);
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST);
+    }
+    assert_int_equal(EVP_DigestVerify(c, sig, sl, msg, sizeof(msg)), 1);
+    EVP_MD_CTX_free(c);
+    OPENSSL_free(sig);
+}
+
+static void test_sign_all_schemes(void **state)
+{
+    (void)state;
+    LIVE();
+    struct env e;
+    env_ok(&e, ra_pem(), 10000);
+    dcpki_err err;
+    dcpki_keypair *rsa = NULL, *ec = NULL;
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &rsa, &err), DCPKI_OK);
+    assert_int_equal(dcpki_signing_describe(e.s, "ec-ca", &ec, &err), DCPKI_OK);
+    const char *mds[] = { "SHA256", "SHA384", "SHA512" };
+    for (int i = 0; i < 3; i++) {
+        sign_and_check(e.s, rsa, DCPKI_SIG_RSA_PKCS1, mds[i]);
+        sign_and_check(e.s, rsa, DCPKI_SIG_RSA_PSS, mds[i]);
+        sign_and_check(e.s, ec, DCPKI_SIG_ECDSA, mds[i]);
+    }
+    sign_and_check(e.s, rsa, DCPKI_SIG_RSA_RAW, NULL);
+    /* mismatches are refused locally */
+    unsigned char d[32] = { 0 };
+    unsigned char *sig = NULL;
+    size_t sl;
+    assert_int_equal(dcpki_signing_sign(e.s, ec, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &err), DCPKI_E_UNSUPPORTED);
+    assert_int_equal(dcpki_signing_sign(e.s, rsa, DCPKI_SIG_RSA_PKCS1, "SHA384", d, 32, &sig, &sl, &err),
+                     DCPKI_E_INVALID_ARGUMENT);
+    assert_string_equal(err.detail, "a SHA384 digest has 48 bytes, not 32");
+    assert_int_equal(dcpki_signing_sign(e.s, rsa, DCPKI_SIG_RSA_PKCS1, "MD5", d, 16, &sig, &sl, &err), DCPKI_E_UNSUPPORTED);
+    assert_null(sig);
+    dcpki_keypair_free(rsa);
+    dcpki_keypair_free(ec);
+    env_free(&e);
+}
+
+static void test_one_connection(void **state)
+{
+    (void)state;
+    LIVE();
+    struct env e;
+    env_ok(&e, ra_pem(), 10000);
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_OK);
+    for (int i = 0; i < 20; i++)
+        sign_and_check(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256");
+    assert_int_equal(dcpki_transport_connections(e.t), 1);
+
+    /* a forked child gets its own connection; the parent's stays usable */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsigned char d[32] = { 1 };
+        unsigned char *sig = NULL;
+        size_t sl;
+        dcpki_err cerr;
+        int ok = dcpki_signing_sign(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &cerr) == DCPKI_OK &&
+                 dcpki_transport_connections(e.t) == 2;
+        if (!ok)
+            fprintf(stderr, "child: %s\n", cerr.detail);
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; i < 3; i++)
+        sign_and_check(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256");
+    assert_int_equal(dcpki_transport_connections(e.t), 1);
+    dcpki_keypair_free(kp);
+    env_free(&e);
+}
+
+struct thr {
+    dcpki_signing *s;
+    dcpki_keypair *kp;
+    int failures;
+};
+
+static void *signer(void *arg)
+{
+    struct thr *t = arg;
+    for (int i = 0; i < 8; i++) {
+        unsigned char d[32];
+        memset(d, i, sizeof(d));
+        unsigned char *sig = NULL;
+        size_t sl;
+        dcpki_err err;
+        if (dcpki_signing_sign(t->s, t->kp, DCPKI_SIG_ECDSA, "SHA256", d, 32, &sig, &sl, &err) != DCPKI_OK)
+            t->failures++;
+        OPENSSL_free(sig);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    LIVE();
+    struct env e;
+    env_ok(&e, ra_pem(), 20000);
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    assert_int_equal(dcpki_signing_describe(e.s, "ec-ca", &kp, &err), DCPKI_OK);
+    pthread_t th[4];
+    struct thr a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (struct thr){ e.s, kp, 0 };
+        assert_int_equal(pthread_create(&th[i], NULL, signer, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(a[i].failures, 0);
+    }
+    assert_true(dcpki_transport_connections(e.t) <= 4);
+    dcpki_keypair_free(kp);
+    env_free(&e);
+}
+
+static void test_pkcs12_identity(void **state)
+{
+    (void)state;
+    LIVE();
+    char ra[1300];
+    snprintf(ra, sizeof(ra), "pkcs12 = %s\npkcs12_password_file = %s", wpath("ra.p12"), wpath("ra.pass"));
+    struct env e;
+    env_ok(&e, ra, 10000);
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    if (dcpki_signing_describe(e.s, "issuing-ca", &kp, &err) != DCPKI_OK)
+        fail_msg("describe with a PKCS#12 identity: %s", err.detail);
+    sign_and_check(e.s, kp, DCPKI_SIG_RSA_PSS, "SHA256");
+    dcpki_keypair_free(kp);
+    env_free(&e);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    LIVE();
+    struct env e;
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    /* server not trusted */
+    assert_int_equal(env_make(&e, &err, ra_pem(), wpath("other.pem"), NULL, 10000), DCPKI_OK);
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_E_TLS_SERVER_UNTRUSTED);
+    show(&err);
+    assert_non_null(strstr(err.detail, url));
+    env_free(&e);
+    /* client certificate the service did not issue */
+    char ra[1300];
+    snprintf(ra, sizeof(ra), "certificate = %s\nkey = %s", wpath("other.pem"), wpath("other.key"));
+    assert_int_equal(env_make(&e, &err, ra, NULL, NULL, 10000), DCPKI_OK);
+    dcpki_code rc = dcpki_signing_describe(e.s, "issuing-ca", &kp, &err);
+    env_free(&e);
+    show(&err);
+    if (rc != DCPKI_E_TLS_CLIENT)
+        fail_msg("want tls_client, got %s: %s", dcpki_code_id(rc), err.detail);
+    /* wrong API key */
+    assert_int_equal(env_make(&e, &err, ra_pem(), NULL, wpath("bad-api-key"), 10000), DCPKI_OK);
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_E_API_KEY);
+    show(&err);
+    assert_non_null(strstr(err.detail, "HTTP 401"));
+    assert_non_null(strstr(err.detail, "invalid_api_key"));
+    assert_null(strstr(err.detail, "wrong-api-key"));
+    env_free(&e);
+    /* nothing listening */
+    char text[2048];
+    snprintf(text, sizeof(text), "[ca]\ntrust = %s\n[ra]\n%s\n[signing]\nurl = https://127.0.0.1:1\napi_key_file = %s\n",
+             trust, ra_pem(), apikey);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(dcpki_config_parse(text, strlen(text), "x", &e.cfg, &err), DCPKI_OK);
+    assert_int_equal(dcpki_identity_load(e.cfg, NULL, &e.id, &err), DCPKI_OK);
+    assert_int_equal(dcpki_transport_new(e.cfg, e.id, &e.t, &err), DCPKI_OK);
+    assert_int_equal(dcpki_signing_new(e.cfg, e.t, NULL, &e.s, &err), DCPKI_OK);
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_E_CONNECT);
+    show(&err);
+    env_free(&e);
+}
+
+static void write_faults(const char *json)
+{
+    char tmp[600], dst[600];
+    snprintf(tmp, sizeof(tmp), "%s/faults.json.tmp", priv);
+    snprintf(dst, sizeof(dst), "%s/faults.json", priv);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+    assert_int_equal(rename(tmp, dst), 0);
+}
+
+static void clear_faults(void)
+{
+    char dst[600];
+    snprintf(dst, sizeof(dst), "%s/faults.json", priv);
+    unlink(dst);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_faults(void **state)
+{
+    (void)state;
+    LIVE();
+    struct env e;
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    /* timeout: the service answers after 3 s, timeout_ms is 1000 */
+    env_ok(&e, ra_pem(), 1000);
+    write_faults("{\"delay_ms\": 3000, \"count\": 1, \"path_contains\": \"/keypairs\"}");
+    int64_t t0 = now_ms();
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_E_TIMEOUT);
+    int64_t took = now_ms() - t0;
+    assert_true(took >= 900 && took < 2500);
+    show(&err);
+    assert_non_null(strstr(err.detail, "within 1000 ms"));
+    clear_faults();
+    env_free(&e);
+
+    /* 429 with Retry-After: 1 on a signature, then success */
+    env_ok(&e, ra_pem(), 10000);
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_OK);
+    write_faults("{\"status\": 429, \"count\": 1, \"path_contains\": \"/sign\", \"retry_after\": 1}");
+    t0 = now_ms();
+    sign_and_check(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256");
+    took = now_ms() - t0;
+    assert_true(took >= 900);
+    /* 503 on every attempt: service unavailable, within the deadline */
+    write_faults("{\"status\": 503, \"count\": 50, \"path_contains\": \"/sign\"}");
+    unsigned char d[32] = { 0 };
+    unsigned char *sig = NULL;
+    size_t sl;
+    t0 = now_ms();
+    assert_int_equal(dcpki_signing_sign(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &err),
+                     DCPKI_E_SERVICE_UNAVAILABLE);
+    assert_true(now_ms() - t0 < 10000);
+    show(&err);
+    assert_non_null(strstr(err.detail, "HTTP 503"));
+    clear_faults();
+    /* 429 beyond the deadline: rate limited, no sleeping past it */
+    write_faults("{\"status\": 429, \"count\": 50, \"path_contains\": \"/sign\", \"retry_after\": 60}");
+    t0 = now_ms();
+    assert_int_equal(dcpki_signing_sign(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &err),
+                     DCPKI_E_RATE_LIMITED);
+    show(&err);
+    assert_true(now_ms() - t0 < 5000);
+    clear_faults();
+    dcpki_keypair_free(kp);
+    env_free(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list_describe),
+        cmocka_unit_test(test_sign_all_schemes),
+        cmocka_unit_test(test_one_connection),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_pkcs12_identity),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_faults),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
