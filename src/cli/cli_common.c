@@ -248,6 +248,9 @@ dcpki_code cli_signing(cli_ctx *ctx, dcpki_signing **out, dcpki_err *err)
 
 void cli_ctx_free(cli_ctx *ctx)
 {
+    if (ctx->pki_free != NULL && ctx->pki != NULL)
+        ctx->pki_free(ctx->pki);
+    ctx->pki = NULL;
     dcpki_signing_free(ctx->signing);
     dcpki_transport_free(ctx->transport);
     dcpki_identity_free(ctx->id);

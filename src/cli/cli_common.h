@@ -31,6 +31,9 @@ typedef struct cli_ctx {
     dcpki_identity *id;
     dcpki_transport *transport;
     dcpki_signing *signing;
+    /* state of the enrollment commands (cli_enroll.c), released by pki_free */
+    void *pki;
+    void (*pki_free)(void *pki);
 } cli_ctx;
 
 typedef struct cli_cmd cli_cmd;

@@ -8,10 +8,17 @@
 #include <openssl/err.h>
 
 #include "cli_common.h"
+#include "cli_enroll.h"
 
 static const cli_cmd *const commands[] = {
     &cli_cmd_ra,
     &cli_cmd_keys,
+    &cli_cmd_policy,
+    &cli_cmd_enroll,
+    &cli_cmd_revoke,
+    &cli_cmd_status,
+    &cli_cmd_doctor,
+    &cli_cmd_certmonger,
     NULL,
 };
 
@@ -30,7 +37,8 @@ static const cli_cmd cli_root = {
         "  -h, --help     show help (also after any command)\n"
         "  --version      show the version\n"
         "\n"
-        "Exit status: 0 on success, 1 on failure (one line on standard error).\n",
+        "Exit status: 0 on success, 1 on failure (one line on standard error);\n"
+        "certmonger-submit uses certmonger's statuses (see its --help).\n",
     .run = NULL,
     .subs = commands,
 };
@@ -80,5 +88,8 @@ int main(int argc, char **argv)
     rc = cli_dispatch(&ctx, cmd, argc - optind, argv + optind);
     cli_ctx_free(&ctx);
     ERR_clear_error();
+    /* certmonger-submit speaks certmonger's exit statuses (0..6); all others 0 or 1 */
+    if (cmd == &cli_cmd_certmonger)
+        return rc >= 0 && rc <= 6 ? rc : 4;
     return rc == 0 ? 0 : 1;
 }

@@ -623,15 +623,13 @@ dcpki_code dcpki_pki_fault_to_err(const dcpki_pki_fault *f, dcpki_err *err)
     const char *msg2 = f->message && f->message[0] && text != f->message ? f->message : NULL;
     if (contains_ci(f->faultstring, "not understood") || contains_ci(f->message, "not understood"))
         return dcpki_err_set(err, DCPKI_E_PROFILE_UNKNOWN,
-                             "the CA answered \"%.200s\"%s%s%s: it does not know this certificate "
-                             "profile OID (fetch the right profile OID from the DigiCert portal and "
-                             "update the profile)", text, ec ? " (errorcode " : "", ec ? ec : "",
+                             "the CA answered \"%.200s\"%s%s%s", text, ec ? " (errorcode " : "", ec ? ec : "",
                              ec ? ")" : "");
     if (contains_ci(f->faultstring, "policy verification") || contains_ci(f->message, "policy verification") ||
         contains_ci(f->faultstring, "supported certificate template attributes"))
         return dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION, "the CA refused the request: \"%.250s\"%s%s%s", text,
                              ec ? " (errorcode " : "", ec ? ec : "", ec ? ")" : "");
-    return dcpki_err_set(err, DCPKI_E_CA_REFUSED, "the CA refused the request: \"%.200s\"%s%.150s%s%s%s",
+    return dcpki_err_set(err, DCPKI_E_CA_REFUSED, "the CA answered \"%.200s\"%s%.150s%s%s%s",
                          text, msg2 ? " - " : "", msg2 ? msg2 : "", ec ? " (errorcode " : "",
                          ec ? ec : "", ec ? ")" : "");
 }

@@ -633,14 +633,14 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
         const dcpki_policy_attr *pa = dcpki_policy_find_attr_dn(pol, d->type);
         if (pa == NULL) {
             rc = dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,
-                               "policy verification failed: subject attribute %s is not in the "
+                               "subject attribute %s is not in the "
                                "attributes list of profile %s (allowed: %s)", d->type, prof,
                                dcpki_policy_allowed_attrs(pol, allowed, sizeof(allowed)));
             goto done;
         }
         if (pa->fixed_value != NULL && strcmp(pa->fixed_value, d->value) != 0) {
             rc = dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,
-                               "policy verification failed: subject attribute %s=\"%s\" differs from "
+                               "subject attribute %s=\"%s\" differs from "
                                "the value \"%s\" that profile %s fixes; leave it out or use that value",
                                d->type, d->value, pa->fixed_value, prof);
             goto done;
@@ -651,7 +651,7 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
         const dcpki_san *s = &given[i];
         if (dcpki_policy_find_san(pol, s->type, s->oid) == NULL) {
             rc = dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,
-                               "policy verification failed: %s SAN%s%s is not in the attributes list "
+                               "%s SAN%s%s is not in the attributes list "
                                "of profile %s (allowed SANs: %s)", dcpki_san_type_label(s->type),
                                s->type == DCPKI_SAN_OTHERNAME ? " with OID " : "",
                                s->type == DCPKI_SAN_OTHERNAME ? s->oid : "", prof,
@@ -769,7 +769,7 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
             continue;
         if (pa->dn != NULL)
             rc = dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,
-                               "policy verification failed: profile %s needs subject attribute %s and "
+                               "profile %s needs subject attribute %s and "
                                "the subject \"%s\" has none", prof, pa->dn, in->subject);
         else
             rc = dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,

@@ -670,7 +670,8 @@ static void test_faults(void **state)
     assert_null(p);
     assert_detail_has(&e, "A request element is not understood");
     assert_detail_has(&e, "errorcode 219");
-    assert_detail_has(&e, "profile OID");
+    char fb[DCPKI_ERR_DETAIL_MAX + 512];
+    assert_non_null(strstr(dcpki_err_format(&e, fb, sizeof fb), "profile OID"));
 
     dcpki_pki_enroll_result er;
     assert_int_equal(dcpki_pki_parse_enroll(unknown, strlen(unknown), NULL, &er, &e), DCPKI_E_PROFILE_UNKNOWN);
@@ -682,7 +683,7 @@ static void test_faults(void **state)
         "<detail><ns2:fault xmlns:ns2=\"urn:x\"><errorcode>4012</errorcode><message>No seats</message></ns2:fault></detail>"
         "</soap:Fault>" SOAP_CLOSE;
     assert_int_equal(dcpki_pki_parse_enroll(refused, strlen(refused), NULL, &er, &e), DCPKI_E_CA_REFUSED);
-    assert_detail_has(&e, "the CA refused the request: \"Seat limit reached for this account\"");
+    assert_detail_has(&e, "the CA answered \"Seat limit reached for this account\"");
     assert_detail_has(&e, "No seats");
     assert_detail_has(&e, "errorcode 4012");
 
@@ -955,6 +956,80 @@ static void test_parse_update_status_and_health(void **state)
     dcpki_pki_health_clear(&h);
 }
 
+
+static void test_search(void **state)
+{
+    (void)state;
+    char *xml = NULL;
+    size_t len = 0;
+    dcpki_err e;
+    dcpki_pki_search_filter f = {.serial_hex = "0a:bc de", .profile_oid = P1, .status = "REVOKED",
+                                 .start_index = 51};
+    assert_int_equal(dcpki_pki_build_search("dcpki-9", &f, &xml, &len, &e), DCPKI_OK);
+    /* schema order: clientTransactionID, profileOID, status, serialNumber, startIndex, version */
+    const char *order[] = {"<m:clientTransactionID>dcpki-9<", "<m:profileOID>" P1 "<",
+                           "<m:status>REVOKED<", "<m:serialNumber>0ABCDE<", "<m:startIndex>51<",
+                           "<m:version>1.0<"};
+    const char *at = xml;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        const char *n = strstr(at, order[i]);
+        if (n == NULL)
+            fail_msg("%s missing or out of order in %s", order[i], xml);
+        at = n;
+    }
+    assert_non_null(strstr(xml, "<m:searchCertificateRequest xmlns:m=\"http://schemas.verisign.com/pkiservices/2009/07/management\""));
+    free(xml);
+    dcpki_pki_search_filter bad1 = {.serial_hex = "xyz"};
+    assert_int_equal(dcpki_pki_build_search(NULL, &bad1, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+    dcpki_pki_search_filter bad2 = {.status = "GONE"};
+    assert_int_equal(dcpki_pki_build_search(NULL, &bad2, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+    dcpki_pki_search_filter bad3 = {.profile_oid = "not-an-oid"};
+    assert_int_equal(dcpki_pki_build_search(NULL, &bad3, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+
+    const char *resp = SOAP_OPEN
+        "<searchCertificateResponse xmlns=\"http://schemas.verisign.com/pkiservices/2009/07/management\">"
+        "<clientTransactionID>dcpki-9</clientTransactionID><serverTransactionID>S</serverTransactionID>"
+        "<certificateCount>2</certificateCount><certificateList>"
+        "<certificateInformation><seatId>u1</seatId><commonName>u1</commonName><profileOID>" P1 "</profileOID>"
+        "<emailAddress xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:nil=\"true\"/>"
+        "<status>REVOKED</status><revokeAt>1764072045000</revokeAt><revokeReason>KeyCompromise</revokeReason>"
+        "<validFrom>1764072000000</validFrom><validTo>1795608000000</validTo><serialNumber>0ABCDE</serialNumber>"
+        "</certificateInformation>"
+        "<certificateInformation><commonName>u2</commonName><status>VALID</status><serialNumber>12</serialNumber>"
+        "<emailAddress>u2@contoso.example</emailAddress></certificateInformation>"
+        "</certificateList><moreCertificateAvailable>true</moreCertificateAvailable><version>1.0</version>"
+        "</searchCertificateResponse>" SOAP_CLOSE;
+    dcpki_pki_search_result r;
+    assert_int_equal(dcpki_pki_parse_search(resp, strlen(resp), &r, &e), DCPKI_OK);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.n, 2);
+    assert_true(r.more);
+    assert_string_equal(r.certs[0].serial, "0ABCDE");
+    assert_string_equal(r.certs[0].status, "REVOKED");
+    assert_string_equal(r.certs[0].revoke_reason, "KeyCompromise");
+    assert_true(r.certs[0].revoke_at_ms == 1764072045000LL);
+    assert_null(r.certs[0].email);
+    assert_string_equal(r.certs[0].profile_oid, P1);
+    assert_string_equal(r.certs[1].email, "u2@contoso.example");
+    assert_true(r.certs[1].revoke_at_ms == -1);
+    dcpki_pki_search_result_clear(&r);
+
+    const char *none = SOAP_OPEN
+        "<searchCertificateResponse xmlns=\"http://schemas.verisign.com/pkiservices/2009/07/management\">"
+        "<certificateCount>0</certificateCount><moreCertificateAvailable>false</moreCertificateAvailable>"
+        "<version>1.0</version></searchCertificateResponse>" SOAP_CLOSE;
+    assert_int_equal(dcpki_pki_parse_search(none, strlen(none), &r, &e), DCPKI_OK);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.count, 0);
+    dcpki_pki_search_result_clear(&r);
+    const char *broken = SOAP_OPEN
+        "<searchCertificateResponse xmlns=\"http://schemas.verisign.com/pkiservices/2009/07/management\">"
+        "<certificateCount>1</certificateCount><certificateList><certificateInformation><commonName>x</commonName>"
+        "</certificateInformation></certificateList></searchCertificateResponse>" SOAP_CLOSE;
+    assert_int_equal(dcpki_pki_parse_search(broken, strlen(broken), &r, &e), DCPKI_E_BAD_RESPONSE);
+    assert_int_equal(dcpki_pki_parse_search("<x/>", 4, &r, &e), DCPKI_E_BAD_RESPONSE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -969,6 +1044,7 @@ int main(void)
         cmocka_unit_test(test_parse_enroll_issued),
         cmocka_unit_test(test_parse_enroll_pending),
         cmocka_unit_test(test_parse_update_status_and_health),
+        cmocka_unit_test(test_search),
     };
     return cmocka_run_group_tests(tests, setup_pki, teardown_pki);
 }

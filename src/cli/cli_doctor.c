@@ -1,0 +1,286 @@
+/* dcpki doctor: the seed's troubleshooting table (BRIEF.md §6) as checks. */
+#include "cli_enroll.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+typedef struct doctor {
+    cli_ctx *ctx;
+    json_object *arr;
+    int failed;
+} doctor;
+
+/* status: "ok", "FAIL", "skip", "warn" */
+static void report(doctor *d, const char *check, const char *status, const char *remedy,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void report(doctor *d, const char *check, const char *status, const char *remedy,
+                   const char *fmt, ...)
+{
+    char msg[DCPKI_ERR_DETAIL_MAX + 512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (strcmp(status, "FAIL") == 0)
+        d->failed++;
+    if (d->arr != NULL) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "check", json_object_new_string(check));
+        json_object_object_add(o, "status", json_object_new_string(
+                                                strcmp(status, "FAIL") == 0 ? "fail"
+                                                : strcmp(status, "ok") == 0 ? "ok"
+                                                : strcmp(status, "warn") == 0 ? "warn" : "skip"));
+        json_object_object_add(o, "message", json_object_new_string(msg));
+        json_object_object_add(o, "remedy", cli_json_str(remedy));
+        json_object_array_add(d->arr, o);
+        return;
+    }
+    printf("%-4s  %-22s %s\n", status, check, msg);
+    if (remedy != NULL)
+        printf("      %-22s remedy: %s\n", "", remedy);
+    fflush(stdout);
+}
+
+static void report_err(doctor *d, const char *check, const dcpki_err *err, const char *remedy)
+{
+    report(d, check, "FAIL", remedy ? remedy : dcpki_code_remedy(err->code), "%s%s%s",
+           dcpki_code_sentence(err->code), err->detail[0] ? ": " : "", err->detail);
+}
+
+/* host[:port]: DNS labels or an IPv4 address, no scheme, path, slash or spaces */
+static const char *host_problem(const char *h)
+{
+    if (h == NULL || *h == '\0')
+        return "is not set";
+    if (strstr(h, "://") != NULL)
+        return "has a scheme (write the host name only)";
+    if (strchr(h, '/') != NULL)
+        return "has a '/' (no path and no trailing slash)";
+    const char *colon = strrchr(h, ':');
+    size_t hl = colon ? (size_t)(colon - h) : strlen(h);
+    if (colon != NULL) {
+        if (colon[1] == '\0')
+            return "has an empty port";
+        for (const char *p = colon + 1; *p; p++)
+            if (!isdigit((unsigned char)*p))
+                return "has a port that is not a number";
+    }
+    if (hl == 0 || h[0] == '.' || h[hl - 1] == '.' || h[0] == '-')
+        return "is not a host name";
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!isalnum(c) && c != '-' && c != '.')
+            return "has characters a host name cannot have";
+        if (c == '.' && h[i + 1] == '.')
+            return "has an empty label";
+    }
+    return NULL;
+}
+
+static const char *REMEDY_HOST =
+    "set [ca] host to the PKI Platform's base service FQDN, e.g. host = pki-ws.symauth.com "
+    "(no https://, no trailing slash)";
+
+static void check_ra_cert(doctor *d, const dcpki_identity *id)
+{
+    X509 *x = dcpki_identity_cert(id);
+    char *subj = cli_name_str(X509_get_subject_name(x));
+    char tp[41], na[32];
+    cli_thumbprint(x, tp);
+    cli_time_str(X509_get0_notAfter(x), na);
+    report(d, "RA certificate", "ok", NULL, "%s (thumbprint %s), private key readable and matching",
+           subj ? subj : "?", tp);
+    if (cli_cert_expired(x))
+        report(d, "RA validity", "FAIL",
+               "renew the RA certificate in the DigiCert portal (dcpki ra csr) and install it with "
+               "its key", "the RA certificate expired on %s", na);
+    else if (cli_cert_not_yet_valid(x))
+        report(d, "RA validity", "FAIL", "check the system clock", "the RA certificate is not valid yet");
+    else
+        report(d, "RA validity", "ok", NULL, "valid until %s", na);
+    /* extended key usage: clientAuth (or no EKU at all, which allows any) */
+    uint32_t xku = X509_get_extended_key_usage(x);
+    if ((X509_get_extension_flags(x) & EXFLAG_XKUSAGE) && !(xku & XKU_SSL_CLIENT))
+        report(d, "RA clientAuth", "FAIL",
+               "request an RA certificate with extended key usage clientAuth (1.3.6.1.5.5.7.3.2): "
+               "dcpki ra csr makes such a request",
+               "the RA certificate's extended key usage lacks clientAuth (1.3.6.1.5.5.7.3.2)");
+    else
+        report(d, "RA clientAuth", "ok", NULL, "extended key usage allows TLS client authentication");
+    ERR_clear_error();
+    free(subj);
+}
+
+static const char *tls_remedy(dcpki_code c)
+{
+    switch (c) {
+    case DCPKI_E_TLS_SERVER_UNTRUSTED:
+        return "the server's certificate is not verified by [ca] trust or does not name [ca] host: "
+               "install the CA's TLS root in the [ca] trust file and check the FQDN";
+    case DCPKI_E_TLS_CLIENT:
+        return "the RA certificate or its key was refused or cannot be used: run with the rights to "
+               "read the RA key, install the RA certificate with its private key";
+    case DCPKI_E_CONNECT:
+        return "connection refused or host unreachable: check [ca] host (FQDN and port), DNS, "
+               "firewall and proxy";
+    case DCPKI_E_TIMEOUT:
+        return "the CA did not answer within [ca] timeout_ms: raise timeout_ms, check the network, "
+               "retry";
+    default:
+        return NULL;
+    }
+}
+
+static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
+{
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int rc = 0, c;
+    optind = 0;
+    while ((c = cli_getopt(ctx, self, argc, argv, "", longopts, &rc)) != CLI_OPTS_END) {
+        if (c == CLI_OPTS_EXIT)
+            return rc;
+        return cli_usage_error(ctx, "unexpected option");
+    }
+    if (cli_check_operands(ctx, argc, argv, 0, 0))
+        return 1;
+    doctor d = {.ctx = ctx, .arr = ctx->json ? json_object_new_array() : NULL};
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    const dcpki_config *cfg = NULL;
+    const dcpki_identity *id = NULL;
+    const char *path = dcpki_config_path(ctx->config_path);
+
+    /* 1. configuration */
+    if (cli_config(ctx, &cfg, &err) != DCPKI_OK) {
+        report_err(&d, "configuration", &err, NULL);
+    } else {
+        report(&d, "configuration", "ok", NULL, "%s read", path);
+        /* 2. [ca] host */
+        const char *hp = host_problem(cfg->ca.host);
+        if (hp != NULL)
+            report(&d, "[ca] host", "FAIL", REMEDY_HOST, "[ca] host \"%s\" %s",
+                   cfg->ca.host ? cfg->ca.host : "", hp);
+        else
+            report(&d, "[ca] host", "ok", NULL, "%s", cfg->ca.host);
+        /* 3. [ca] name */
+        if (cfg->ca.name == NULL)
+            report(&d, "[ca] name", "FAIL", "set [ca] name = Symantec",
+                   "[ca] name is not set; the PKI Platform needs \"Symantec\"");
+        else if (strcmp(cfg->ca.name, "Symantec") != 0)
+            report(&d, "[ca] name", "FAIL", "set [ca] name = Symantec (exactly, case included)",
+                   "[ca] name is \"%s\"; the PKI Platform's CA name must be exactly \"Symantec\"",
+                   cfg->ca.name);
+        else
+            report(&d, "[ca] name", "ok", NULL, "Symantec");
+        /* [ca] trust */
+        if (cfg->ca.trust == NULL)
+            report(&d, "[ca] trust", "FAIL",
+                   "set [ca] trust to the PEM file of the roots that verify the CA's server",
+                   "[ca] trust is not set");
+        else if (access(cfg->ca.trust, R_OK) != 0)
+            report(&d, "[ca] trust", "FAIL",
+                   "install the CA's root certificates (PEM) there, readable by this user",
+                   "%s cannot be read", cfg->ca.trust);
+        else
+            report(&d, "[ca] trust", "ok", NULL, "%s", cfg->ca.trust);
+        report(&d, "[ca] timeout_ms", "ok", NULL, "%ld ms", cfg->ca.timeout_ms);
+
+        /* 4. RA identity */
+        if (cli_identity(ctx, &id, &err) != DCPKI_OK) {
+            report_err(&d, "RA certificate", &err, NULL);
+            id = NULL;
+        } else {
+            check_ra_cert(&d, id);
+        }
+    }
+
+    /* 5. TLS + 6. health check */
+    int reachable = 0;
+    if (cfg != NULL && id != NULL && host_problem(cfg->ca.host) == NULL) {
+        dcpki_transport *t;
+        dcpki_pki_health h;
+        memset(&h, 0, sizeof h);
+        dcpki_code r = cli_transport(ctx, &t, &err);
+        if (r == DCPKI_OK)
+            r = dcpki_pki_health_check(t, cfg->ca.host, NULL, &h, &err);
+        if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
+            r == DCPKI_E_TLS_CLIENT || r == DCPKI_E_TLS) {
+            report_err(&d, "TLS handshake", &err, tls_remedy(r));
+            report(&d, "health check", "skip", NULL, "not tried: no TLS connection");
+        } else {
+            reachable = 1;
+            report(&d, "TLS handshake", "ok", NULL, "mutual TLS with %s using the RA certificate",
+                   cfg->ca.host);
+            if (r != DCPKI_OK)
+                report_err(&d, "health check", &err, NULL);
+            else if (!h.up)
+                report(&d, "health check", "FAIL", "the CA's enrollment service is down: retry later",
+                       "the health check service answers %s: %s", h.status_code,
+                       h.status_message ? h.status_message : "");
+            else
+                report(&d, "health check", "ok", NULL, "%s%s%s", h.status_code,
+                       h.status_message ? ": " : "", h.status_message ? h.status_message : "");
+        }
+        dcpki_pki_health_clear(&h);
+    } else {
+        report(&d, "TLS handshake", "skip", NULL, "not tried: fix the checks above first");
+        report(&d, "health check", "skip", NULL, "not tried: fix the checks above first");
+    }
+
+    /* 7. policies of the configured profiles */
+    if (cfg != NULL && cfg->n_profiles == 0) {
+        report(&d, "profiles", "warn", "add [profiles] default = <profile OID> (dcpki enroll and "
+               "certmonger use it)", "no [profiles] configured: no profile checked");
+    } else if (cfg != NULL) {
+        for (size_t i = 0; i < cfg->n_profiles; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "profile %s", cfg->profiles[i].name);
+            const dcpki_policy *pol;
+            if (!reachable) {
+                report(&d, name, "skip", NULL, "%s: not tried, the CA is not reachable",
+                       cfg->profiles[i].oid);
+            } else if (cli_policy_get(ctx, cfg->profiles[i].oid, &pol, &err) != DCPKI_OK) {
+                report_err(&d, name, &err, NULL);
+            } else {
+                report(&d, name, "ok", NULL, "%s: policy retrieved (%s)", cfg->profiles[i].oid,
+                       pol->friendly_name ? pol->friendly_name : "no name");
+            }
+        }
+    }
+
+    if (d.arr != NULL) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "ok", json_object_new_boolean(d.failed == 0));
+        json_object_object_add(o, "failed", json_object_new_int(d.failed));
+        json_object_object_add(o, "checks", d.arr);
+        cli_json_print(o);
+    } else {
+        printf("%s\n", d.failed == 0 ? "all checks passed"
+                                     : d.failed == 1 ? "1 check failed" : "some checks failed");
+    }
+    return d.failed == 0 ? 0 : 1;
+}
+
+const cli_cmd cli_cmd_doctor = {
+    .name = "doctor",
+    .summary = "check configuration, RA certificate, TLS, health and profiles",
+    .usage =
+        "Usage: dcpki doctor [--json]\n"
+        "\n"
+        "Runs the connector's troubleshooting table as checks and prints, for each, ok or what\n"
+        "failed with its remedy: configuration readable; [ca] host an FQDN without scheme or\n"
+        "trailing slash; [ca] name \"Symantec\"; [ca] trust readable; RA certificate found (by\n"
+        "thumbprint when configured) with its private key readable and matching, not expired,\n"
+        "clientAuth; TLS handshake with the CA (server not trusted / client certificate or key\n"
+        "refused / connection refused / timeout); health check service UP; the policy of each\n"
+        "[profiles] entry retrievable.\n"
+        "Exit status: 0 when every check passed, 1 otherwise.\n",
+    .run = doctor_run,
+};

@@ -1,0 +1,1093 @@
+/* dcpki enroll: profile enrollment through the PKI Platform (issue 4). */
+#include "cli_enroll.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "dcpki/pkcs12_out.h"
+#include "dcpki/request.h"
+
+/* ------------------------------------------------------- shared helpers */
+
+typedef struct pki_state {
+    char **oids;
+    dcpki_policy **pols;
+    size_t n;
+} pki_state;
+
+static void pki_state_free(void *p)
+{
+    pki_state *s = p;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->oids[i]);
+        dcpki_policy_free(s->pols[i]);
+    }
+    free(s->oids);
+    free(s->pols);
+    free(s);
+}
+
+dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err)
+{
+    const dcpki_config *cfg;
+    dcpki_code rc = cli_config(ctx, &cfg, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    if (cfg->ca.host == NULL || cfg->ca.host[0] == '\0')
+        return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
+                             "%s: [ca] host is not set (e.g. host = pki-ws.symauth.com)", cfg->path);
+    if (cfg->ca.name != NULL && strcmp(cfg->ca.name, "Symantec") != 0)
+        return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
+                             "%s: [ca] name is \"%s\"; the PKI Platform's CA name must be exactly "
+                             "\"Symantec\"", cfg->path, cfg->ca.name);
+    *host = cfg->ca.host;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpki_err *err)
+{
+    if (opt != NULL) {
+        *oid = opt;
+        return DCPKI_OK;
+    }
+    const dcpki_config *cfg;
+    dcpki_code rc = cli_config(ctx, &cfg, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    const char *d = dcpki_config_profile(cfg, "default");
+    if (d == NULL)
+        return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
+                             "no profile given and %s has no [profiles] default (give --profile OID "
+                             "or set default = OID under [profiles])", cfg->path);
+    *oid = d;
+    return DCPKI_OK;
+}
+
+dcpki_code cli_store_dir(const char *opt, char *buf, size_t n, dcpki_err *err)
+{
+    if (opt != NULL) {
+        if ((size_t)snprintf(buf, n, "%s", opt) >= n)
+            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "--store path too long");
+        return DCPKI_OK;
+    }
+    return dcpki_store_default_dir(buf, n, err);
+}
+
+dcpki_code cli_policy_get(cli_ctx *ctx, const char *profile, const dcpki_policy **out,
+                          dcpki_err *err)
+{
+    pki_state *s = ctx->pki;
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "policy cache");
+        ctx->pki = s;
+        ctx->pki_free = pki_state_free;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->oids[i], profile) == 0) {
+            *out = s->pols[i];
+            return DCPKI_OK;
+        }
+    const char *host;
+    dcpki_transport *t;
+    dcpki_code rc = cli_pki_host(ctx, &host, err);
+    if (rc == DCPKI_OK)
+        rc = cli_transport(ctx, &t, err);
+    dcpki_policy *pol = NULL;
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_get_policy(t, host, profile, &pol, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    char **o = realloc(s->oids, (s->n + 1) * sizeof(*o));
+    if (o != NULL)
+        s->oids = o;
+    dcpki_policy **p = o ? realloc(s->pols, (s->n + 1) * sizeof(*p)) : NULL;
+    if (p != NULL)
+        s->pols = p;
+    char *dup = strdup(profile);
+    if (o == NULL || p == NULL || dup == NULL) {
+        free(dup);
+        dcpki_policy_free(pol);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "policy cache");
+    }
+    s->oids[s->n] = dup;
+    s->pols[s->n] = pol;
+    s->n++;
+    *out = pol;
+    return DCPKI_OK;
+}
+
+void cli_enroll_res_clear(cli_enroll_res *r)
+{
+    free(r->pending_id);
+    free(r->serial);
+    EVP_PKEY_free(r->key);
+    X509_free(r->cert);
+    for (size_t i = 0; i < r->n_chain; i++)
+        X509_free(r->chain[i]);
+    free(r->chain);
+    memset(r, 0, sizeof(*r));
+}
+
+/* res gets its own references to the entry's key, certificate and chain */
+static dcpki_code res_from_entry(const dcpki_store_entry *e, cli_enroll_res *res, dcpki_err *err)
+{
+    memcpy(res->store_id, e->id, sizeof res->store_id);
+    if (e->key != NULL && EVP_PKEY_up_ref(e->key))
+        res->key = e->key;
+    if (e->cert != NULL && X509_up_ref(e->cert))
+        res->cert = e->cert;
+    res->serial = e->cert ? cli_serial_str(e->cert) : NULL;
+    if (e->n_chain > 0) {
+        res->chain = calloc(e->n_chain, sizeof(X509 *));
+        if (res->chain == NULL)
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "store entry");
+        for (size_t i = 0; i < e->n_chain; i++)
+            if (X509_up_ref(e->chain[i]))
+                res->chain[res->n_chain++] = e->chain[i];
+    }
+    if ((e->key && !res->key) || (e->cert && (!res->cert || !res->serial)))
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "store entry");
+    return DCPKI_OK;
+}
+
+/* Moves the enrollment's certificate and chain into the entry (and res). */
+static dcpki_code take_issued(dcpki_pki_enroll_result *er, dcpki_store_entry *e, dcpki_err *err)
+{
+    e->state = DCPKI_STORE_ISSUED;
+    X509_free(e->cert);
+    e->cert = er->cert;
+    er->cert = NULL;
+    for (size_t i = 0; i < e->n_chain; i++)
+        X509_free(e->chain[i]);
+    free(e->chain);
+    e->chain = er->chain;
+    e->n_chain = er->n_chain;
+    er->chain = NULL;
+    er->n_chain = 0;
+    free(e->serial);
+    e->serial = cli_serial_str(e->cert);
+    free(e->pending_id);
+    e->pending_id = NULL;
+    if (e->serial == NULL)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading the serial number");
+    return DCPKI_OK;
+}
+
+/* Writes the entry; the CA has issued it, so a failure here does not hide
+ * the certificate: it is still delivered, with a warning. */
+static void keep_in_store(const char *dir, const dcpki_store_entry *e)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    if (dcpki_store_save(dir, e, &err) != DCPKI_OK) {
+        char buf[DCPKI_ERR_DETAIL_MAX + 256];
+        cli_warn("the certificate was issued but could not be kept in the store of issued "
+                 "certificates, so it cannot be re-delivered: %s",
+                 dcpki_err_format(&err, buf, sizeof buf));
+    }
+}
+
+static dcpki_code spki_hash(EVP_PKEY *pub, char out[65], dcpki_err *err)
+{
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(pub, &der);
+    unsigned char h[32];
+    unsigned int hl = 0;
+    if (n <= 0 || EVP_Digest(der, (size_t)n, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32) {
+        OPENSSL_free(der);
+        ERR_clear_error();
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR's public key cannot be read");
+    }
+    OPENSSL_free(der);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+    return DCPKI_OK;
+}
+
+static int cert_usable(const X509 *x)
+{
+    return !cli_cert_expired(x);
+}
+
+dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res *res,
+                         dcpki_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    const char *host;
+    dcpki_code rc = cli_pki_host(ctx, &host, err);
+    if (rc != DCPKI_OK)
+        return rc;
+
+    /* the request's subject and SANs: given, or those of the CSR */
+    char *csr_subject = NULL, **csr_sans = NULL;
+    size_t n_csr_sans = 0;
+    const char *subject = rq->subject;
+    const char *const *sans = rq->sans;
+    size_t n_sans = rq->n_sans;
+    /* the store is per RA identity too: a certificate is re-delivered only to the
+     * connector (RA certificate) that requested it, from the CA that issued it */
+    char origin[160];
+    const dcpki_identity *id;
+    if ((rc = cli_identity(ctx, &id, err)) != DCPKI_OK)
+        return rc;
+    unsigned char tp[DCPKI_THUMBPRINT_LEN];
+    dcpki_identity_thumbprint(id, tp);
+    size_t ol = (size_t)snprintf(origin, sizeof origin, "ra:");
+    for (size_t i = 0; i < DCPKI_THUMBPRINT_LEN; i++)
+        ol += (size_t)snprintf(origin + ol, sizeof origin - ol, "%02X", tp[i]);
+    snprintf(origin + ol, sizeof origin - ol, ";generated");
+    EVP_PKEY *csr_pub = NULL;
+    if (rq->csr != NULL) {
+        csr_pub = X509_REQ_get0_pubkey(rq->csr);
+        char h[65];
+        if (csr_pub == NULL)
+            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR has no readable public key");
+        if ((rc = spki_hash(csr_pub, h, err)) != DCPKI_OK)
+            return rc;
+        snprintf(origin + ol, sizeof origin - ol, ";csr:%s", h);
+        rc = dcpki_csr_to_input(rq->csr, &csr_subject, &csr_sans, &n_csr_sans, err);
+        if (rc != DCPKI_OK)
+            return rc;
+        subject = csr_subject;
+        sans = (const char *const *)csr_sans;
+        n_sans = n_csr_sans;
+    }
+
+    /* the store entry this request maps to: syntax errors surface here, before any network */
+    char *nsubj = NULL;
+    char **nsans = n_sans ? calloc(n_sans, sizeof(char *)) : NULL;
+    dcpki_store_entry e;
+    memset(&e, 0, sizeof e);
+    dcpki_request *req = NULL;
+    EVP_PKEY *key = NULL;
+    unsigned char *csr_der = NULL;
+    size_t csr_len = 0;
+    dcpki_pki_enroll_result er;
+    memset(&er, 0, sizeof er);
+    if (n_sans && nsans == NULL) {
+        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "request");
+        goto done;
+    }
+    if ((rc = dcpki_store_norm_subject(subject, &nsubj, err)) != DCPKI_OK)
+        goto done;
+    for (size_t i = 0; i < n_sans; i++)
+        if ((rc = dcpki_store_norm_san(sans[i], &nsans[i], err)) != DCPKI_OK)
+            goto done;
+    rc = dcpki_store_entry_init(&e, host, rq->profile, origin, nsubj,
+                                (const char *const *)nsans, n_sans, err);
+    if (rc != DCPKI_OK)
+        goto done;
+    memcpy(res->store_id, e.id, sizeof res->store_id);
+
+    /* an earlier Issue that got no answer: resent as it was (same key, CSR and
+     * clientTransactionID), so the CA answers with what it did then */
+    char resend_txid[DCPKI_PKI_TXID_MAX + 1] = "";
+    if (!rq->renew) {
+        dcpki_store_entry old;
+        int found = 0;
+        rc = dcpki_store_load(rq->store_dir, e.id, &old, &found, err);
+        if (rc != DCPKI_OK)
+            goto done;
+        if (found && old.state == DCPKI_STORE_PENDING) {
+            res->pending = 1;
+            res->pending_id = strdup(old.pending_id);
+            rc = dcpki_err_set(err, DCPKI_E_PENDING,
+                               "this request is already pending at the CA under "
+                               "pendingTokenReferenceID %s; collect it with 'dcpki enroll --poll %s' "
+                               "(or send a new one with --renew)", old.pending_id, old.pending_id);
+            dcpki_store_entry_clear(&old);
+            goto done;
+        }
+        if (found && old.state == DCPKI_STORE_ISSUED && cert_usable(old.cert) &&
+            (rq->csr != NULL || old.key != NULL)) {
+            rc = res_from_entry(&old, res, err);
+            res->redelivered = rc == DCPKI_OK;
+            dcpki_store_entry_clear(&old);
+            goto done;
+        }
+        if (found && old.state == DCPKI_STORE_SENDING && strlen(old.txid) <= DCPKI_PKI_TXID_MAX &&
+            (rq->csr != NULL || old.key != NULL)) {
+            fprintf(stderr, "dcpki: an earlier request for this subject got no answer; asking the CA "
+                    "again with the same clientTransactionID %s (it cannot issue twice)\n", old.txid);
+            strcpy(resend_txid, old.txid);
+            key = old.key;
+            old.key = NULL;
+            csr_der = old.csr;
+            csr_len = old.csr_len;
+            old.csr = NULL;
+            dcpki_store_entry_clear(&old);
+            found = 0;
+        }
+        if (found) { /* revoked or expired: ask the CA again */
+            if (old.serial != NULL && old.state != DCPKI_STORE_PENDING)
+                fprintf(stderr, "dcpki: the certificate %s kept for this request %s: asking the "
+                        "CA for a new one\n", old.serial,
+                        old.state == DCPKI_STORE_REVOKED ? "was revoked" : "has expired");
+            dcpki_store_entry_clear(&old);
+        }
+    }
+
+    /* the profile's policy, the connector's rules, the key: all before sending */
+    const dcpki_policy *pol;
+    if ((rc = cli_policy_get(ctx, rq->profile, &pol, err)) != DCPKI_OK)
+        goto done;
+    dcpki_request_input in = {.subject = subject, .sans = sans, .n_sans = n_sans};
+    if ((rc = dcpki_request_prepare(pol, &in, &req, err)) != DCPKI_OK)
+        goto done;
+    if (resend_txid[0] != '\0') {
+        /* key and CSR of the first attempt */
+    } else if (rq->csr != NULL) {
+        if ((rc = dcpki_policy_check_key(pol, csr_pub, err)) != DCPKI_OK) {
+            rc = DCPKI_E_POLICY_VIOLATION;
+            err->code = rc;
+            goto done;
+        }
+        unsigned char *d = NULL;
+        int n = i2d_X509_REQ(rq->csr, &d);
+        if (n <= 0 || (csr_der = malloc((size_t)n)) == NULL) {
+            OPENSSL_free(d);
+            rc = dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR cannot be encoded");
+            goto done;
+        }
+        memcpy(csr_der, d, (size_t)n);
+        OPENSSL_free(d);
+        csr_len = (size_t)n;
+    } else {
+        if ((rc = dcpki_keygen_for_policy(pol, &key, err)) != DCPKI_OK ||
+            (rc = dcpki_policy_check_key(pol, key, err)) != DCPKI_OK ||
+            (rc = dcpki_request_build_csr(req, key, &csr_der, &csr_len, err)) != DCPKI_OK)
+            goto done;
+    }
+
+    dcpki_transport *t;
+    char txid[DCPKI_PKI_TXID_MAX + 1];
+    if ((rc = cli_transport(ctx, &t, err)) != DCPKI_OK)
+        goto done;
+    if (resend_txid[0] != '\0')
+        strcpy(txid, resend_txid);
+    else if ((rc = dcpki_pki_new_txid(txid, sizeof txid, err)) != DCPKI_OK)
+        goto done;
+    /* journal first: whatever happens to the answer, the key and the request are kept */
+    e.state = DCPKI_STORE_SENDING;
+    e.created = (long long)time(NULL);
+    e.txid = strdup(txid);
+    e.csr = malloc(csr_len);
+    if (e.txid == NULL || e.csr == NULL) {
+        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "request");
+        goto done;
+    }
+    memcpy(e.csr, csr_der, csr_len);
+    e.csr_len = csr_len;
+    e.key = key;
+    key = NULL;
+    if ((rc = dcpki_store_save(rq->store_dir, &e, err)) != DCPKI_OK) {
+        size_t dl = strlen(err->detail);
+        snprintf(err->detail + dl, sizeof err->detail - dl,
+                 "; nothing was sent to the CA (the store of issued certificates must be writable: "
+                 "give --store DIR)");
+        goto done;
+    }
+    dcpki_pki_enroll_params p = {
+        .profile_oid = rq->profile, .txid = txid,
+        .type = rq->renew ? DCPKI_PKI_RENEW : DCPKI_PKI_ISSUE,
+        .csr_der = csr_der, .csr_len = csr_len,
+        .pairs = req->pairs, .n_pairs = req->n_pairs,
+    };
+    rc = dcpki_pki_enroll(t, host, &p, e.key ? e.key : csr_pub, &er, err);
+    if (rc != DCPKI_OK) {
+        if (rc == DCPKI_E_TIMEOUT || rc == DCPKI_E_SERVICE_UNAVAILABLE || rc == DCPKI_E_BAD_RESPONSE ||
+            rc == DCPKI_E_HTTP || rc == DCPKI_E_RATE_LIMITED || rc == DCPKI_E_TLS ||
+            rc == DCPKI_E_CONNECT) {
+            /* the outcome is unknown: keep the journal entry for a resend */
+            size_t dl = strlen(err->detail);
+            snprintf(err->detail + dl, sizeof err->detail - dl,
+                     "; the CA may have received the request: run the same command again to "
+                     "collect the outcome (same clientTransactionID, never a second certificate)");
+        } else {
+            dcpki_err ignore;
+            (void)dcpki_store_delete(rq->store_dir, e.id, &ignore); /* the CA answered: no */
+        }
+        goto done;
+    }
+    free(e.txid);
+    e.txid = NULL;
+    free(e.csr);
+    e.csr = NULL;
+    e.csr_len = 0;
+    if (er.pending) {
+        e.state = DCPKI_STORE_PENDING;
+        e.pending_id = strdup(er.pending_id);
+        res->pending = 1;
+        res->pending_id = strdup(er.pending_id);
+        if (e.pending_id == NULL || res->pending_id == NULL) {
+            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "pending request");
+            goto done;
+        }
+        rc = dcpki_store_save(rq->store_dir, &e, err);
+        if (rc != DCPKI_OK)
+            goto done;
+        rc = dcpki_err_set(err, DCPKI_E_PENDING,
+                           "the CA left the request for %s pending (pendingTokenReferenceID %s%s%s); "
+                           "collect the certificate once it is approved with 'dcpki enroll --poll %s'",
+                           nsubj, er.pending_id, er.disposition ? ": " : "",
+                           er.disposition ? er.disposition : "", er.pending_id);
+        goto done;
+    }
+    if ((rc = take_issued(&er, &e, err)) != DCPKI_OK)
+        goto done;
+    keep_in_store(rq->store_dir, &e);
+    rc = res_from_entry(&e, res, err);
+
+done:
+    EVP_PKEY_free(key);
+    free(csr_der);
+    dcpki_request_free(req);
+    dcpki_pki_enroll_result_clear(&er);
+    dcpki_store_entry_clear(&e);
+    free(nsubj);
+    for (size_t i = 0; nsans && i < n_sans; i++)
+        free(nsans[i]);
+    free(nsans);
+    if (csr_subject != NULL || csr_sans != NULL)
+        dcpki_csr_input_free(csr_subject, csr_sans, n_csr_sans);
+    return rc;
+}
+
+dcpki_code cli_enroll_poll(cli_ctx *ctx, const char *profile, const char *pending_id,
+                           const char *store_dir, cli_enroll_res *res, dcpki_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    const char *host;
+    dcpki_transport *t;
+    dcpki_code rc = cli_pki_host(ctx, &host, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    dcpki_store_entry e;
+    int found = 0;
+    if ((rc = dcpki_store_find_pending(store_dir, pending_id, &e, &found, err)) != DCPKI_OK)
+        return rc;
+    if (found)
+        profile = e.profile;
+    if (profile == NULL) {
+        if ((rc = cli_pki_profile(ctx, NULL, &profile, err)) != DCPKI_OK)
+            goto done;
+    }
+    char txid[DCPKI_PKI_TXID_MAX + 1];
+    if ((rc = cli_transport(ctx, &t, err)) != DCPKI_OK ||
+        (rc = dcpki_pki_new_txid(txid, sizeof txid, err)) != DCPKI_OK)
+        goto done;
+    dcpki_pki_enroll_params p = {.profile_oid = profile, .txid = txid, .type = DCPKI_PKI_QUERY,
+                                 .pending_id = pending_id};
+    dcpki_pki_enroll_result er;
+    rc = dcpki_pki_enroll(t, host, &p, found ? e.key : NULL, &er, err);
+    if (rc == DCPKI_OK && er.pending) {
+        res->pending = 1;
+        res->pending_id = strdup(pending_id);
+        rc = dcpki_err_set(err, DCPKI_E_PENDING,
+                           "the request %s is still pending at the CA%s%s; poll again later",
+                           pending_id, er.disposition ? ": " : "", er.disposition ? er.disposition : "");
+    } else if (rc == DCPKI_OK) {
+        if (!found) {
+            memset(&e, 0, sizeof e);
+            X509 *c = er.cert;
+            res->cert = c;
+            er.cert = NULL;
+            res->chain = er.chain;
+            res->n_chain = er.n_chain;
+            er.chain = NULL;
+            er.n_chain = 0;
+            res->serial = cli_serial_str(c);
+            if (res->serial == NULL)
+                rc = dcpki_err_set(err, DCPKI_E_NOMEM, "serial");
+        } else {
+            e.created = (long long)time(NULL);
+            rc = take_issued(&er, &e, err);
+            if (rc == DCPKI_OK) {
+                keep_in_store(store_dir, &e);
+                rc = res_from_entry(&e, res, err);
+            }
+        }
+    }
+    dcpki_pki_enroll_result_clear(&er);
+done:
+    if (found)
+        dcpki_store_entry_clear(&e);
+    return rc;
+}
+
+/* ------------------------------------------------------------- delivery */
+
+static dcpki_code write_pfx(const cli_enroll_res *r, const char *path, const char *pass,
+                            const char *friendly, dcpki_err *err)
+{
+    if (r->key == NULL)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "no private key for a PKCS#12 (the request was a CSR: use --out)");
+    unsigned char *der = NULL;
+    size_t len = 0;
+    dcpki_code rc = dcpki_pkcs12_make(r->key, r->cert, r->chain, r->n_chain, pass, friendly, &der,
+                                      &len, err);
+    if (rc == DCPKI_OK)
+        rc = cli_write_file_atomic(path, der, len, 0600, 1, err);
+    free(der);
+    return rc;
+}
+
+static dcpki_code write_cert_pem(const cli_enroll_res *r, const char *path, const char *chain_path,
+                                 dcpki_err *err)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL || PEM_write_bio_X509(b, r->cert) != 1) {
+        BIO_free(b);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "writing the certificate");
+    }
+    dcpki_code rc = cli_emit_bio(b, path, 0644, 1, err);
+    BIO_free(b);
+    if (rc != DCPKI_OK || chain_path == NULL)
+        return rc;
+    b = BIO_new(BIO_s_mem());
+    int ok = b != NULL;
+    for (size_t i = 0; ok && i < r->n_chain; i++)
+        ok = PEM_write_bio_X509(b, r->chain[i]) == 1;
+    if (!ok) {
+        BIO_free(b);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "writing the chain");
+    }
+    rc = cli_emit_bio(b, chain_path, 0644, 1, err);
+    BIO_free(b);
+    return rc;
+}
+
+static json_object *res_json(const cli_enroll_res *r, const char *subject, const char *out)
+{
+    json_object *o = json_object_new_object();
+    if (o == NULL)
+        return NULL;
+    json_object_object_add(o, "subject", cli_json_str(subject));
+    json_object_object_add(o, "status", json_object_new_string(
+                                            r->pending ? "pending" : r->redelivered ? "redelivered"
+                                                                                    : "issued"));
+    json_object_object_add(o, "serial", cli_json_str(r->serial));
+    json_object_object_add(o, "pending_id", cli_json_str(r->pending_id));
+    json_object_object_add(o, "output", cli_json_str(out));
+    json_object_object_add(o, "store_entry", cli_json_str(r->store_id[0] ? r->store_id : NULL));
+    if (r->cert != NULL) {
+        char t[32];
+        cli_time_str(X509_get0_notAfter(r->cert), t);
+        json_object_object_add(o, "not_after", json_object_new_string(t));
+    }
+    return o;
+}
+
+/* ------------------------------------------------------------- command */
+
+enum {
+    OPT_PROFILE = CLI_OPT_FIRST_FREE, OPT_SUBJECT, OPT_SAN, OPT_PFX, OPT_PASS, OPT_CSR, OPT_OUT,
+    OPT_CHAIN_OUT, OPT_RENEW, OPT_POLL, OPT_BATCH, OPT_OUT_DIR, OPT_STORE
+};
+
+typedef struct opts {
+    const char *profile, *subject, *pfx, *pass_file, *csr, *out, *chain_out, *poll, *batch,
+        *out_dir, *store;
+    const char **sans;
+    size_t n_sans;
+    int renew;
+} opts;
+
+static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
+{
+    dcpki_code rc = dcpki_read_secret_file(file, pass, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    if ((*pass)[0] == '\0') {
+        dcpki_secret_free(*pass);
+        *pass = NULL;
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "the PFX password file %s is empty (write a password in it)", file);
+    }
+    return DCPKI_OK;
+}
+
+static const char *friendly_of(const char *subject)
+{
+    return subject;
+}
+
+static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    char *pass = NULL;
+    X509_REQ *csr = NULL;
+    dcpki_code rc = DCPKI_OK;
+    if (o->pfx != NULL && (rc = read_pass(o->pass_file, &pass, &err)) != DCPKI_OK)
+        return cli_error(&err);
+    if (o->csr != NULL) {
+        char *data = NULL;
+        size_t len = 0;
+        rc = cli_read_file(o->csr, &data, &len, DCPKI_E_IO, &err);
+        if (rc == DCPKI_OK)
+            rc = dcpki_csr_load((const unsigned char *)data, len, &csr, &err);
+        free(data);
+        if (rc != DCPKI_OK) {
+            dcpki_secret_free(pass);
+            return cli_error(&err);
+        }
+    }
+    cli_enroll_req rq = {.profile = profile, .subject = o->subject, .sans = o->sans,
+                         .n_sans = o->n_sans, .csr = csr, .renew = o->renew, .store_dir = store};
+    cli_enroll_res res;
+    rc = cli_enroll_do(ctx, &rq, &res, &err);
+    if (rc == DCPKI_OK) {
+        if (o->pfx != NULL)
+            rc = write_pfx(&res, o->pfx, pass, friendly_of(o->subject), &err);
+        else
+            rc = write_cert_pem(&res, o->out, o->chain_out, &err);
+    }
+    int ret;
+    if (rc != DCPKI_OK) {
+        ret = cli_error(&err);
+    } else {
+        const char *outp = o->pfx ? o->pfx : o->out;
+        if (ctx->json) {
+            ret = cli_json_print(res_json(&res, o->subject ? o->subject : "(CSR)", outp));
+        } else {
+            if (res.redelivered)
+                fprintf(stderr, "dcpki: re-delivered certificate %s from the store of issued "
+                        "certificates (no request sent to the CA)\n", res.serial);
+            else
+                fprintf(stderr, "dcpki: the CA issued certificate %s (profile %s)\n", res.serial,
+                        profile);
+            if (outp != NULL)
+                fprintf(stderr, "dcpki: wrote %s\n", outp);
+            ret = 0;
+        }
+    }
+    cli_enroll_res_clear(&res);
+    X509_REQ_free(csr);
+    dcpki_secret_free(pass);
+    return ret;
+}
+
+static int run_poll(cli_ctx *ctx, const opts *o, const char *store)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    char *pass = NULL;
+    if (o->pfx != NULL && read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
+        return cli_error(&err);
+    cli_enroll_res res;
+    dcpki_code rc = cli_enroll_poll(ctx, o->profile, o->poll, store, &res, &err);
+    if (rc == DCPKI_OK) {
+        if (o->pfx != NULL)
+            rc = write_pfx(&res, o->pfx, pass, NULL, &err);
+        else if (o->out != NULL || res.key == NULL)
+            rc = write_cert_pem(&res, o->out, o->chain_out, &err);
+    }
+    int ret = 0;
+    if (rc != DCPKI_OK) {
+        ret = cli_error(&err);
+    } else if (ctx->json) {
+        ret = cli_json_print(res_json(&res, NULL, o->pfx ? o->pfx : o->out));
+    } else {
+        fprintf(stderr, "dcpki: the CA issued certificate %s for pending request %s\n", res.serial,
+                o->poll);
+        if (o->pfx || o->out)
+            fprintf(stderr, "dcpki: wrote %s\n", o->pfx ? o->pfx : o->out);
+        else if (res.key != NULL)
+            fprintf(stderr, "dcpki: kept in the store; deliver it with the same 'dcpki enroll' "
+                    "command and --pfx\n");
+    }
+    cli_enroll_res_clear(&res);
+    dcpki_secret_free(pass);
+    return ret;
+}
+
+/* ---- batch ---- */
+
+typedef struct batch_item {
+    char *subject;
+    char **sans;
+    size_t n_sans;
+    char *profile;
+    char *pfx;
+} batch_item;
+
+static void batch_item_clear(batch_item *b)
+{
+    free(b->subject);
+    for (size_t i = 0; i < b->n_sans; i++)
+        free(b->sans[i]);
+    free(b->sans);
+    free(b->profile);
+    free(b->pfx);
+    memset(b, 0, sizeof(*b));
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* A line: a JSON object {"subject": "...", "san": [...] | "...", "profile": "...",
+ * "pfx": "..."} or a subject string. Returns 0, or -1 with msg set. */
+static int batch_parse(char *line, batch_item *b, char *msg, size_t n)
+{
+    memset(b, 0, sizeof(*b));
+    if (line[0] != '{') {
+        b->subject = strdup(line);
+        return b->subject ? 0 : (snprintf(msg, n, "out of memory"), -1);
+    }
+    json_object *o = json_tokener_parse(line);
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        snprintf(msg, n, "not a JSON object");
+        return -1;
+    }
+    int rc = 0;
+    json_object_object_foreach(o, k, v) {
+        if (strcmp(k, "subject") == 0 && json_object_is_type(v, json_type_string)) {
+            b->subject = strdup(json_object_get_string(v));
+        } else if (strcmp(k, "profile") == 0 && json_object_is_type(v, json_type_string)) {
+            b->profile = strdup(json_object_get_string(v));
+        } else if (strcmp(k, "pfx") == 0 && json_object_is_type(v, json_type_string)) {
+            b->pfx = strdup(json_object_get_string(v));
+        } else if ((strcmp(k, "san") == 0 || strcmp(k, "sans") == 0) &&
+                   (json_object_is_type(v, json_type_array) || json_object_is_type(v, json_type_string))) {
+            size_t m = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
+            b->sans = calloc(m ? m : 1, sizeof(char *));
+            for (size_t i = 0; b->sans && i < m; i++) {
+                json_object *s = json_object_is_type(v, json_type_array)
+                                     ? json_object_array_get_idx(v, i) : v;
+                if (!json_object_is_type(s, json_type_string)) {
+                    snprintf(msg, n, "\"san\" entries must be strings");
+                    rc = -1;
+                    break;
+                }
+                b->sans[b->n_sans++] = strdup(json_object_get_string(s));
+            }
+        } else if (strcmp(k, "subject") == 0 || strcmp(k, "profile") == 0 || strcmp(k, "pfx") == 0 ||
+                   strcmp(k, "san") == 0 || strcmp(k, "sans") == 0) {
+            snprintf(msg, n, "\"%s\" must be a string%s", k,
+                     k[0] == 's' && k[1] == 'a' ? " or a list of strings" : "");
+            rc = -1;
+        } else {
+            snprintf(msg, n, "unknown key \"%.40s\" (known: subject, san, profile, pfx)", k);
+            rc = -1;
+        }
+        if (rc != 0)
+            break;
+    }
+    json_object_put(o);
+    if (rc == 0 && b->subject == NULL) {
+        snprintf(msg, n, "no \"subject\"");
+        rc = -1;
+    }
+    if (rc != 0)
+        batch_item_clear(b);
+    return rc;
+}
+
+/* DIR/<CN or subject, file-name safe>.p12 */
+static char *batch_pfx_path(const char *dir, const batch_item *b)
+{
+    char name[128];
+    const char *src = b->subject;
+    for (const char *p = b->subject; *p; p++)
+        if ((p == b->subject || p[-1] == ',' || p[-1] == '/' || p[-1] == ' ') &&
+            strncasecmp(p, "CN=", 3) == 0) {
+            src = p + 3;
+            break;
+        }
+    size_t k = 0;
+    for (const char *p = src; *p && *p != ',' && k + 1 < sizeof name; p++) {
+        unsigned char c = (unsigned char)*p;
+        name[k++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                            c == '.' || c == '-' || c == '_' || c == '@'
+                        ? (char)c
+                        : '_';
+    }
+    name[k] = '\0';
+    if (k == 0 || name[0] == '.')
+        return NULL;
+    size_t len = strlen(dir) + strlen(name) + 6;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s/%s.p12", dir, name);
+    return path;
+}
+
+static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    char *pass = NULL, *data = NULL;
+    size_t len = 0;
+    if (read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
+        return cli_error(&err);
+    if (cli_read_file(o->batch, &data, &len, DCPKI_E_IO, &err) != DCPKI_OK) {
+        dcpki_secret_free(pass);
+        return cli_error(&err);
+    }
+    /* count the items first, for the progress line */
+    size_t total = 0;
+    for (char *l = data; l && *l;) {
+        char *nl = strchr(l, '\n');
+        size_t ll = nl ? (size_t)(nl - l) : strlen(l);
+        size_t i = 0;
+        while (i < ll && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r'))
+            i++;
+        if (i < ll && l[i] != '#')
+            total++;
+        l = nl ? nl + 1 : NULL;
+    }
+    json_object *arr = ctx->json ? json_object_new_array() : NULL;
+    size_t idx = 0, n_ok = 0, n_re = 0, n_fail = 0, n_pend = 0, lineno = 0;
+    for (char *line = data, *next; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if (next != NULL && *next == '\0')
+            next = NULL;
+        lineno++;
+        char *l = trim(line);
+        if (*l == '\0' || *l == '#')
+            continue;
+        idx++;
+        batch_item b;
+        char msg[256] = "";
+        char *path = NULL;
+        cli_enroll_res res;
+        memset(&res, 0, sizeof res);
+        dcpki_code rc;
+        dcpki_err_clear(&err);
+        if (batch_parse(l, &b, msg, sizeof msg) != 0) {
+            rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT, "%s line %zu: %s", o->batch, lineno, msg);
+        } else {
+            if (b.pfx != NULL) {
+                size_t pl = strlen(o->out_dir) + strlen(b.pfx) + 2;
+                path = b.pfx[0] == '/' ? strdup(b.pfx) : malloc(pl);
+                if (path && b.pfx[0] != '/')
+                    snprintf(path, pl, "%s/%s", o->out_dir, b.pfx);
+            } else {
+                path = batch_pfx_path(o->out_dir, &b);
+            }
+            fprintf(stderr, "[%zu/%zu] %s ...\n", idx, total, b.subject);
+            if (path == NULL) {
+                rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT,
+                                   "no file name can be made from \"%.100s\" (give \"pfx\")", b.subject);
+            } else {
+                cli_enroll_req rq = {.profile = b.profile ? b.profile : profile,
+                                     .subject = b.subject,
+                                     .sans = (const char *const *)b.sans, .n_sans = b.n_sans,
+                                     .renew = o->renew, .store_dir = store};
+                rc = cli_enroll_do(ctx, &rq, &res, &err);
+                if (rc == DCPKI_OK)
+                    rc = write_pfx(&res, path, pass, b.subject, &err);
+            }
+        }
+        char line_out[DCPKI_ERR_DETAIL_MAX + 512];
+        if (rc == DCPKI_OK) {
+            if (res.redelivered)
+                n_re++;
+            else
+                n_ok++;
+            snprintf(line_out, sizeof line_out, "%s: %s %s -> %s", b.subject,
+                     res.redelivered ? "re-delivered" : "issued", res.serial, path);
+        } else {
+            if (rc == DCPKI_E_PENDING)
+                n_pend++;
+            else
+                n_fail++;
+            char eb[DCPKI_ERR_DETAIL_MAX + 256];
+            snprintf(line_out, sizeof line_out, "%s: %s: %s", b.subject ? b.subject : "(line)",
+                     rc == DCPKI_E_PENDING ? "PENDING" : "FAILED", dcpki_err_format(&err, eb, sizeof eb));
+        }
+        if (arr != NULL) {
+            json_object *jo = res_json(&res, b.subject, rc == DCPKI_OK ? path : NULL);
+            if (jo != NULL && rc != DCPKI_OK) {
+                char eb[DCPKI_ERR_DETAIL_MAX + 256];
+                json_object_object_add(jo, "status", json_object_new_string(
+                                                         rc == DCPKI_E_PENDING ? "pending" : "failed"));
+                json_object_object_add(jo, "error", json_object_new_string(dcpki_code_id(rc)));
+                json_object_object_add(jo, "message",
+                                       json_object_new_string(dcpki_err_format(&err, eb, sizeof eb)));
+            }
+            json_object_object_add(jo, "line", json_object_new_int64((int64_t)lineno));
+            json_object_array_add(arr, jo);
+        } else {
+            printf("%s\n", line_out);
+            fflush(stdout);
+        }
+        free(path);
+        batch_item_clear(&b);
+        cli_enroll_res_clear(&res);
+    }
+    unsigned long conns = ctx->transport ? dcpki_transport_connections(ctx->transport) : 0;
+    fprintf(stderr, "dcpki: %zu subjects: %zu issued, %zu re-delivered, %zu pending, %zu failed "
+            "(%lu connection%s to the CA)\n", idx, n_ok, n_re, n_pend, n_fail, conns,
+            conns == 1 ? "" : "s");
+    if (arr != NULL)
+        cli_json_print(arr);
+    free(data);
+    dcpki_secret_free(pass);
+    return n_fail + n_pend > 0 ? 1 : 0;
+}
+
+static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        {"profile", required_argument, NULL, OPT_PROFILE},
+        {"subject", required_argument, NULL, OPT_SUBJECT},
+        {"san", required_argument, NULL, OPT_SAN},
+        {"pfx", required_argument, NULL, OPT_PFX},
+        {"pfx-pass-file", required_argument, NULL, OPT_PASS},
+        {"csr", required_argument, NULL, OPT_CSR},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"chain-out", required_argument, NULL, OPT_CHAIN_OUT},
+        {"renew", no_argument, NULL, OPT_RENEW},
+        {"poll", required_argument, NULL, OPT_POLL},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+        {"store", required_argument, NULL, OPT_STORE},
+        {NULL, 0, NULL, 0},
+    };
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.sans = calloc((size_t)argc + 1, sizeof(char *));
+    if (o.sans == NULL)
+        return cli_errorf(DCPKI_E_NOMEM, "parsing the command line");
+    int rc = 0, c;
+    optind = 0;
+    while ((c = cli_getopt(ctx, self, argc, argv, "", longopts, &rc)) != CLI_OPTS_END) {
+        switch (c) {
+        case CLI_OPTS_EXIT: free(o.sans); return rc;
+        case OPT_PROFILE: o.profile = optarg; break;
+        case OPT_SUBJECT: o.subject = optarg; break;
+        case OPT_SAN: o.sans[o.n_sans++] = optarg; break;
+        case OPT_PFX: o.pfx = optarg; break;
+        case OPT_PASS: o.pass_file = optarg; break;
+        case OPT_CSR: o.csr = optarg; break;
+        case OPT_OUT: o.out = optarg; break;
+        case OPT_CHAIN_OUT: o.chain_out = optarg; break;
+        case OPT_RENEW: o.renew = 1; break;
+        case OPT_POLL: o.poll = optarg; break;
+        case OPT_BATCH: o.batch = optarg; break;
+        case OPT_OUT_DIR: o.out_dir = optarg; break;
+        case OPT_STORE: o.store = optarg; break;
+        default: free(o.sans); return cli_usage_error(ctx, "unexpected option");
+        }
+    }
+    if (cli_check_operands(ctx, argc, argv, 0, 0)) {
+        free(o.sans);
+        return 1;
+    }
+    int modes = (o.subject != NULL) + (o.csr != NULL) + (o.poll != NULL) + (o.batch != NULL);
+    const char *bad = NULL;
+    if (modes != 1)
+        bad = "give exactly one of --subject, --csr, --poll and --batch";
+    else if (o.n_sans > 0 && o.subject == NULL)
+        bad = "--san goes with --subject";
+    else if (o.subject != NULL && o.pfx == NULL)
+        bad = "--subject needs --pfx FILE (the key is generated here and delivered in a PKCS#12)";
+    else if (o.csr != NULL && o.out == NULL)
+        bad = "--csr needs --out FILE (the certificate, PEM)";
+    else if ((o.csr != NULL || o.batch != NULL) && o.pfx != NULL)
+        bad = "--pfx goes with --subject or --poll";
+    else if (o.batch != NULL && o.out_dir == NULL)
+        bad = "--batch needs --out-dir DIR (one PKCS#12 per subject)";
+    else if ((o.pfx != NULL || o.batch != NULL) && o.pass_file == NULL)
+        bad = "a PKCS#12 is always encrypted: give --pfx-pass-file FILE (its first line is the "
+              "password)";
+    else if (o.pfx != NULL && o.out != NULL)
+        bad = "give --pfx or --out, not both";
+    else if (o.poll != NULL && o.renew)
+        bad = "--renew does not go with --poll";
+    if (bad != NULL) {
+        free(o.sans);
+        return cli_usage_error(ctx, "%s", bad);
+    }
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    char store[4096];
+    const char *profile = NULL;
+    if (cli_store_dir(o.store, store, sizeof store, &err) != DCPKI_OK ||
+        (o.poll == NULL && cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK)) {
+        free(o.sans);
+        return cli_error(&err);
+    }
+    int ret;
+    if (o.poll != NULL)
+        ret = run_poll(ctx, &o, store);
+    else if (o.batch != NULL)
+        ret = run_batch(ctx, &o, profile, store);
+    else
+        ret = run_single(ctx, &o, profile, store);
+    free(o.sans);
+    return ret;
+}
+
+const cli_cmd cli_cmd_enroll = {
+    .name = "enroll",
+    .summary = "enroll for a certificate under a DigiCert certificate profile",
+    .usage =
+        "Usage: dcpki enroll [--profile OID] --subject DN [--san TYPE:VALUE]... --pfx FILE\n"
+        "                    --pfx-pass-file FILE [--renew] [--store DIR]\n"
+        "       dcpki enroll [--profile OID] --csr FILE --out CERT.pem [--chain-out FILE] [--renew]\n"
+        "       dcpki enroll --poll ID (--pfx FILE --pfx-pass-file FILE | --out CERT.pem)\n"
+        "       dcpki enroll [--profile OID] --batch FILE --out-dir DIR --pfx-pass-file FILE\n"
+        "\n"
+        "Generates a key pair locally (RSA 2048, or what the profile demands), applies the\n"
+        "connector's subject/SAN rules and checks them against the profile's policy before\n"
+        "anything is sent, enrolls over mutual TLS with the RA certificate, and writes a PKCS#12\n"
+        "(key, certificate, chain; AES-256-CBC/PBKDF2, SHA-256 MAC; mode 0600).\n"
+        "\n"
+        "Options:\n"
+        "  --profile OID        certificate profile (default: [profiles] default)\n"
+        "  --subject DN         CN=name | CN=name,E=mail | CN=mail (other attributes only when\n"
+        "                       the profile has them)\n"
+        "  --san TYPE:VALUE     email:ADDR | upn:NAME@DOMAIN | othername:OID;HEX (repeatable);\n"
+        "                       missing e-mail/UPN SANs fall back to each other, then to the\n"
+        "                       subject's e-mail\n"
+        "  --pfx FILE           PKCS#12 to write\n"
+        "  --pfx-pass-file FILE the PKCS#12 password (first line); required: a PFX is never\n"
+        "                       written unencrypted and a password never goes on the command line\n"
+        "  --csr FILE           enroll this PKCS#10 request (PEM or DER) instead\n"
+        "  --out FILE           certificate (PEM) for --csr / --poll\n"
+        "  --chain-out FILE     CA certificates (PEM) for --csr / --poll\n"
+        "  --renew              ask the CA for a new certificate even when one was issued\n"
+        "  --poll ID            collect the certificate of a pending request\n"
+        "                       (its pendingTokenReferenceID)\n"
+        "  --batch FILE         one request per line: a subject DN, or a JSON object\n"
+        "                       {\"subject\":..., \"san\":[...], \"profile\":..., \"pfx\":...};\n"
+        "                       one process, one connection, a result line per request\n"
+        "  --out-dir DIR        where --batch writes DIR/<CN>.p12\n"
+        "  --store DIR          store of issued certificates (default $XDG_STATE_HOME/dcpki/issued\n"
+        "                       when set, else /var/lib/dcpki/issued for root, else\n"
+        "                       ~/.local/state/dcpki/issued)\n"
+        "\n"
+        "Re-delivery: the same profile, subject and SANs again return the certificate kept in the\n"
+        "store (with its key), without a request to the CA, unless --renew or it was revoked or\n"
+        "has expired. The store entry is written before success is reported.\n"
+        "Exit status: 0 issued or re-delivered; 1 failed or pending (the pendingTokenReferenceID\n"
+        "is in the message); --batch: 1 when any request failed or is pending.\n",
+    .run = enroll_run,
+};

@@ -1,0 +1,82 @@
+/* The local store of issued certificates (DESIGN.md "re-delivery without a
+ * new CA request", BRIEF §5): one JSON file per request, named by a SHA-256 of
+ * the CA host, profile OID, key origin, normalised subject and sorted SANs.
+ * An entry holds the issued certificate, its chain and, for keys dcpki
+ * generated, the private key (PKCS#8 PEM) so that a deleted PFX can be
+ * re-delivered; a pending entry holds the key and the pendingTokenReferenceID.
+ * Files are 0600 in a 0700 directory, written whole or not at all (temporary
+ * file, fsync, rename, fsync of the directory).
+ *
+ * Default directory: $XDG_STATE_HOME/dcpki/issued when XDG_STATE_HOME is set
+ * (absolute), else /var/lib/dcpki/issued for root (services such as
+ * certmonger), else $HOME/.local/state/dcpki/issued. */
+#ifndef DCPKI_ISSUED_STORE_H
+#define DCPKI_ISSUED_STORE_H
+#include <stddef.h>
+#include <openssl/types.h>
+#include "dcpki/error.h"
+
+#define DCPKI_STORE_ID_LEN 64 /* hex SHA-256 */
+
+typedef enum dcpki_store_state {
+    DCPKI_STORE_ISSUED = 0,
+    DCPKI_STORE_PENDING,
+    DCPKI_STORE_REVOKED,
+    DCPKI_STORE_SENDING     /* an Issue/Renew was sent and no answer read yet: txid + csr
+                             * (+ key) kept so that it is resent with the same
+                             * clientTransactionID, never as a second request */
+} dcpki_store_state;
+
+typedef struct dcpki_store_entry {
+    char id[DCPKI_STORE_ID_LEN + 1];
+    dcpki_store_state state;
+    char *ca_host;
+    char *profile;
+    char *subject;          /* as normalised for the id */
+    char **sans;            /* normalised, sorted */
+    size_t n_sans;
+    char *pending_id;       /* PENDING: pendingTokenReferenceID */
+    char *serial;           /* ISSUED/REVOKED: upper-case hex */
+    char *txid;             /* SENDING: clientTransactionID */
+    unsigned char *csr;     /* SENDING: the PKCS#10 DER that was sent */
+    size_t csr_len;
+    long long created;      /* epoch seconds */
+    EVP_PKEY *key;          /* may be NULL (CSR given by the user) */
+    X509 *cert;             /* NULL while PENDING */
+    X509 **chain;
+    size_t n_chain;
+} dcpki_store_entry;
+
+/* The default directory (see above) into buf. */
+dcpki_code dcpki_store_default_dir(char *buf, size_t n, dcpki_err *err);
+
+/* Normalised subject ("CN=a,E=b" with canonical types) and SAN ("email:a",
+ * "upn:a", "othername:OID;HEX") strings; malloc'd. Same errors as
+ * dcpki_subject_parse / dcpki_san_parse. */
+dcpki_code dcpki_store_norm_subject(const char *subject, char **out, dcpki_err *err);
+dcpki_code dcpki_store_norm_san(const char *san, char **out, dcpki_err *err);
+
+/* Fills e->id from ca_host, profile, key_origin (the CLI uses "ra:<RA
+ * certificate thumbprint>;generated" or "ra:<thumbprint>;csr:<hex SHA-256 of
+ * the CSR's SubjectPublicKeyInfo>"), subject and sans (already normalised;
+ * sorted here). Also copies them into e. */
+dcpki_code dcpki_store_entry_init(dcpki_store_entry *e, const char *ca_host, const char *profile,
+                                  const char *key_origin, const char *subject,
+                                  const char *const *sans, size_t n_sans, dcpki_err *err);
+
+/* Loads the entry with e->id's id. *found = 0 (and DCPKI_OK) when absent. */
+dcpki_code dcpki_store_load(const char *dir, const char *id, dcpki_store_entry *out, int *found,
+                            dcpki_err *err);
+/* Writes e (creating dir 0700 when missing). */
+dcpki_code dcpki_store_save(const char *dir, const dcpki_store_entry *e, dcpki_err *err);
+/* Removes the entry (absent is fine). */
+dcpki_code dcpki_store_delete(const char *dir, const char *id, dcpki_err *err);
+/* Finds the PENDING entry with that pendingTokenReferenceID. */
+dcpki_code dcpki_store_find_pending(const char *dir, const char *pending_id,
+                                    dcpki_store_entry *out, int *found, dcpki_err *err);
+/* Marks every ISSUED entry with that serial REVOKED; *count = entries changed. */
+dcpki_code dcpki_store_mark_revoked(const char *dir, const char *serial_hex, int *count,
+                                    dcpki_err *err);
+void dcpki_store_entry_clear(dcpki_store_entry *e);
+
+#endif

@@ -1,0 +1,64 @@
+#!/bin/bash
+# dcpki enroll --batch: many subjects from one process over one connection, a progress
+# line and a result per subject, exit 1 when any failed; a second run re-delivers all.
+source "$(dirname "$0")/lib.sh"
+start_private_emulator
+C=$W/priv.conf
+P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
+P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
+printf 'pfx-secret\n' >"$W/pass"
+enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
+n0=$(enrolled)
+cat >"$W/batch" <<B
+# one subject per line, or one JSON object per line
+CN=dev1@contoso.example
+
+{"subject": "CN=dev2", "san": ["email:dev2@contoso.example", "upn:dev2@contoso.example"]}
+{"subject": "CN=dev3", "san": "othername:1.3.6.1.4.1.311.25.1;0410b8ba00112233445566778899aabbccdd", "profile": "$P2", "pfx": "device3.p12"}
+{"subject": "CN=bad", "san": ["email:bad@contoso.example"], "profile": "$P2"}
+{"subject": 12}
+CN=dev4,E=dev4@contoso.example
+B
+mkdir -p "$W/out"
+rc=0
+"$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/batch" --out-dir "$W/out" \
+  --pfx-pass-file "$W/pass" >"$W/res" 2>"$W/progress" || rc=$?
+[[ $rc == 1 ]] || fail "batch with failures should exit 1 (got $rc): $(cat "$W/res" "$W/progress")"
+[[ $(grep -c '^\[[0-9]/6\] ' "$W/progress") == 5 ]] || fail "progress lines: $(cat "$W/progress")"
+grep -q '6 subjects: 4 issued, 0 re-delivered, 0 pending, 2 failed (1 connection to the CA)' "$W/progress" ||
+  fail "summary: $(cat "$W/progress")"
+for s in dev1@contoso.example dev2 dev4; do
+  grep -q "^CN=$s.*: issued [0-9A-F]* -> $W/out/$s.p12" "$W/res" || fail "no result for $s: $(cat "$W/res")"
+  plain pkcs12 -in "$W/out/$s.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -subject | grep -q "CN = $s" ||
+    fail "PFX of $s"
+done
+grep -q "^CN=dev3: issued .* -> $W/out/device3.p12" "$W/res" && [[ -s $W/out/device3.p12 ]] || fail "dev3: $(cat "$W/res")"
+grep -q '^CN=bad: FAILED: policy verification failed' "$W/res" || fail "bad: $(cat "$W/res")"
+grep -q 'line 7: "subject" must be a string' "$W/res" || fail "line 7: $(cat "$W/res")"
+[[ ! -e $W/out/bad.p12 ]] || fail "a PFX for the refused subject"
+[[ $(enrolled) == $((n0 + 4)) ]] || fail "expected 4 certificates issued, got $(( $(enrolled) - n0 ))"
+pass "batch: one connection, progress and per-subject results, exit 1 on failures"
+
+# second run: everything already issued comes from the store
+rm -f "$W"/out/*.p12
+rc=0
+"$DCPKI" --config "$C" --json enroll --store "$W/store" --profile "$P1" --batch "$W/batch" --out-dir "$W/out" \
+  --pfx-pass-file "$W/pass" >"$W/res.json" 2>"$W/progress" || rc=$?
+[[ $rc == 1 ]] || fail "second run exit $rc"
+/usr/bin/python3 - "$W/res.json" <<'PY' || fail "batch --json: $(cat "$W/res.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+st = [x["status"] for x in d]
+assert st == ["redelivered", "redelivered", "redelivered", "failed", "failed", "redelivered"], st
+assert d[3]["error"] == "policy_violation", d[3]
+PY
+[[ $(enrolled) == $((n0 + 4)) ]] || fail "the second run reached the CA"
+[[ -s $W/out/dev1@contoso.example.p12 && -s $W/out/device3.p12 ]] || fail "re-delivered PFX files missing"
+pass "batch re-run re-delivers from the store (--json results), no CA request"
+
+# all good -> exit 0
+printf 'CN=ok1@contoso.example\nCN=ok2@contoso.example\n' >"$W/good"
+"$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/good" --out-dir "$W/out" \
+  --pfx-pass-file "$W/pass" >/dev/null 2>&1 || fail "an all-good batch should exit 0"
+expect_fail "--out-dir" "$DCPKI" --config "$C" enroll --profile "$P1" --batch "$W/good" --pfx-pass-file "$W/pass"
+pass "an all-good batch exits 0"
