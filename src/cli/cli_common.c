@@ -190,6 +190,22 @@ int cli_check_operands(cli_ctx *ctx, int argc, char **argv, int min, int max)
     return 0;
 }
 
+int cli_parse_common_only(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv, int min,
+                          int max)
+{
+    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+    int rc = 0, c;
+    optind = 0;
+    while ((c = cli_getopt(ctx, cmd, argc, argv, "", longopts, &rc)) != CLI_OPTS_END) {
+        if (c == CLI_OPTS_EXIT)
+            return rc;
+        return cli_usage_error(ctx, "unexpected option");
+    }
+    if (cli_check_operands(ctx, argc, argv, min, max))
+        return 1;
+    return CLI_OPTS_END;
+}
+
 /* ---------------------------------------------------------- lazy loading */
 
 dcpki_code cli_config(cli_ctx *ctx, const dcpki_config **out, dcpki_err *err)

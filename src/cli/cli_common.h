@@ -73,6 +73,11 @@ int cli_getopt(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv,
 /* Operand count check: prints the usage error and returns 1 when argc-optind
  * is outside [min, max]; 0 when fine. */
 int cli_check_operands(cli_ctx *ctx, int argc, char **argv, int min, int max);
+/* For a command with no options of its own: parses the common ones and checks
+ * the operand count. Returns CLI_OPTS_END to go on (optind = first operand),
+ * else the exit status to return. */
+int cli_parse_common_only(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv, int min,
+                          int max);
 
 /* ---- errors: exactly one line on stderr, exit status 1 ---- */
 /* "dcpki: <sentence>: <detail> (<remedy>)" */

@@ -140,16 +140,9 @@ static const char *tls_remedy(dcpki_code c)
 
 static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int rc = 0, c;
-    optind = 0;
-    while ((c = cli_getopt(ctx, self, argc, argv, "", longopts, &rc)) != CLI_OPTS_END) {
-        if (c == CLI_OPTS_EXIT)
-            return rc;
-        return cli_usage_error(ctx, "unexpected option");
-    }
-    if (cli_check_operands(ctx, argc, argv, 0, 0))
-        return 1;
+    int st = cli_parse_common_only(ctx, self, argc, argv, 0, 0);
+    if (st != CLI_OPTS_END)
+        return st;
     doctor d = {.ctx = ctx, .arr = ctx->json ? json_object_new_array() : NULL};
     dcpki_err err;
     dcpki_err_clear(&err);

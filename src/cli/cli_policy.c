@@ -6,16 +6,9 @@
 
 static int policy_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
-    int rc = 0, c;
-    optind = 0;
-    while ((c = cli_getopt(ctx, self, argc, argv, "", longopts, &rc)) != CLI_OPTS_END) {
-        if (c == CLI_OPTS_EXIT)
-            return rc;
-        return cli_usage_error(ctx, "unexpected option");
-    }
-    if (cli_check_operands(ctx, argc, argv, 0, 1))
-        return 1;
+    int st = cli_parse_common_only(ctx, self, argc, argv, 0, 1);
+    if (st != CLI_OPTS_END)
+        return st;
     dcpki_err err;
     dcpki_err_clear(&err);
     const char *profile;
