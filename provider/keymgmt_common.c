@@ -62,7 +62,7 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
     char buf[DCPKI_ALIAS_MAX * 3 + 64];
     dcpki_uri canon = *uri;
 
-    if (!dcpki_prov_ready(prov))
+    if (!dcpki_prov_ready_for(prov, uri->kind != DCPKI_URI_RA))
         return NULL;
     k = dcpki_key_new(prov);
     if (k == NULL) {

@@ -157,7 +157,7 @@ void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, i
  * the child makes it anew. (It is not taken in a prepare handler: that would
  * order it against the transport's own fork locks, which are taken while it
  * is held during initialisation.) A child forked in the middle of another
- * thread's initialisation sees ready == 0 and initialises again. */
+ * thread's initialisation sees id == NULL or ready == 0 and initialises again. */
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static dcpki_prov *reg_head;
@@ -211,37 +211,59 @@ static void dcpki_prov_release_core(dcpki_prov *prov)
     prov->ready = 0;
 }
 
-int dcpki_prov_ready(dcpki_prov *prov)
+int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing)
 {
     dcpki_err err;
+    dcpki_config *cfg = NULL;
+    dcpki_identity *id = NULL;
+    dcpki_transport *t = NULL;
+    dcpki_signing *sg = NULL;
     int ok = 0;
 
     dcpki_err_clear(&err);
     pthread_mutex_lock(&prov->lock);
-    if (prov->ready) {
-        ok = 1;
-        goto out;
+    /* Step 1, for every dcpki: key: the configuration and the RA identity
+     * (all dcpki:ra needs: a connector-only dcpki.conf has no [signing]). */
+    if (prov->id == NULL) {
+        const char *path = dcpki_config_path(prov->config_path);
+        DCPKI_DEBUG("dcpki provider: first use, loading %s", path);
+        if (dcpki_config_load(path, &cfg, &err) != DCPKI_OK)
+            goto fail;
+        if (dcpki_identity_load(cfg, prov->libctx, &id, &err) != DCPKI_OK)
+            goto fail;
+        prov->cfg = cfg;
+        prov->id = id;
+        cfg = NULL;
+        id = NULL;
     }
-    const char *path = dcpki_config_path(prov->config_path);
-    DCPKI_DEBUG("dcpki provider: first use, loading %s", path);
-    if (dcpki_config_load(path, &prov->cfg, &err) != DCPKI_OK)
-        goto fail;
-    if (dcpki_identity_load(prov->cfg, prov->libctx, &prov->id, &err) != DCPKI_OK)
-        goto fail;
-    if (dcpki_transport_new(prov->cfg, prov->id, &prov->transport, &err) != DCPKI_OK)
-        goto fail;
-    if (dcpki_signing_new(prov->cfg, prov->transport, prov->libctx, &prov->signing, &err)
-        != DCPKI_OK)
-        goto fail;
-    prov->ready = 1;
+    /* Step 2, for remote keys: the transport and the signing client. */
+    if (need_signing && !prov->ready) {
+        if (dcpki_transport_new(prov->cfg, prov->id, &t, &err) != DCPKI_OK)
+            goto fail;
+        if (dcpki_signing_new(prov->cfg, t, prov->libctx, &sg, &err) != DCPKI_OK)
+            goto fail;
+        prov->transport = t;
+        prov->signing = sg;
+        t = NULL;
+        sg = NULL;
+        prov->ready = 1;
+    }
     ok = 1;
     goto out;
 fail:
-    dcpki_prov_release_core(prov);
+    dcpki_signing_free(sg);
+    dcpki_transport_free(t);
+    dcpki_identity_free(id);
+    dcpki_config_free(cfg);
     DCPKI_RAISE_ERR(prov, &err);
 out:
     pthread_mutex_unlock(&prov->lock);
     return ok;
+}
+
+int dcpki_prov_ready(dcpki_prov *prov)
+{
+    return dcpki_prov_ready_for(prov, 1);
 }
 
 OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov)

@@ -52,7 +52,7 @@ typedef struct dcpki_prov {
     OSSL_FUNC_core_vset_error_fn *core_vset_error;
 
     pthread_mutex_t lock;
-    int ready;            /* config/identity/transport/signing all made */
+    int ready;            /* transport and signing client made (cfg and id are, too) */
     dcpki_config *cfg;
     dcpki_identity *id;
     dcpki_transport *transport;
@@ -84,6 +84,9 @@ void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, i
 /* Make (once; again in a forked child for the transport) the core objects.
  * Returns 1, or 0 with an error raised. */
 int dcpki_prov_ready(dcpki_prov *prov);
+/* The same, where need_signing 0 asks only for the configuration and the RA
+ * identity (dcpki:ra needs no [signing] section and no signing service). */
+int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing);
 OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov);
 
 /* ---- keymgmt_common.c ---- */

@@ -89,7 +89,10 @@ int dcpki_rsa_sig_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[])
             if (!found) {
                 char *end = NULL;
                 long v = strtol(s, &end, 10);
-                if (end == s || *end != '\0' || v < 0 || v > 100000)
+                /* -1..-4 are the RSA_PSS_SALTLEN_* values (digest, auto, max,
+                 * auto-digestmax) that -sigopt rsa_pss_saltlen:-1 passes as text,
+                 * as OpenSSL's default provider accepts them */
+                if (end == s || *end != '\0' || v < RSA_PSS_SALTLEN_AUTO_DIGEST_MAX || v > 100000)
                     return bad_param(c, "the PSS salt length is not a number or a known keyword",
                                      "use rsa_pss_saltlen:digest");
                 salt = (int)v;

@@ -54,7 +54,7 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
         "check [ca] host / [signing] url, [ca] trust and the RA identity" },
     [DCPKI_E_HTTP] = { "http", "the service answered with an unexpected HTTP status",
         "check [signing] url / [ca] host, then retry; DCPKI_DEBUG=1 shows the requests" },
-    [DCPKI_E_API_KEY] = { "api_key", "the service refused the API key or the client certificate",
+    [DCPKI_E_API_KEY] = { "api_key", "the API key is missing, or the service refused the API key or the client certificate",
         "check that [signing] api_key_file holds a valid API key and that the RA certificate has not expired" },
     [DCPKI_E_ACCESS_DENIED] = { "access_denied", "the service denied access",
         "ask the service administrator for a signer role on this key" },

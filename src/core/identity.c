@@ -47,6 +47,7 @@ struct dcpki_identity {
     char *tls_key_path;
     char *tls_password;        /* secret */
     char *tmp_path;            /* temporary file to remove */
+    pid_t tmp_owner;           /* the process that made it: only it removes it */
 };
 
 /* Contents of one file: certificates and at most the first private key. */
@@ -186,7 +187,10 @@ void dcpki_identity_free(dcpki_identity *id)
     if (!id)
         return;
     if (id->tmp_path) {
-        unlink(id->tmp_path);
+        /* A forked child (nginx worker) that frees its copy at exit must not
+         * take the file away from its parent and siblings. */
+        if (id->tmp_owner == getpid())
+            unlink(id->tmp_path);
         free(id->tmp_path);
     }
     X509_free(id->cert);
@@ -240,6 +244,7 @@ static dcpki_code write_tls_file(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX
     }
     close(fd);
     id->tmp_path = path;
+    id->tmp_owner = getpid();
     BIO *b = BIO_new_file(path, "w");
     int ok = b != NULL && PEM_write_bio_X509(b, id->cert);
     for (int i = 0; ok && id->chain && i < sk_X509_num(id->chain); i++)

@@ -28,4 +28,20 @@ const char *dcpki_strerror(int errnum, char *buf, size_t n);
 int64_t dcpki_now_ms(void);
 void dcpki_sleep_ms(int64_t ms);
 
+/* The signing client's parsers of the service's answers, callable without the
+ * network (signing.c; unit tests and fuzzing). */
+#include "dcpki/signing.h"
+/* One keypair object (GET keypairs/{id} body). need_pub: public_key required. */
+dcpki_code dcpki_signing_parse_keypair_json(OSSL_LIB_CTX *libctx, const char *text, size_t len, int need_pub,
+                                            dcpki_keypair **out, dcpki_err *err);
+/* The answer to POST keypairs/{id}/sign: the signature decoded, converted to
+ * DER for ECDSA when it is r||s, verified with kp->pub over data (the digest,
+ * or the DigestInfo for DCPKI_SIG_RSA_RAW with md NULL). */
+dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+                                           const char *md, const unsigned char *data, size_t data_len,
+                                           const char *text, size_t len, unsigned char **sig, size_t *sig_len,
+                                           dcpki_err *err);
+/* The printable message of an error body (any bytes), at most n-1 chars. */
+void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n);
+
 #endif

@@ -226,6 +226,32 @@ static char *url_escape(const char *s)
     return o;
 }
 
+/* A whole JSON text that is an object (trailing bytes other than white space
+ * are an error), or NULL. */
+static json_object *parse_object(const char *text, size_t len)
+{
+    if (!text || len == 0 || len >= (size_t)INT32_MAX)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    int ok = o && json_tokener_get_error(tok) == json_tokener_success && json_object_is_type(o, json_type_object);
+    if (ok) {
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+            if (!isspace((unsigned char)text[i])) {
+                ok = 0;
+                break;
+            }
+    }
+    json_tokener_free(tok);
+    if (!ok) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* Perform method on base+path; on 2xx parse the JSON object into *out. For
  * other statuses map the error (alias: for 404 → KEY_NOT_FOUND). */
 static dcpki_code call(dcpki_signing *s, const char *method, const char *path, const char *body, int idempotent,
@@ -257,19 +283,8 @@ static dcpki_code call(dcpki_signing *s, const char *method, const char *path, c
         dcpki_http_response_free(&r);
         return rc;
     }
-    json_tokener *tok = json_tokener_new();
-    json_object *o = NULL;
-    if (tok && r.len < (size_t)INT32_MAX) {
-        o = json_tokener_parse_ex(tok, r.body, (int)r.len);
-        if (o && json_tokener_get_error(tok) != json_tokener_success) {
-            json_object_put(o);
-            o = NULL;
-        }
-    }
-    if (tok)
-        json_tokener_free(tok);
-    if (!o || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
+    json_object *o = parse_object(r.body, r.len);
+    if (!o) {
         char ex[81];
         printable(ex, sizeof(ex), r.body, r.len);
         rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s: HTTP %ld with a body that is not a JSON object: '%s'", what,
@@ -301,7 +316,7 @@ static int valid_cert(const dcpki_der *d, OSSL_LIB_CTX *libctx)
 }
 
 /* Parse one keypair object. need_pub: the public key must be present. */
-static dcpki_code parse_keypair(dcpki_signing *s, json_object *o, int need_pub, dcpki_keypair **out, dcpki_err *err)
+static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_pub, dcpki_keypair **out, dcpki_err *err)
 {
     *out = NULL;
     const char *id = jstr(o, "id"), *alias = jstr(o, "alias"), *alg = jstr(o, "key_alg");
@@ -330,8 +345,11 @@ static dcpki_code parse_keypair(dcpki_signing *s, json_object *o, int need_pub, 
         goto fail;
     }
     json_object *ks = jget(o, "key_size", json_type_int);
-    if (ks)
-        kp->bits = json_object_get_int(ks);
+    if (ks) {
+        /* only a plausible size is believed (it sizes buffers when no public key came) */
+        int64_t v = json_object_get_int64(ks);
+        kp->bits = v > 0 && v <= 16384 ? (int)v : 0;
+    }
 
     int r = b64_field(o, "public_key", &kp->spki);
     if (r < 0 || (r == 0 && need_pub)) {
@@ -341,7 +359,7 @@ static dcpki_code parse_keypair(dcpki_signing *s, json_object *o, int need_pub, 
     }
     if (r > 0) {
         const unsigned char *p = kp->spki.data;
-        kp->pub = d2i_PUBKEY_ex(NULL, &p, (long)kp->spki.len, s->libctx, NULL);
+        kp->pub = d2i_PUBKEY_ex(NULL, &p, (long)kp->spki.len, libctx, NULL);
         if (!kp->pub || p != kp->spki.data + kp->spki.len) {
             rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s': public_key is not a SubjectPublicKeyInfo", alias);
             goto fail;
@@ -379,7 +397,7 @@ static dcpki_code parse_keypair(dcpki_signing *s, json_object *o, int need_pub, 
         if (!c)
             c = json_object_array_get_idx(certs, 0);
         if (json_object_is_type(c, json_type_object)) {
-            if (b64_field(c, "cert", &kp->cert) < 0 || (kp->cert.data && !valid_cert(&kp->cert, s->libctx))) {
+            if (b64_field(c, "cert", &kp->cert) < 0 || (kp->cert.data && !valid_cert(&kp->cert, libctx))) {
                 rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s': its certificate is not DER X.509", alias);
                 goto fail;
             }
@@ -394,7 +412,7 @@ static dcpki_code parse_keypair(dcpki_signing *s, json_object *o, int need_pub, 
                 for (size_t i = 0; i < n; i++) {
                     json_object *e = json_object_array_get_idx(chain, i);
                     dcpki_der d = { NULL, 0 };
-                    if (b64_field(e, "blob", &d) != 1 || !valid_cert(&d, s->libctx)) {
+                    if (b64_field(e, "blob", &d) != 1 || !valid_cert(&d, libctx)) {
                         OPENSSL_free(d.data);
                         rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE,
                                            "keypair '%s': chain entry %zu is not a DER X.509 certificate", alias, i);
@@ -536,7 +554,7 @@ dcpki_code dcpki_signing_list(dcpki_signing *s, dcpki_keypair ***items, size_t *
         for (size_t i = 0; i < m && rc == DCPKI_OK; i++) {
             dcpki_keypair *kp;
             dcpki_err perr;
-            dcpki_code prc = parse_keypair(s, json_object_array_get_idx(its, i), 0, &kp, &perr);
+            dcpki_code prc = parse_keypair(s->libctx, json_object_array_get_idx(its, i), 0, &kp, &perr);
             if (prc == DCPKI_E_UNSUPPORTED) {
                 DCPKI_DEBUG("keys list: skipped: %s", perr.detail);
                 continue;
@@ -591,7 +609,7 @@ static dcpki_code fetch_keypair(dcpki_signing *s, const char *ident, const char 
     free(path);
     if (rc != DCPKI_OK)
         return rc;
-    rc = parse_keypair(s, o, 1, out, err);
+    rc = parse_keypair(s->libctx, o, 1, out, err);
     json_object_put(o);
     return rc;
 }
@@ -685,10 +703,10 @@ static int ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char 
     return ok;
 }
 
-static int verify_sig(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
+static int verify_sig(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
                       const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(s->libctx, kp->pub, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(libctx, kp->pub, NULL);
     int ok = ctx && EVP_PKEY_verify_init(ctx) == 1;
     if (ok) {
         OSSL_PARAM params[5];
@@ -714,6 +732,49 @@ static int verify_sig(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_schem
     EVP_PKEY_CTX_free(ctx);
     ERR_clear_error();
     return ok;
+}
+
+/* The signature in the service's answer {"signature": b64}: decoded, an ECDSA
+ * r||s converted to DER, and verified with kp->pub. */
+static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+                                  const char *md, const char *sig_alg, const unsigned char *data, size_t data_len,
+                                  json_object *o, unsigned char **sig, size_t *sig_len, dcpki_err *err)
+{
+    unsigned char *raw = NULL;
+    size_t rlen = 0;
+    *sig = NULL;
+    *sig_len = 0;
+    const char *sv = jstr(o, "signature");
+    if (!sv || dcpki_b64_decode(sv, &raw, &rlen) != 0 || rlen == 0) {
+        OPENSSL_free(raw);
+        return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the answer to sign with '%s' has no base64 signature",
+                             kp->alias);
+    }
+    if (scheme == DCPKI_SIG_ECDSA) {
+        /* DER expected; accept r||s of twice the field size and convert */
+        const unsigned char *p = raw;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)rlen);
+        int is_der = es && p == raw + rlen;
+        ECDSA_SIG_free(es);
+        ERR_clear_error();
+        size_t fb = ((size_t)kp->bits + 7) / 8;
+        if (!is_der && rlen == 2 * fb) {
+            unsigned char *der;
+            size_t dl;
+            if (ecdsa_raw_to_der(raw, rlen, &der, &dl)) {
+                OPENSSL_free(raw);
+                raw = der;
+                rlen = dl;
+            }
+        }
+    }
+    if (!verify_sig(libctx, kp, scheme, md, data, data_len, raw, rlen)) {
+        OPENSSL_free(raw);
+        return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE, "%s signature by '%s'", sig_alg, kp->alias);
+    }
+    *sig = raw;
+    *sig_len = rlen;
+    return DCPKI_OK;
 }
 
 dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
@@ -783,38 +844,54 @@ dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_s
         return rc;
     unsigned char *raw = NULL;
     size_t rlen = 0;
-    const char *sv = jstr(o, "signature");
-    if (!sv || dcpki_b64_decode(sv, &raw, &rlen) != 0 || rlen == 0) {
-        json_object_put(o);
-        OPENSSL_free(raw);
-        return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the answer to sign with '%s' has no base64 signature",
-                             kp->alias);
-    }
+    rc = sig_from_answer(s->libctx, kp, scheme, cmd, sig_alg, data, data_len, o, &raw, &rlen, err);
     json_object_put(o);
-    if (scheme == DCPKI_SIG_ECDSA) {
-        /* DER expected; accept r||s of twice the field size and convert */
-        const unsigned char *p = raw;
-        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)rlen);
-        int is_der = es && p == raw + rlen;
-        ECDSA_SIG_free(es);
-        ERR_clear_error();
-        size_t fb = ((size_t)kp->bits + 7) / 8;
-        if (!is_der && rlen == 2 * fb) {
-            unsigned char *der;
-            size_t dl;
-            if (ecdsa_raw_to_der(raw, rlen, &der, &dl)) {
-                OPENSSL_free(raw);
-                raw = der;
-                rlen = dl;
-            }
-        }
-    }
-    if (!verify_sig(s, kp, scheme, cmd, data, data_len, raw, rlen)) {
-        OPENSSL_free(raw);
-        return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE, "%s signature by '%s'", sig_alg, kp->alias);
-    }
+    if (rc != DCPKI_OK)
+        return rc;
     DCPKI_DEBUG("signed with '%s' (%s) in %ld ms", kp->alias, sig_alg, (long)(dcpki_now_ms() - t0));
     *sig = raw;
     *sig_len = rlen;
     return DCPKI_OK;
+}
+
+/* ---- parsers without the network (internal.h; unit tests and fuzzing) ---- */
+
+dcpki_code dcpki_signing_parse_keypair_json(OSSL_LIB_CTX *libctx, const char *text, size_t len, int need_pub,
+                                            dcpki_keypair **out, dcpki_err *err)
+{
+    *out = NULL;
+    json_object *o = parse_object(text, len);
+    if (!o)
+        return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "a keypair that is not a JSON object");
+    dcpki_code rc = parse_keypair(libctx, o, need_pub, out, err);
+    json_object_put(o);
+    return rc;
+}
+
+dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+                                           const char *md, const unsigned char *data, size_t data_len,
+                                           const char *text, size_t len, unsigned char **sig, size_t *sig_len,
+                                           dcpki_err *err)
+{
+    *sig = NULL;
+    *sig_len = 0;
+    if (!kp || !kp->pub)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no public key to verify with");
+    json_object *o = parse_object(text, len);
+    if (!o)
+        return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the answer to sign with '%s' is not a JSON object",
+                             kp->alias);
+    dcpki_code rc = sig_from_answer(libctx, kp, scheme, md, md ? md : "NONEWithRSA", data, data_len, o, sig,
+                                    sig_len, err);
+    json_object_put(o);
+    return rc;
+}
+
+void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n)
+{
+    dcpki_http_response r;
+    memset(&r, 0, sizeof(r));
+    r.body = (char *)body;
+    r.len = len;
+    error_message(&r, out, n);
 }

@@ -42,6 +42,23 @@ expect_fail "unable to retrieve the client (RA) certificate" sign_with "$(cnf no
 expect_fail "unable to retrieve the client (RA) certificate" sign_with "$W/nocert.cnf" dcpki:ra
 pass "RA certificate missing"
 
+# a connector-only dcpki.conf (no [signing] keys, no API key): the RA key still
+# works as if local; a remote key names the missing setting
+write_conf nosigning.conf "signing.url=" "signing.api_key_file="
+nscnf=$(cnf nosigning "$W/nosigning.conf")
+OPENSSL_CONF=$nscnf DCPKI_CONF=/nonexistent openssl req -new -key dcpki:ra -subj "/CN=connector RA" -out ns.csr \
+  || fail "dcpki:ra without a [signing] section"
+plain req -in ns.csr -verify -noout 2>&1 | grep -qi 'verify OK' || fail "RA CSR (no [signing]) does not verify"
+OPENSSL_CONF=$nscnf DCPKI_CONF=/nonexistent openssl storeutl -certs dcpki:ra | grep -q 'BEGIN CERTIFICATE' \
+  || fail "storeutl -certs dcpki:ra without a [signing] section"
+expect_fail "[signing] url is not set" sign_with "$nscnf" dcpki:key=ec-ca
+# the RA key first, a remote key next, in one process: the second step still reports the missing setting
+write_conf noapikey.conf "signing.api_key_file=$W/no-such-api-key"
+expect_fail "no-such-api-key" sign_with "$(cnf noapikey "$W/noapikey.conf")" dcpki:key=ec-ca
+grep -qF "the API key is missing" <<<"$LAST_OUTPUT" || fail "a missing API key file is not called missing: $LAST_OUTPUT"
+sign_with "$W/noapikey.cnf" dcpki:ra || fail "dcpki:ra needs no API key"
+pass "connector-only configuration: dcpki:ra without [signing]"
+
 # thumbprint matching no certificate in the store directory
 mkdir -p rastore; cp "$RUN/ra.pem" rastore/ra.pem; cp "$RUN/ra.key" rastore/ra.key
 write_conf thumb.conf "ra.certificate=" "ra.key=" "ra.store=$W/rastore" \

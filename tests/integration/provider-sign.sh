@@ -110,6 +110,18 @@ CNF
     | grep -q 'Verified OK' || fail "PSS dgst signature"
   openssl dgst -sha512 -sign dcpki:key=ec-ca -out m-ec.sig msg || fail "dgst -sign (EC)"
   plain dgst -sha512 -verify ec.pub -signature m-ec.sig msg | grep -q 'Verified OK' || fail "EC dgst signature"
+  # the numeric salt lengths of OpenSSL's docs and scripts: -1 = digest; -3 = max (not what the service does)
+  openssl dgst -sha256 -sign dcpki:key=issuing-ca -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1 -out m-pss1.sig msg \
+    || fail "dgst -sign (PSS, rsa_pss_saltlen:-1)"
+  plain dgst -sha256 -verify rsa.pub -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -signature m-pss1.sig msg \
+    | grep -q 'Verified OK' || fail "PSS dgst signature with rsa_pss_saltlen:-1"
+  openssl req -x509 -key dcpki:key=issuing-ca -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-1 -subj /CN=pss-1 \
+    -days 2 -out ss-pss1.pem || fail "req -x509 (PSS, rsa_pss_saltlen:-1)"
+  plain verify -CAfile ss-pss1.pem ss-pss1.pem | grep -q ': OK' || fail "self-signed PSS (saltlen -1) does not verify"
+  expect_fail "salt as long as the digest" openssl dgst -sha256 -sign dcpki:key=issuing-ca -sigopt rsa_padding_mode:pss \
+    -sigopt rsa_pss_saltlen:-3 -out m-pss3.sig msg
+  expect_fail "not a number or a known keyword" openssl dgst -sha256 -sign dcpki:key=issuing-ca \
+    -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-7 -out m-pss7.sig msg
   # verification through the provider (local, from the public key) agrees
   openssl dgst -sha512 -prverify dcpki:key=ec-ca -signature m-ec.sig msg | grep -q 'Verified OK' || fail "EC -prverify"
   pass "[$tag] openssl dgst -sign with RSA, RSA-PSS and EC"

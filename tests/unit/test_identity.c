@@ -14,6 +14,8 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <openssl/pkcs12.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -395,7 +397,23 @@ static void test_pkcs12(void **state)
     assert_string_not_equal(cr.password, "p12-pass");
     assert_int_equal(file_contains(cr.cert_path, "BEGIN ENCRYPTED PRIVATE KEY"), 1);
     assert_int_equal(file_contains(cr.cert_path, "BEGIN PRIVATE KEY"), 0);
+    /* a forked child (an nginx worker, whose exit runs OpenSSL's cleanup and
+     * with it the provider's teardown) that frees the identity must not remove
+     * the temporary file its parent still hands to the TLS client */
+    char tmp_copy[600];
+    snprintf(tmp_copy, sizeof(tmp_copy), "%s", cr.cert_path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dcpki_identity_free(id);
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(access(tmp_copy, R_OK), 0);
     dcpki_identity_free(id);
+    assert_int_not_equal(access(tmp_copy, F_OK), 0); /* removed by its owner */
     dcpki_config_free(c);
 
     char want[2048];

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -33,6 +35,7 @@
 #include "dcpki/identity.h"
 #include "dcpki/signing.h"
 #include "dcpki/transport.h"
+#include "../../src/core/internal.h"
 
 extern char **environ;
 
@@ -589,6 +592,313 @@ static void test_faults(void **state)
     env_free(&e);
 }
 
+/* ---- hostile answers from the service (no network: internal.h parsers) ---- */
+
+static char *b64_of(const unsigned char *d, size_t n)
+{
+    char *b = dcpki_b64_encode(d, n);
+    assert_non_null(b);
+    return b;
+}
+
+/* keypair JSON for pkey (public_key = its SPKI), alg as the service names it */
+static char *kp_json(const char *alg, EVP_PKEY *pkey, const char *extra)
+{
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(pkey, &der);
+    assert_true(n > 0);
+    char *b = b64_of(der, (size_t)n);
+    char *j = dcpki_strfmt("{\"id\":\"u-1\",\"alias\":\"k1\",\"key_alg\":\"%s\",\"public_key\":\"%s\"%s}", alg, b,
+                           extra ? extra : "");
+    OPENSSL_free(der);
+    OPENSSL_free(b);
+    assert_non_null(j);
+    return j;
+}
+
+static dcpki_code parse_kp(const char *json, int need_pub, dcpki_keypair **kp)
+{
+    dcpki_err perr;
+    dcpki_code rc = dcpki_signing_parse_keypair_json(NULL, json, strlen(json), need_pub, kp, &perr);
+    if (rc != DCPKI_OK) {
+        assert_null(*kp);
+        assert_true(perr.detail[0] != '\0');
+    }
+    return rc;
+}
+
+static void expect_kp_fails(const char *json, int need_pub, dcpki_code want)
+{
+    dcpki_keypair *kp = NULL;
+    dcpki_code rc = parse_kp(json, need_pub, &kp);
+    if (rc != want)
+        print_error("keypair JSON %.120s: got %s\n", json, dcpki_code_id(rc));
+    assert_int_equal(rc, want);
+}
+
+static void test_hostile_keypair_json(void **state)
+{
+    (void)state;
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ec);
+    /* not a JSON object / truncated / trailing garbage / huge nesting */
+    expect_kp_fails("", 1, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("[1,2]", 1, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("\"text\"", 1, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":", 1, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"ECDSA\"} trailing", 0, DCPKI_E_BAD_RESPONSE);
+    char deep[4096];
+    memset(deep, '[', sizeof(deep) - 1);
+    deep[sizeof(deep) - 1] = '\0';
+    expect_kp_fails(deep, 1, DCPKI_E_BAD_RESPONSE);
+    /* fields of the wrong type or missing */
+    expect_kp_fails("{\"id\":7,\"alias\":\"a\",\"key_alg\":\"RSA\"}", 0, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":[\"a\"],\"key_alg\":\"RSA\"}", 0, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":5}", 0, DCPKI_E_UNSUPPORTED);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"DSA\"}", 0, DCPKI_E_UNSUPPORTED);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"RSA\",\"public_key\":12}", 1, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"RSA\"}", 1, DCPKI_E_BAD_RESPONSE);
+    /* public_key: not base64, empty, base64 of bytes that are not an SPKI */
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"RSA\",\"public_key\":\"!!!!\"}", 1,
+                    DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"RSA\",\"public_key\":\"\"}", 1, DCPKI_E_BAD_RESPONSE);
+    expect_kp_fails("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"RSA\",\"public_key\":\"AAECAwQFBgcICQ==\"}", 1,
+                    DCPKI_E_BAD_RESPONSE);
+    /* an SPKI followed by garbage, and an EC SPKI announced as RSA */
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(ec, &der);
+    assert_true(n > 0);
+    unsigned char *longer = OPENSSL_malloc((size_t)n + 2);
+    assert_non_null(longer);
+    memcpy(longer, der, (size_t)n);
+    longer[n] = 0x05;
+    longer[n + 1] = 0x00;
+    char *b = b64_of(longer, (size_t)n + 2);
+    char *j = dcpki_strfmt("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"ECDSA\",\"public_key\":\"%s\"}", b);
+    expect_kp_fails(j, 1, DCPKI_E_BAD_RESPONSE);
+    free(j);
+    OPENSSL_free(b);
+    OPENSSL_free(longer);
+    OPENSSL_free(der);
+    j = kp_json("RSA", ec, NULL);
+    expect_kp_fails(j, 1, DCPKI_E_BAD_RESPONSE);
+    free(j);
+    /* certificates: wrong types, not base64, not DER X.509 */
+    static const char *const bad_certs[] = {
+        ",\"certificates\":[{\"cert\":\"!!\"}]",
+        ",\"certificates\":[{\"cert\":\"AAECAwQF\"}]",
+        ",\"certificates\":[{\"cert\":\"\"}]",
+        ",\"certificates\":[{\"chain\":[{\"blob\":\"AAECAwQF\"}]}]",
+        ",\"certificates\":[{\"chain\":[7]}]",
+        ",\"certificates\":[{\"chain\":[{\"blob\":3}]}]",
+    };
+    for (size_t i = 0; i < sizeof(bad_certs) / sizeof(bad_certs[0]); i++) {
+        j = kp_json("ECDSA", ec, bad_certs[i]);
+        expect_kp_fails(j, 1, DCPKI_E_BAD_RESPONSE);
+        free(j);
+    }
+    /* tolerated: certificates of the wrong type or non-objects are ignored */
+    static const char *const ignored[] = { ",\"certificates\":7", ",\"certificates\":[7,8]",
+                                           ",\"certificates\":[{\"chain\":\"x\"}]", ",\"key_size\":\"big\"" };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        dcpki_keypair *kp = NULL;
+        j = kp_json("ECDSA", ec, ignored[i]);
+        assert_int_equal(parse_kp(j, 1, &kp), DCPKI_OK);
+        assert_int_equal(kp->bits, 256);
+        assert_null(kp->cert.data);
+        assert_int_equal(kp->chain_len, 0);
+        dcpki_keypair_free(kp);
+        free(j);
+    }
+    /* key_size out of range without a public key (a list item): not trusted */
+    static const char *const sizes[] = { "-5", "0", "2147483647", "99999999999" };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        dcpki_keypair *kp = NULL;
+        j = dcpki_strfmt("{\"id\":\"u\",\"alias\":\"a\",\"key_alg\":\"RSA\",\"key_size\":%s}", sizes[i]);
+        assert_int_equal(parse_kp(j, 0, &kp), DCPKI_OK);
+        assert_null(kp->pub);
+        assert_int_equal(kp->bits, 0);
+        assert_true(dcpki_keypair_max_sig_size(kp) <= 8192);
+        dcpki_keypair_free(kp);
+        free(j);
+    }
+    EVP_PKEY_free(ec);
+}
+
+static dcpki_code parse_answer(const dcpki_keypair *kp, dcpki_sig_scheme sch, const char *md, const unsigned char *dg,
+                               size_t dlen, const char *answer)
+{
+    unsigned char *sig = NULL;
+    size_t sl = 0;
+    dcpki_err perr;
+    dcpki_code rc = dcpki_signing_parse_sign_answer(NULL, kp, sch, md, dg, dlen, answer, strlen(answer), &sig, &sl,
+                                                    &perr);
+    if (rc == DCPKI_OK) {
+        assert_non_null(sig);
+        assert_true(sl > 0);
+    } else {
+        assert_null(sig);
+    }
+    OPENSSL_free(sig);
+    return rc;
+}
+
+/* {"signature": b64(sig)} */
+static char *answer_of(const unsigned char *sig, size_t n)
+{
+    char *b = b64_of(sig, n);
+    char *j = dcpki_strfmt("{\"signature\":\"%s\"}", b);
+    OPENSSL_free(b);
+    assert_non_null(j);
+    return j;
+}
+
+static size_t sign_digest(EVP_PKEY *k, int pad, const unsigned char *dg, unsigned char *sig, size_t cap)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+    size_t n = cap;
+    assert_non_null(c);
+    assert_int_equal(EVP_PKEY_sign_init(c), 1);
+    if (pad) {
+        assert_true(EVP_PKEY_CTX_set_rsa_padding(c, pad) > 0);
+        assert_true(EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) > 0);
+        if (pad == RSA_PKCS1_PSS_PADDING)
+            assert_true(EVP_PKEY_CTX_set_rsa_pss_saltlen(c, RSA_PSS_SALTLEN_DIGEST) > 0);
+    }
+    assert_int_equal(EVP_PKEY_sign(c, sig, &n, dg, 32), 1);
+    EVP_PKEY_CTX_free(c);
+    return n;
+}
+
+static void test_hostile_sign_answer(void **state)
+{
+    (void)state;
+    unsigned char dg[32], other[32], sig[600], buf[600];
+    memset(dg, 0x11, sizeof(dg));
+    memset(other, 0x22, sizeof(other));
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(rsa);
+    assert_non_null(ec);
+    dcpki_keypair *rk = NULL, *ek = NULL;
+    char *j = kp_json("RSA", rsa, NULL);
+    assert_int_equal(parse_kp(j, 1, &rk), DCPKI_OK);
+    free(j);
+    j = kp_json("ECDSA", ec, NULL);
+    assert_int_equal(parse_kp(j, 1, &ek), DCPKI_OK);
+    free(j);
+
+    /* malformed answers */
+    static const char *const junk[] = { "", "{", "[]", "{\"signature\":5}", "{\"signature\":null}",
+                                        "{\"signature\":\"\"}", "{\"signature\":\"!!!!\"}", "{\"signature\":\"AA=\"}",
+                                        "{\"sig\":\"AAAA\"}", "{\"signature\":\"AAAA\"} {" };
+    for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+        assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, junk[i]), DCPKI_E_BAD_RESPONSE);
+        assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, junk[i]), DCPKI_E_BAD_RESPONSE);
+    }
+
+    /* RSA PKCS#1: the right signature passes; wrong length or wrong digest do not */
+    size_t n = sign_digest(rsa, RSA_PKCS1_PADDING, dg, sig, sizeof(sig));
+    assert_int_equal(n, 256);
+    j = answer_of(sig, n);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_OK);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", other, 32, j), DCPKI_E_BAD_SIGNATURE);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PSS, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    j = answer_of(sig, n - 1); /* one byte short */
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    buf[0] = 0;
+    memcpy(buf + 1, sig, n); /* one byte long */
+    j = answer_of(buf, n + 1);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    j = answer_of(sig, 1);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    memset(buf, 0xff, 512);
+    j = answer_of(buf, 512); /* twice the modulus */
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    /* RSA-PSS */
+    n = sign_digest(rsa, RSA_PKCS1_PSS_PADDING, dg, sig, sizeof(sig));
+    j = answer_of(sig, n);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PSS, "SHA256", dg, 32, j), DCPKI_OK);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+
+    /* ECDSA: DER passes, r||s is converted, wrong lengths and garbage fail */
+    n = sign_digest(ec, 0, dg, sig, sizeof(sig));
+    j = answer_of(sig, n);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, j), DCPKI_OK);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", other, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    memcpy(buf, sig, n);
+    buf[n] = 0; /* DER + a trailing byte */
+    j = answer_of(buf, n + 1);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    const unsigned char *p = sig;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
+    assert_non_null(es);
+    const BIGNUM *r, *sv;
+    ECDSA_SIG_get0(es, &r, &sv);
+    assert_int_equal(BN_bn2binpad(r, buf, 32), 32);
+    assert_int_equal(BN_bn2binpad(sv, buf + 32, 32), 32);
+    ECDSA_SIG_free(es);
+    j = answer_of(buf, 64);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, j), DCPKI_OK);
+    free(j);
+    j = answer_of(buf, 63);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    memset(buf, 0, 64); /* r = s = 0 */
+    j = answer_of(buf, 64);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    memset(buf, 0xff, 64); /* r, s above the order */
+    j = answer_of(buf, 64);
+    assert_int_equal(parse_answer(ek, DCPKI_SIG_ECDSA, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
+    free(j);
+    dcpki_keypair_free(rk);
+    dcpki_keypair_free(ek);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+}
+
+static void test_error_text(void **state)
+{
+    (void)state;
+    char out[400];
+    static const struct { const char *body; const char *want; } cases[] = {
+        { "{\"error\":{\"status\":\"invalid_input_field\",\"message\":\"Keypair not present\"}}",
+          "invalid_input_field: Keypair not present" },
+        { "{\"error\":{\"code\":\"request_limit_exceeded\",\"message\":\"slow down\"}}",
+          "request_limit_exceeded: slow down" },
+        { "{\"errors\":[{\"code\":\"x\",\"message\":\"y\"}]}", "x: y" },
+        { "{\"error\":\"plain\"}", "plain" },
+        { "{\"error\":{\"message\":\"line1\\nline2\\u0007\"}}", "line1 line2 " },
+        { "{\"error\":{\"code\":5,\"message\":[1]}}", "{\"error\":{\"code\":5,\"message\":[1]}}" },
+        { "<html>\r\n<b>503</b>\x01</html>", "<html>  <b>503</b> </html>" },
+        { "", "" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dcpki_signing_error_text(cases[i].body, strlen(cases[i].body), out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+    }
+    /* a huge body is cut, and stays printable */
+    size_t big = 200000;
+    char *b = malloc(big);
+    assert_non_null(b);
+    for (size_t i = 0; i < big; i++)
+        b[i] = (char)(i % 256);
+    dcpki_signing_error_text(b, big, out, sizeof(out));
+    assert_true(strlen(out) < sizeof(out));
+    for (const char *c = out; *c; c++)
+        assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +909,9 @@ int main(void)
         cmocka_unit_test(test_pkcs12_identity),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_hostile_keypair_json),
+        cmocka_unit_test(test_hostile_sign_answer),
+        cmocka_unit_test(test_error_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

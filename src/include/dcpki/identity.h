@@ -26,7 +26,8 @@ void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI
  * curl's GnuTLS backend (7.88) reads neither PKCS#12 nor DER keys, so for a
  * PKCS#12 identity, a DER certificate, or a certificate that is not the first
  * of its PEM file, the identity writes a private temporary PEM file (0600,
- * $TMPDIR or /tmp, removed by dcpki_identity_free) with the certificate, its
+ * $TMPDIR or /tmp, removed by dcpki_identity_free in the process that made it,
+ * never by a forked child) with the certificate, its
  * chain and the key encrypted (PKCS#8, AES-256) under a random one-time
  * password that is given here; cert_type is then always "PEM". */
 typedef struct dcpki_tls_client_creds {
