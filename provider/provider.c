@@ -141,13 +141,13 @@ void dcpki_raise(dcpki_prov *prov, int reason, const char *file, int line, const
 void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, int line,
                      const char *func)
 {
-    char buf[DCPKI_ERR_DETAIL_MAX + 512];
+    /* The reason string is already the catalogue's sentence: the data adds
+     * the detail and the remedy. */
     dcpki_code c = err != NULL && err->code != DCPKI_OK ? err->code : DCPKI_E_INTERNAL;
-    if (err != NULL && err->code != DCPKI_OK)
-        dcpki_err_format(err, buf, sizeof(buf));
+    if (err != NULL && err->code != DCPKI_OK && err->detail[0] != '\0')
+        dcpki_raise(prov, (int)c, file, line, func, "%s (%s)", err->detail, dcpki_code_remedy(c));
     else
-        snprintf(buf, sizeof(buf), "%s (%s)", dcpki_code_sentence(c), dcpki_code_remedy(c));
-    dcpki_raise(prov, (int)c, file, line, func, "%s", buf);
+        dcpki_raise(prov, (int)c, file, line, func, "(%s)", dcpki_code_remedy(c));
 }
 
 /* ---- fork: no lock of ours may be inherited held ----

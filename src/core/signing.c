@@ -768,6 +768,22 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
             }
         }
     }
+    if (scheme != DCPKI_SIG_ECDSA) {
+        /* an RSA signature is an integer of the modulus' length (RFC 8017
+         * §8.2.1 I2OSP); a service that drops leading zero bytes is padded back */
+        int k = EVP_PKEY_get_size(kp->pub);
+        if (k > 0 && rlen < (size_t)k) {
+            unsigned char *full = OPENSSL_zalloc((size_t)k);
+            if (full == NULL) {
+                OPENSSL_free(raw);
+                return dcpki_err_set(err, DCPKI_E_NOMEM, "signature of '%s'", kp->alias);
+            }
+            memcpy(full + ((size_t)k - rlen), raw, rlen);
+            OPENSSL_free(raw);
+            raw = full;
+            rlen = (size_t)k;
+        }
+    }
     if (!verify_sig(libctx, kp, scheme, md, data, data_len, raw, rlen)) {
         OPENSSL_free(raw);
         return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE, "%s signature by '%s'", sig_alg, kp->alias);

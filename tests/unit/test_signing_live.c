@@ -816,6 +816,21 @@ static void test_hostile_sign_answer(void **state)
     j = answer_of(sig, 1);
     assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
     free(j);
+    /* a signature whose integer starts with a zero byte, sent without it
+     * (I2OSP dropped), is padded back to the modulus length and verifies */
+    unsigned char zdg[32];
+    memcpy(zdg, dg, 32);
+    size_t zn = 0;
+    for (unsigned i = 0; i < 20000; i++) {
+        memcpy(zdg, &i, sizeof i);
+        zn = sign_digest(rsa, RSA_PKCS1_PADDING, zdg, sig, sizeof(sig));
+        if (sig[0] == 0)
+            break;
+    }
+    assert_int_equal(sig[0], 0);
+    j = answer_of(sig + 1, zn - 1);
+    assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", zdg, 32, j), DCPKI_OK);
+    free(j);
     memset(buf, 0xff, 512);
     j = answer_of(buf, 512); /* twice the modulus */
     assert_int_equal(parse_answer(rk, DCPKI_SIG_RSA_PKCS1, "SHA256", dg, 32, j), DCPKI_E_BAD_SIGNATURE);
