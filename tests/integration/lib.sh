@@ -21,6 +21,7 @@ PROVIDER_DIR=$DCPKI_BUILD/lib/ossl-modules
 P11MOD=$DCPKI_BUILD/lib/pkcs11/dcpki-pkcs11.so
 export DCPKI_CONF=$RUN/dcpki.conf
 export OPENSSL_CONF=$RUN/openssl.cnf
+export XDG_CACHE_HOME=$W/cache   # each test its own cache of keypair metadata
 
 _priv_pids=()
 _cleanup() { for p in "${_priv_pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
