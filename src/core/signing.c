@@ -1,10 +1,14 @@
 /* Client of the signing service (Software Trust Manager REST API,
- * shared/protocols/signing.md): list, describe (cached, TTL 300 s), sign a
- * digest. Every signature is verified with the key's public key (in the
- * client's library context) before it is returned. */
+ * shared/protocols/signing.md): list, describe (cached in memory and on disk,
+ * keycache.h, TTL 300 s), sign a digest. Every signature is verified with the
+ * key's public key (in the client's library context) before it is returned;
+ * a failure with metadata from the disk cache is retried once after describing
+ * the key again. */
 #include "dcpki/signing.h"
 #include "dcpki/log.h"
+#include "dcpki/thumbprint.h"
 #include "internal.h"
+#include "keycache.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -13,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <json-c/json.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/pem.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -31,6 +37,7 @@
 struct kp_priv {
     dcpki_keypair kp; /* first: a dcpki_keypair * is a struct kp_priv * */
     atomic_int refs;
+    char *disk_alias; /* read from the disk cache under this name; NULL when fetched */
 };
 
 struct cache_ent {
@@ -44,6 +51,9 @@ struct dcpki_signing {
     OSSL_LIB_CTX *libctx;
     char *base;     /* <url>/signingmanager/api/v1/ */
     char *api_hdr;  /* "x-api-key: ..." (secret) */
+    char *url;      /* [signing] url */
+    char *ra_label; /* the RA identity in the disk cache's file names (no secret) */
+    char *disk_dir; /* disk cache directory, NULL when none */
     pthread_mutex_t lock;
     struct cache_ent *cache;
     size_t ncache, capcache;
@@ -85,6 +95,7 @@ void dcpki_keypair_free(dcpki_keypair *kp)
     for (size_t i = 0; i < kp->chain_len; i++)
         OPENSSL_free(kp->chain[i].data);
     free(kp->chain);
+    free(p->disk_alias);
     free(p);
 }
 
@@ -252,12 +263,18 @@ static json_object *parse_object(const char *text, size_t len)
     return o;
 }
 
-/* Perform method on base+path; on 2xx parse the JSON object into *out. For
- * other statuses map the error (alias: for 404 → KEY_NOT_FOUND). */
-static dcpki_code call(dcpki_signing *s, const char *method, const char *path, const char *body, int idempotent,
-                       const char *alias, json_object **out, long *status, dcpki_err *err)
+/* Perform method on base+path; on 2xx parse the JSON object into *out (and,
+ * when raw is not NULL, hand over the body as received in *raw / *raw_len).
+ * For other statuses map the error (alias: for 404 → KEY_NOT_FOUND). */
+static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *path, const char *body, int idempotent,
+                           const char *alias, json_object **out, char **raw, size_t *raw_len, long *status,
+                           dcpki_err *err)
 {
     *out = NULL;
+    if (raw) {
+        *raw = NULL;
+        *raw_len = 0;
+    }
     if (status)
         *status = 0;
     char *url = dcpki_strfmt("%s%s", s->base, path);
@@ -292,9 +309,20 @@ static dcpki_code call(dcpki_signing *s, const char *method, const char *path, c
         dcpki_http_response_free(&r);
         return rc;
     }
+    if (raw) {
+        *raw = r.body;
+        *raw_len = r.len;
+        r.body = NULL;
+    }
     dcpki_http_response_free(&r);
     *out = o;
     return DCPKI_OK;
+}
+
+static dcpki_code call(dcpki_signing *s, const char *method, const char *path, const char *body, int idempotent,
+                       const char *alias, json_object **out, long *status, dcpki_err *err)
+{
+    return call_raw(s, method, path, body, idempotent, alias, out, NULL, NULL, status, err);
 }
 
 static int b64_field(json_object *o, const char *key, dcpki_der *out)
@@ -433,6 +461,39 @@ fail:
 
 /* ---- client ---- */
 
+/* The RA identity as it names disk cache files: the configured thumbprint,
+ * else the SHA-1 thumbprint of the certificate file's first certificate, else
+ * the configured file's path. Public data only. */
+static char *ra_label(const dcpki_config *cfg)
+{
+    if (cfg->ra.certificate_thumbprint)
+        return dcpki_strfmt("sha1:%s", cfg->ra.certificate_thumbprint);
+    if (cfg->ra.certificate) {
+        X509 *x = NULL;
+        BIO *b = BIO_new_file(cfg->ra.certificate, "rb");
+        if (b) {
+            x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+            if (!x && BIO_reset(b) == 0)
+                x = d2i_X509_bio(b, NULL);
+            BIO_free(b);
+        }
+        ERR_clear_error();
+        unsigned char md[20];
+        unsigned int mdlen = 0;
+        if (x && X509_digest(x, EVP_sha1(), md, &mdlen) == 1 && mdlen == sizeof(md)) {
+            X509_free(x);
+            char hex[41];
+            dcpki_thumbprint_format(md, hex);
+            return dcpki_strfmt("sha1:%s", hex);
+        }
+        X509_free(x);
+        return dcpki_strfmt("file:%s", cfg->ra.certificate);
+    }
+    if (cfg->ra.pkcs12)
+        return dcpki_strfmt("pkcs12:%s", cfg->ra.pkcs12);
+    return dcpki_strfmt("none:");
+}
+
 dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_LIB_CTX *libctx, dcpki_signing **out,
                              dcpki_err *err)
 {
@@ -457,7 +518,10 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     s->base = dcpki_strfmt("%s%s", cfg->signing.url, API_PATH);
     s->api_hdr = dcpki_strfmt("x-api-key: %s", key);
     dcpki_secret_free(key);
-    if (!s->base || !s->api_hdr) {
+    s->url = strdup(cfg->signing.url);
+    s->ra_label = ra_label(cfg);
+    s->disk_dir = dcpki_keycache_dir();
+    if (!s->base || !s->api_hdr || !s->url || !s->ra_label) {
         dcpki_signing_free(s);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
     }
@@ -475,14 +539,17 @@ void dcpki_signing_free(dcpki_signing *s)
     }
     free(s->cache);
     free(s->base);
+    free(s->url);
+    free(s->ra_label);
+    free(s->disk_dir);
     dcpki_secret_free(s->api_hdr);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
-static void cache_put(dcpki_signing *s, const char *alias, dcpki_keypair *kp)
+/* fetched_ms: when the service sent it (dcpki_now_ms() clock) */
+static void cache_put_at(dcpki_signing *s, const char *alias, dcpki_keypair *kp, int64_t now)
 {
-    int64_t now = dcpki_now_ms();
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->ncache; i++)
         if (strcmp(s->cache[i].alias, alias) == 0) {
@@ -510,6 +577,11 @@ static void cache_put(dcpki_signing *s, const char *alias, dcpki_keypair *kp)
         s->ncache++;
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+static void cache_put(dcpki_signing *s, const char *alias, dcpki_keypair *kp)
+{
+    cache_put_at(s, alias, kp, dcpki_now_ms());
 }
 
 static dcpki_keypair *cache_get(dcpki_signing *s, const char *alias)
@@ -597,7 +669,7 @@ dcpki_code dcpki_signing_list(dcpki_signing *s, dcpki_keypair ***items, size_t *
 }
 
 static dcpki_code fetch_keypair(dcpki_signing *s, const char *ident, const char *alias_for_err, dcpki_keypair **out,
-                                long *status, dcpki_err *err)
+                                char **raw, size_t *raw_len, long *status, dcpki_err *err)
 {
     char *esc = url_escape(ident);
     char *path = esc ? dcpki_strfmt("keypairs/%s", esc) : NULL;
@@ -605,27 +677,110 @@ static dcpki_code fetch_keypair(dcpki_signing *s, const char *ident, const char 
     if (!path)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "describing '%s'", ident);
     json_object *o;
-    dcpki_code rc = call(s, "GET", path, NULL, 1, alias_for_err, &o, status, err);
+    dcpki_code rc = call_raw(s, "GET", path, NULL, 1, alias_for_err, &o, raw, raw_len, status, err);
     free(path);
     if (rc != DCPKI_OK)
         return rc;
     rc = parse_keypair(s->libctx, o, 1, out, err);
     json_object_put(o);
+    if (rc != DCPKI_OK) {
+        free(*raw);
+        *raw = NULL;
+    }
     return rc;
 }
 
-dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_keypair **out, dcpki_err *err)
+/* ---- disk cache (keycache.h) ---- */
+
+static void cache_drop(dcpki_signing *s, const char *alias)
 {
-    *out = NULL;
-    if (!s || !alias || !*alias)
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no key alias given");
-    dcpki_keypair *kp = cache_get(s, alias);
-    if (kp) {
-        *out = kp;
-        return DCPKI_OK;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ncache; i++)
+        if (strcmp(s->cache[i].alias, alias) == 0) {
+            free(s->cache[i].alias);
+            dcpki_keypair_free(s->cache[i].kp);
+            s->cache[i] = s->cache[--s->ncache];
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static char *disk_path(dcpki_signing *s, const char *alias)
+{
+    return s->disk_dir ? dcpki_keycache_path(s->disk_dir, s->url, s->ra_label, alias) : NULL;
+}
+
+static int contains(const char *hay, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    if (k == 0 || k > n)
+        return 0;
+    for (size_t i = 0; i + k <= n; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* The cached metadata of alias when the disk cache has a usable entry. It goes
+ * through the parser of a fresh answer; an entry that does not parse or names
+ * another key is removed. */
+static dcpki_keypair *disk_get(dcpki_signing *s, const char *alias, int64_t *fetched_at)
+{
+    char *path = disk_path(s, alias);
+    if (!path)
+        return NULL;
+    char *json = NULL;
+    size_t len = 0;
+    dcpki_keypair *kp = NULL;
+    if (dcpki_keycache_read(path, (int64_t)time(NULL), DCPKI_KEYCACHE_TTL_S, &json, &len, fetched_at) == 0) {
+        dcpki_err perr;
+        if (dcpki_signing_parse_keypair_json(s->libctx, json, len, 1, &kp, &perr) != DCPKI_OK) {
+            DCPKI_DEBUG("key cache: the entry of '%s' is not usable (%s); removed", alias, perr.detail);
+            dcpki_keycache_remove(path);
+        } else if (strcmp(kp->alias, alias) != 0 && strcmp(kp->id, alias) != 0) {
+            DCPKI_DEBUG("key cache: the entry of '%s' names another key; removed", alias);
+            dcpki_keycache_remove(path);
+            dcpki_keypair_free(kp);
+            kp = NULL;
+        } else if (!(((struct kp_priv *)kp)->disk_alias = strdup(alias))) {
+            dcpki_keypair_free(kp);
+            kp = NULL;
+        } else {
+            DCPKI_DEBUG("key cache: '%s' from %s", alias, path);
+        }
+        free(json);
     }
+    free(path);
+    return kp;
+}
+
+/* Store the answer describing alias, unless it holds a secret (the API key, a
+ * private key): the cache is for public data only. */
+static void disk_put(dcpki_signing *s, const char *alias, const char *raw, size_t len)
+{
+    if (!s->disk_dir || !raw || len == 0)
+        return;
+    if (contains(raw, len, s->api_hdr + strlen("x-api-key: ")) || contains(raw, len, "PRIVATE KEY")) {
+        DCPKI_DEBUG("key cache: the description of '%s' contains a secret; not cached on disk", alias);
+        return;
+    }
+    if (dcpki_keycache_prepare_dir(s->disk_dir) != 0)
+        return;
+    char *path = disk_path(s, alias);
+    if (path)
+        dcpki_keycache_write(path, (int64_t)time(NULL), raw, len);
+    free(path);
+}
+
+/* Describe alias from the service (no cache read); the answer is cached in
+ * memory and on disk. */
+static dcpki_code describe_service(dcpki_signing *s, const char *alias, dcpki_keypair **out, dcpki_err *err)
+{
+    dcpki_keypair *kp = NULL;
+    char *raw = NULL;
+    size_t raw_len = 0;
     long status = 0;
-    dcpki_code rc = fetch_keypair(s, alias, alias, &kp, &status, err);
+    dcpki_code rc = fetch_keypair(s, alias, alias, &kp, &raw, &raw_len, &status, err);
     if (rc == DCPKI_E_KEY_NOT_FOUND && status == 404) {
         /* services that take only the UUID in the path: search by alias */
         dcpki_err first = err ? *err : (dcpki_err){ 0 };
@@ -640,7 +795,7 @@ dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_key
             const char *id = jstr(it, "id");
             const char *ia = jstr(it, "alias");
             if (id && ia && strcmp(ia, alias) == 0 && strcmp(id, alias) != 0)
-                rc = fetch_keypair(s, id, alias, &kp, NULL, err);
+                rc = fetch_keypair(s, id, alias, &kp, &raw, &raw_len, NULL, err);
         }
         json_object_put(o);
         free(path);
@@ -653,11 +808,33 @@ dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_key
         dcpki_code bad = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "asked for keypair '%s', the service sent '%s'",
                                        alias, kp->alias);
         dcpki_keypair_free(kp);
+        free(raw);
         return bad;
     }
     cache_put(s, alias, kp);
+    disk_put(s, alias, raw, raw_len);
+    free(raw);
     *out = kp;
     return DCPKI_OK;
+}
+
+dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_keypair **out, dcpki_err *err)
+{
+    *out = NULL;
+    if (!s || !alias || !*alias)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no key alias given");
+    dcpki_keypair *kp = cache_get(s, alias);
+    int64_t at = 0;
+    if (!kp && (kp = disk_get(s, alias, &at)) != NULL) {
+        /* in memory for what is left of its TTL */
+        int64_t age_ms = ((int64_t)time(NULL) - at) * 1000;
+        cache_put_at(s, alias, kp, dcpki_now_ms() - (age_ms > 0 ? age_ms : 0));
+    }
+    if (kp) {
+        *out = kp;
+        return DCPKI_OK;
+    }
+    return describe_service(s, alias, out, err);
 }
 
 /* ---- signing ---- */
@@ -793,9 +970,9 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
     return DCPKI_OK;
 }
 
-dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
-                              const unsigned char *data, size_t data_len, unsigned char **sig, size_t *sig_len,
-                              dcpki_err *err)
+static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
+                            const unsigned char *data, size_t data_len, unsigned char **sig, size_t *sig_len,
+                            long *status, dcpki_err *err)
 {
     *sig = NULL;
     *sig_len = 0;
@@ -853,7 +1030,7 @@ dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_s
     }
     json_object *o;
     int64_t t0 = dcpki_now_ms();
-    dcpki_code rc = call(s, "POST", path, body, 1, kp->alias, &o, NULL, err);
+    dcpki_code rc = call(s, "POST", path, body, 1, kp->alias, &o, status, err);
     free(body);
     free(path);
     if (rc != DCPKI_OK)
@@ -868,6 +1045,40 @@ dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_s
     *sig = raw;
     *sig_len = rlen;
     return DCPKI_OK;
+}
+
+/* A signature that fails verification with metadata from the disk cache, or a
+ * 404 for its id, means the entry is stale: it is dropped (disk and memory),
+ * the key described again and the signature tried once more. */
+dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
+                              const unsigned char *data, size_t data_len, unsigned char **sig, size_t *sig_len,
+                              dcpki_err *err)
+{
+    long status = 0;
+    dcpki_code rc = sign_once(s, kp, scheme, md, data, data_len, sig, sig_len, &status, err);
+    const char *da = kp ? ((const struct kp_priv *)kp)->disk_alias : NULL;
+    if (!da || !(rc == DCPKI_E_BAD_SIGNATURE || (rc == DCPKI_E_KEY_NOT_FOUND && status == 404)))
+        return rc;
+    DCPKI_DEBUG("key cache: the cached description of '%s' is stale (%s); describing it again", da,
+                dcpki_code_id(rc));
+    /* another thread may have described it again already */
+    dcpki_keypair *fresh = cache_get(s, da);
+    if (fresh && (fresh == kp || ((struct kp_priv *)fresh)->disk_alias)) {
+        dcpki_keypair_free(fresh);
+        fresh = NULL;
+    }
+    if (!fresh) {
+        cache_drop(s, da);
+        char *path = disk_path(s, da);
+        dcpki_keycache_remove(path);
+        free(path);
+        dcpki_code drc = describe_service(s, da, &fresh, err);
+        if (drc != DCPKI_OK)
+            return drc;
+    }
+    rc = sign_once(s, fresh, scheme, md, data, data_len, sig, sig_len, NULL, err);
+    dcpki_keypair_free(fresh);
+    return rc;
 }
 
 /* ---- parsers without the network (internal.h; unit tests and fuzzing) ---- */

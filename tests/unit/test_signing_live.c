@@ -5,12 +5,14 @@
  * through `dcpki-emulator ra-issue`, and checks list / describe / sign for
  * every scheme, one connection for N signatures, threads, fork, retries,
  * and the errors: unknown alias, untrusted server, refused client
- * certificate, wrong API key, timeout. */
+ * certificate, wrong API key, timeout; and the disk cache of keypair
+ * metadata (one request per signature for a new client, stale entries). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -121,6 +123,12 @@ static int setup(void **state)
     snprintf(work, sizeof(work), "/tmp/dcpki-test-live-XXXXXX");
     if (!mkdtemp(work))
         return -1;
+    /* a disk cache of this run only; the tests that count on the service
+     * answering describe run without it (test_disk_cache turns it on) */
+    char cache[600];
+    snprintf(cache, sizeof(cache), "%s/cache", work);
+    setenv("XDG_CACHE_HOME", cache, 1);
+    setenv("DCPKI_NO_DISK_CACHE", "1", 1);
     snprintf(priv, sizeof(priv), "%s/emu", work);
     char cmd[4096];
     snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && rm -f '%s/emulator.json' '%s/faults.json'", shared, priv, priv, priv);
@@ -914,6 +922,301 @@ static void test_error_text(void **state)
     free(b);
 }
 
+/* ---- disk cache ---- */
+
+static long log_size(void)
+{
+    struct stat st;
+    return stat(wpath("emulator.log"), &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Requests in the emulator's log after offset `from`: GET keypairs/<...> and
+ * POST .../sign lines. The log line is written after the answer, so wait
+ * until `want_sign` signatures show, then a little more for stragglers. */
+static void count_requests(long from, int want_sign, int *gets, int *signs)
+{
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 50; i++) {
+            *gets = *signs = 0;
+            FILE *f = fopen(wpath("emulator.log"), "r");
+            assert_non_null(f);
+            assert_int_equal(fseek(f, from, SEEK_SET), 0);
+            char line[1024];
+            while (fgets(line, sizeof(line), f)) {
+                if (strstr(line, "dcpki-emulator: GET /signingmanager/api/v1/keypairs/"))
+                    (*gets)++;
+                if (strstr(line, "dcpki-emulator: POST /signingmanager/api/v1/keypairs/") && strstr(line, "/sign "))
+                    (*signs)++;
+            }
+            fclose(f);
+            if (*signs >= want_sign)
+                break;
+            usleep(50 * 1000);
+        }
+        usleep(200 * 1000);
+    }
+}
+
+/* The one cache file in dir (the test describes one key per directory). */
+static void cache_file(const char *dir, char *out, size_t n)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int found = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        assert_int_equal(found, 0);
+        snprintf(out, n, "%s/%s", dir, e->d_name);
+        found = 1;
+    }
+    closedir(d);
+    assert_true(found);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1 << 20);
+    assert_non_null(buf);
+    *len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Rewrite the cached JSON: key = value (a string), fetched-at kept or set. */
+static void edit_cache(const char *path, const char *key, const char *value, long fetched_at)
+{
+    size_t len;
+    char *text = slurp(path, &len);
+    char *nl = strchr(text, '\n');
+    assert_non_null(nl);
+    long at = fetched_at ? fetched_at : strtol(text + strlen("dcpki-keycache 1 "), NULL, 10);
+    json_object *o = json_tokener_parse(nl + 1);
+    assert_non_null(o);
+    if (key)
+        json_object_object_add(o, key, json_object_new_string(value));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "dcpki-keycache 1 %ld\n%s", at, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    assert_int_equal(fclose(f), 0);
+    json_object_put(o);
+    free(text);
+}
+
+/* A new client signs once with issuing-ca: RSA PKCS#1 SHA-256 over d, checked
+ * with the true public key. */
+static void new_client_signs(const EVP_PKEY *truth, int want_rc_api_key)
+{
+    struct env e;
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    if (want_rc_api_key) {
+        assert_int_equal(env_make(&e, &err, ra_pem(), NULL, wpath("bad-api-key"), 10000), DCPKI_OK);
+    } else {
+        env_ok(&e, ra_pem(), 10000);
+    }
+    if (dcpki_signing_describe(e.s, "issuing-ca", &kp, &err) != DCPKI_OK)
+        fail_msg("describe: %s", err.detail);
+    unsigned char d[32];
+    memset(d, 0x5a, sizeof(d));
+    unsigned char *sig = NULL;
+    size_t sl = 0;
+    dcpki_code rc = dcpki_signing_sign(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &err);
+    if (want_rc_api_key) {
+        assert_int_equal(rc, DCPKI_E_API_KEY);
+        assert_null(sig);
+    } else {
+        if (rc != DCPKI_OK)
+            fail_msg("sign: %s", err.detail);
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new((EVP_PKEY *)truth, NULL);
+        assert_non_null(c);
+        assert_int_equal(EVP_PKEY_verify_init(c), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()), 1);
+        assert_int_equal(EVP_PKEY_verify(c, sig, sl, d, 32), 1);
+        EVP_PKEY_CTX_free(c);
+    }
+    OPENSSL_free(sig);
+    dcpki_keypair_free(kp);
+    env_free(&e);
+}
+
+static void test_disk_cache(void **state)
+{
+    (void)state;
+    LIVE();
+    char base[600], dir[700], file[1000], cmd[1500];
+    snprintf(base, sizeof(base), "%s/cache-live", work);
+    snprintf(dir, sizeof(dir), "%s/dcpki/keys", base);
+    setenv("XDG_CACHE_HOME", base, 1);
+    unsetenv("DCPKI_NO_DISK_CACHE");
+    int gets, signs;
+
+    /* first client: describe (GET) + sign (POST); the answer is cached on disk */
+    struct env e;
+    dcpki_err err;
+    dcpki_keypair *kp = NULL;
+    env_ok(&e, ra_pem(), 10000);
+    long from = log_size();
+    assert_int_equal(dcpki_signing_describe(e.s, "issuing-ca", &kp, &err), DCPKI_OK);
+    EVP_PKEY *truth = kp->pub;
+    EVP_PKEY_up_ref(truth);
+    sign_and_check(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256");
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 1);
+    dcpki_keypair_free(kp);
+    env_free(&e);
+    struct stat st;
+    assert_int_equal(lstat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    cache_file(dir, file, sizeof(file));
+    assert_int_equal(lstat(file, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    size_t len;
+    char *text = slurp(file, &len);
+    assert_int_equal(strncmp(text, "dcpki-keycache 1 ", 17), 0);
+    assert_non_null(strstr(text, "\"issuing-ca\""));
+    /* no secret: the API key is not in it */
+    char *key = NULL;
+    assert_int_equal(dcpki_read_secret_file(apikey, &key, &err), DCPKI_OK);
+    assert_null(strstr(text, key));
+    dcpki_secret_free(key);
+    free(text);
+
+    /* a new client (empty memory cache): one request per signature */
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 0);
+    assert_int_equal(signs, 1);
+    /* the same in a new process */
+    from = log_size();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct env ce;
+        dcpki_err cerr;
+        dcpki_keypair *ckp = NULL;
+        unsigned char d[32] = { 7 };
+        unsigned char *sig = NULL;
+        size_t sl;
+        int ok = env_make(&ce, &cerr, ra_pem(), NULL, NULL, 10000) == DCPKI_OK &&
+                 dcpki_signing_describe(ce.s, "issuing-ca", &ckp, &cerr) == DCPKI_OK &&
+                 dcpki_signing_sign(ce.s, ckp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &cerr) == DCPKI_OK;
+        if (!ok)
+            fprintf(stderr, "child: %s\n", cerr.detail);
+        _exit(ok ? 0 : 1);
+    }
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 0);
+    assert_int_equal(signs, 1);
+
+    /* stale: the cached public key is another RSA key's. The signature fails
+     * verification, the entry is dropped, described again, signed again. */
+    snprintf(cmd, sizeof(cmd),
+             "cd '%s' && OPENSSL_CONF=/dev/null openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 "
+             "-out stale.key 2>/dev/null && OPENSSL_CONF=/dev/null openssl pkey -in stale.key -pubout -outform DER "
+             "-out stale.spki && base64 -w0 stale.spki > stale.b64",
+             work);
+    assert_int_equal(run(cmd), 0);
+    size_t blen;
+    char *stale_b64 = slurp(wpath("stale.b64"), &blen);
+    edit_cache(file, "public_key", stale_b64, 0);
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 2, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 2);
+    text = slurp(file, &len); /* replaced by the fresh answer */
+    assert_null(strstr(text, stale_b64));
+    free(text);
+    free(stale_b64);
+    /* and used again */
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 0);
+    assert_int_equal(signs, 1);
+
+    /* stale: the cached id is unknown to the service (404 to sign) */
+    edit_cache(file, "id", "00000000-0000-0000-0000-000000000000", 0);
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 2, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 2);
+    text = slurp(file, &len);
+    assert_null(strstr(text, "00000000-0000-0000-0000-000000000000"));
+    free(text);
+
+    /* expired (fetched 301 s ago): asked again */
+    edit_cache(file, NULL, NULL, (long)time(NULL) - 301);
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 1);
+
+    /* corrupt JSON (same parser as a fresh answer): removed, asked again */
+    snprintf(cmd, sizeof(cmd), "printf 'dcpki-keycache 1 %ld\\n{\"id\": 5' > '%s'", (long)time(NULL), file);
+    assert_int_equal(run(cmd), 0);
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 1);
+
+    /* another alias does not use this entry: a file per alias */
+    env_ok(&e, ra_pem(), 10000);
+    assert_int_equal(dcpki_signing_describe(e.s, "ec-ca", &kp, &err), DCPKI_OK);
+    assert_int_equal(kp->alg, DCPKI_KEY_EC);
+    dcpki_keypair_free(kp);
+    env_free(&e);
+    snprintf(cmd, sizeof(cmd), "test $(ls '%s' | wc -l) = 2", dir);
+    assert_int_equal(run(cmd), 0);
+
+    /* group-writable file: not trusted, the service is asked */
+    assert_int_equal(chmod(file, 0660), 0);
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 1);
+    assert_int_equal(lstat(file, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600); /* replaced by a good one */
+
+    /* metadata is public: with a wrong API key describe is served from the
+     * cache, and the signature is refused by the service (no retry) */
+    from = log_size();
+    new_client_signs(truth, 1);
+    usleep(300 * 1000);
+    count_requests(from, 0, &gets, &signs);
+    assert_int_equal(gets, 0);
+
+    /* DCPKI_NO_DISK_CACHE=1: describe goes to the service */
+    setenv("DCPKI_NO_DISK_CACHE", "1", 1);
+    from = log_size();
+    new_client_signs(truth, 0);
+    count_requests(from, 1, &gets, &signs);
+    assert_int_equal(gets, 1);
+    assert_int_equal(signs, 1);
+    /* no temporary file was left */
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep '^\\.')\"", dir);
+    assert_int_equal(run(cmd), 0);
+    EVP_PKEY_free(truth);
+    snprintf(cmd, sizeof(cmd), "%s/cache", work);
+    setenv("XDG_CACHE_HOME", cmd, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -927,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_hostile_keypair_json),
         cmocka_unit_test(test_hostile_sign_answer),
         cmocka_unit_test(test_error_text),
+        cmocka_unit_test(test_disk_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,19 @@
  * (../shared/protocols/signing.md): list keypairs, describe one (public key +
  * certificate chain), sign a digest. Only the digest crosses the network; the
  * returned signature is verified against the key's public key before it is
- * returned. Keypair metadata is cached in memory (TTL 300 s). Thread-safe. */
+ * returned. Thread-safe.
+ *
+ * Keypair metadata (the answer to GET keypairs/{alias}: public key and
+ * certificates, public data only) is cached in memory and on disk, TTL 300 s,
+ * so that a short-lived process signs with one request instead of two. Disk
+ * cache directory: $XDG_CACHE_HOME/dcpki/keys, else $HOME/.cache/dcpki/keys,
+ * else (no HOME) /var/cache/dcpki/keys for root, else none; created 0700. One
+ * file (0600, written atomically) per service URL, RA certificate and alias,
+ * named by their SHA-256; files not owned by the user, writable by group or
+ * others, expired or malformed are not used. A signature that fails
+ * verification with cached metadata, or a 404 for the cached key id, drops the
+ * entry, describes the key again and signs once more. The environment variable
+ * DCPKI_NO_DISK_CACHE=1 turns the disk cache off. */
 #ifndef DCPKI_SIGNING_H
 #define DCPKI_SIGNING_H
 #include <stddef.h>
@@ -50,7 +62,8 @@ void dcpki_signing_free(dcpki_signing *s);
 dcpki_code dcpki_signing_list(dcpki_signing *s, dcpki_keypair ***items, size_t *n, dcpki_err *err);
 void dcpki_keypairs_free(dcpki_keypair **items, size_t n);
 
-/* The keypair with that alias (cache, else service). Returns a new reference
+/* The keypair with that alias (memory cache, disk cache, else service; with
+ * cached metadata a wrong API key shows only at signing). Returns a new reference
  * released with dcpki_keypair_free. DCPKI_E_KEY_NOT_FOUND if none. */
 dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_keypair **out,
                                   dcpki_err *err);
