@@ -464,23 +464,29 @@ fail:
 /* The RA identity as it names disk cache files: the configured thumbprint,
  * else the SHA-1 thumbprint of the certificate file's first certificate, else
  * the configured file's path. Public data only. */
-static char *ra_label(const dcpki_config *cfg)
+static char *ra_label(const dcpki_config *cfg, OSSL_LIB_CTX *libctx)
 {
     if (cfg->ra.certificate_thumbprint)
         return dcpki_strfmt("sha1:%s", cfg->ra.certificate_thumbprint);
     if (cfg->ra.certificate) {
-        X509 *x = NULL;
+        /* in the caller's library context: inside the provider that is the
+         * private one (provider-notes.md §2) */
+        X509 *x = X509_new_ex(libctx, NULL);
         BIO *b = BIO_new_file(cfg->ra.certificate, "rb");
-        if (b) {
-            x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-            if (!x && BIO_reset(b) == 0)
-                x = d2i_X509_bio(b, NULL);
-            BIO_free(b);
+        EVP_MD *sha1 = EVP_MD_fetch(libctx, "SHA1", NULL);
+        int ok = 0;
+        if (x && b) {
+            ok = PEM_read_bio_X509(b, &x, NULL, NULL) != NULL;
+            if (!ok && BIO_reset(b) == 0)
+                ok = d2i_X509_bio(b, &x) != NULL;
         }
-        ERR_clear_error();
+        BIO_free(b);
         unsigned char md[20];
         unsigned int mdlen = 0;
-        if (x && X509_digest(x, EVP_sha1(), md, &mdlen) == 1 && mdlen == sizeof(md)) {
+        ok = ok && sha1 && X509_digest(x, sha1, md, &mdlen) == 1 && mdlen == sizeof(md);
+        EVP_MD_free(sha1);
+        ERR_clear_error();
+        if (ok) {
             X509_free(x);
             char hex[41];
             dcpki_thumbprint_format(md, hex);
@@ -519,7 +525,7 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     s->api_hdr = dcpki_strfmt("x-api-key: %s", key);
     dcpki_secret_free(key);
     s->url = strdup(cfg->signing.url);
-    s->ra_label = ra_label(cfg);
+    s->ra_label = ra_label(cfg, libctx);
     s->disk_dir = dcpki_keycache_dir();
     if (!s->base || !s->api_hdr || !s->url || !s->ra_label) {
         dcpki_signing_free(s);

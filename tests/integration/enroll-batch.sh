@@ -29,7 +29,7 @@ grep -q '6 subjects: 4 issued, 0 re-delivered, 0 pending, 2 failed (1 connection
   fail "summary: $(cat "$W/progress")"
 for s in dev1@contoso.example dev2 dev4; do
   grep -q "^CN=$s.*: issued [0-9A-F]* -> $W/out/$s.p12" "$W/res" || fail "no result for $s: $(cat "$W/res")"
-  plain pkcs12 -in "$W/out/$s.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -subject | grep -q "CN = $s" ||
+  plain pkcs12 -in "$W/out/$s.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -subject -nameopt RFC2253 | grep -q "CN=$s" ||
     fail "PFX of $s"
 done
 grep -q "^CN=dev3: issued .* -> $W/out/device3.p12" "$W/res" && [[ -s $W/out/device3.p12 ]] || fail "dev3: $(cat "$W/res")"

@@ -149,7 +149,7 @@ expect_fail "still pending" "$DCPKI" --config "$C" enroll "${ST[@]}" --poll "$id
 "$EMULATOR" approve --state "$PRIV_STATE" --id "$id" >/dev/null 2>&1
 "$DCPKI" --config "$C" enroll "${ST[@]}" --poll "$id" --pfx "$W/p.p12" --pfx-pass-file "$W/pass" 2>"$W/err" || fail "--poll: $(cat "$W/err")"
 [[ $(enrolled) == $((N0 + 1)) ]] || fail "approval should have issued one certificate"
-plain pkcs12 -in "$W/p.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -subject | grep -q 'CN = pend1' || fail "polled PFX"
+plain pkcs12 -in "$W/p.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -subject -nameopt RFC2253 | grep -q 'CN=pend1' || fail "polled PFX"
 plain pkcs12 -in "$W/p.p12" -passin file:"$W/pass" -nocerts -nodes | plain pkey -check -noout >/dev/null 2>&1 || fail "polled PFX key"
 # and the original command now re-delivers it
 "$DCPKI" --config "$C" enroll "${ST[@]}" --profile "$P1" --subject "CN=pend1" --san email:pend1@contoso.example \

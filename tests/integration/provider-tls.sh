@@ -84,7 +84,7 @@ ordinary() {
       client o-cli-$tag.out env OPENSSL_CONF=$cnf openssl s_client -CAfile o-$tag.pem -verify_return_error $tls -groups $g \
         || fail "TLS with file keys ($tag, $g, $tls): $(cat o-cli-$tag.out; cat o-srv-$tag.log)"
       if [[ $g == P-256 ]]; then
-        grep -q 'Server Temp Key: ECDH, prime256v1' o-cli-$tag.out || fail "no P-256 key exchange ($tag, $tls)"
+        grep -Eq '(Server|Peer) Temp Key: ECDH, prime256v1' o-cli-$tag.out || fail "no P-256 key exchange ($tag, $tls)"
       fi
       stop_servers
     done
