@@ -146,14 +146,6 @@ static void add_ec_params_point(p11_attrs *as, EVP_PKEY *pub)
     add_der_free(as, CKA_EC_POINT, der, len);
 }
 
-static const CK_MECHANISM_TYPE rsa_mechs[] = {
-    CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS,
-    CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
-};
-static const CK_MECHANISM_TYPE ec_mechs[] = {
-    CKM_ECDSA, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512,
-};
-
 /* CKA_KEY_TYPE; 0 with *ok = 0 when the key is neither RSA nor EC */
 static CK_KEY_TYPE key_type_of(EVP_PKEY *pub, int *ok)
 {
@@ -200,10 +192,9 @@ static void add_key_common(p11_attrs *as, CK_KEY_TYPE kt, const unsigned char *i
     p11_attrs_add_bool(as, CKA_DERIVE, CK_FALSE);
     p11_attrs_add_bool(as, CKA_LOCAL, CK_FALSE);
     p11_attrs_add_ulong(as, CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
-    if (kt == CKK_RSA)
-        p11_attrs_add(as, CKA_ALLOWED_MECHANISMS, rsa_mechs, sizeof(rsa_mechs));
-    else
-        p11_attrs_add(as, CKA_ALLOWED_MECHANISMS, ec_mechs, sizeof(ec_mechs));
+    size_t nm;
+    const CK_MECHANISM_TYPE *mechs = p11_key_mechanisms(kt, &nm);
+    p11_attrs_add(as, CKA_ALLOWED_MECHANISMS, mechs, nm * sizeof(*mechs));
     p11_attrs_add(as, CKA_SUBJECT, subj, subj ? subj_len : 0);
 }
 

@@ -171,8 +171,9 @@ CK_STATE p11_session_state(const p11_module *m, const p11_session *s);
 
 /* ---- slots.c ---- */
 int p11_slot_valid(CK_SLOT_ID id);
-/* Mechanisms offered; sets *n. */
-const CK_MECHANISM_TYPE *p11_mechanisms(size_t *n);
+
+/* The mechanisms a key of type kt (CKK_RSA, else EC) allows; sets *n. */
+const CK_MECHANISM_TYPE *p11_key_mechanisms(CK_KEY_TYPE kt, size_t *n);
 
 /* Fill a fixed-width blank-padded PKCS#11 string. */
 void p11_pad(unsigned char *dst, size_t n, const char *src);

@@ -4,17 +4,19 @@
 #include <string.h>
 #include "p11.h"
 
+/* RSA mechanisms first, then ECDSA (p11_key_mechanisms hands out the halves) */
 static const CK_MECHANISM_TYPE mechanisms[] = {
     CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS,
     CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
     CKM_ECDSA, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512,
 };
 #define N_MECHS (sizeof(mechanisms) / sizeof(mechanisms[0]))
+#define N_RSA_MECHS 8
 
-const CK_MECHANISM_TYPE *p11_mechanisms(size_t *n)
+const CK_MECHANISM_TYPE *p11_key_mechanisms(CK_KEY_TYPE kt, size_t *n)
 {
-    *n = N_MECHS;
-    return mechanisms;
+    *n = kt == CKK_RSA ? N_RSA_MECHS : N_MECHS - N_RSA_MECHS;
+    return kt == CKK_RSA ? mechanisms : mechanisms + N_RSA_MECHS;
 }
 
 int p11_slot_valid(CK_SLOT_ID id)
@@ -146,8 +148,7 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
     if (i == N_MECHS)
         return CKR_MECHANISM_INVALID;
     memset(pInfo, 0, sizeof(*pInfo));
-    if (type == CKM_ECDSA || type == CKM_ECDSA_SHA256 || type == CKM_ECDSA_SHA384 ||
-        type == CKM_ECDSA_SHA512) {
+    if (i >= N_RSA_MECHS) { /* ECDSA */
         pInfo->ulMinKeySize = 256;
         pInfo->ulMaxKeySize = 521;
         pInfo->flags = CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;

@@ -44,13 +44,11 @@ void dcpki_key_free(dcpki_key *k)
     free(k);
 }
 
-int dcpki_key_bits(const dcpki_key *k)
-{
-    return EVP_PKEY_get_bits(k->pkey);
-}
-
 size_t dcpki_key_max_sig_size(const dcpki_key *k)
 {
+    size_t kn = k->kp != NULL ? dcpki_keypair_max_sig_size(k->kp) : 0;
+    if (kn != 0)
+        return kn;
     int n = EVP_PKEY_get_size(k->pkey);
     return n > 0 ? (size_t)n : 0;
 }
@@ -230,10 +228,7 @@ int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *a
             continue;
         }
         if (strcmp(p->key, OSSL_PKEY_PARAM_MAX_SIZE) == 0) {
-            size_t n = k->kp != NULL ? dcpki_keypair_max_sig_size(k->kp) : dcpki_key_max_sig_size(k);
-            if (n == 0)
-                n = dcpki_key_max_sig_size(k);
-            if (!OSSL_PARAM_set_int(p, (int)n))
+            if (!OSSL_PARAM_set_int(p, (int)dcpki_key_max_sig_size(k)))
                 return 0;
             continue;
         }

@@ -100,7 +100,7 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
 dcpki_key *dcpki_key_public_copy(dcpki_key *src);
 /* Resolve a URI string (decoder). */
 dcpki_key *dcpki_key_from_uri_string(dcpki_prov *prov, const char *uri, int want_private);
-int dcpki_key_bits(const dcpki_key *k);
+/* The largest signature: the remote keypair's size, else the public key's. */
 size_t dcpki_key_max_sig_size(const dcpki_key *k);
 
 extern const OSSL_DISPATCH dcpki_rsa_keymgmt_functions[];

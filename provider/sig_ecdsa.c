@@ -7,26 +7,12 @@
 
 static int ecdsa_algorithm_id(dcpki_sig_ctx *c, OSSL_PARAM *p)
 {
-    X509_ALGOR *alg;
-    int signid = NID_undef, ok;
     if (c->md == NULL) {
         DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "no digest set, so no signature algorithm identifier");
         return 0;
     }
-    if (!OBJ_find_sigid_by_algs(&signid, EVP_MD_get_type(c->md), NID_X9_62_id_ecPublicKey)) {
-        DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED, "no ECDSA signature OID for %s",
-                    EVP_MD_get0_name(c->md));
-        return 0;
-    }
     /* ecdsa-with-SHA*: parameters absent (RFC 5758 3.2). */
-    alg = X509_ALGOR_new();
-    if (alg != NULL && !X509_ALGOR_set0(alg, OBJ_nid2obj(signid), V_ASN1_UNDEF, NULL)) {
-        X509_ALGOR_free(alg);
-        alg = NULL;
-    }
-    ok = dcpki_sig_set_algor_param(c, p, alg);
-    X509_ALGOR_free(alg);
-    return ok;
+    return dcpki_sig_set_sigid_param(c, p, NID_X9_62_id_ecPublicKey, V_ASN1_UNDEF, "ECDSA");
 }
 
 int dcpki_ecdsa_sig_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[])

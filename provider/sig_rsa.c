@@ -230,23 +230,11 @@ static int rsa_algorithm_id(dcpki_sig_ctx *c, OSSL_PARAM *p)
         DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "no digest set, so no signature algorithm identifier");
         return 0;
     }
-    if (c->pad == RSA_PKCS1_PSS_PADDING) {
-        if (c->operation == EVP_PKEY_OP_SIGN && !dcpki_rsa_sig_scheme(c, 0, &scheme))
-            return 0;
-        alg = pss_algor(c);
-    } else {
-        int signid = NID_undef;
-        if (!OBJ_find_sigid_by_algs(&signid, EVP_MD_get_type(c->md), NID_rsaEncryption)) {
-            DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED, "no RSA signature OID for %s",
-                        EVP_MD_get0_name(c->md));
-            return 0;
-        }
-        alg = X509_ALGOR_new();
-        if (alg != NULL && !X509_ALGOR_set0(alg, OBJ_nid2obj(signid), V_ASN1_NULL, NULL)) {
-            X509_ALGOR_free(alg);
-            alg = NULL;
-        }
-    }
+    if (c->pad != RSA_PKCS1_PSS_PADDING)
+        return dcpki_sig_set_sigid_param(c, p, NID_rsaEncryption, V_ASN1_NULL, "RSA");
+    if (c->operation == EVP_PKEY_OP_SIGN && !dcpki_rsa_sig_scheme(c, 0, &scheme))
+        return 0;
+    alg = pss_algor(c);
     ok = dcpki_sig_set_algor_param(c, p, alg);
     X509_ALGOR_free(alg);
     return ok;

@@ -11,6 +11,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "signature.h"
@@ -151,16 +152,6 @@ int dcpki_sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
     return sig_init(vctx, provkey, params, EVP_PKEY_OP_VERIFY);
 }
 
-static size_t sig_max_size(const dcpki_sig_ctx *c)
-{
-    size_t n = 0;
-    if (c->key->kp != NULL)
-        n = dcpki_keypair_max_sig_size(c->key->kp);
-    if (n == 0)
-        n = dcpki_key_max_sig_size(c->key);
-    return n;
-}
-
 /* A local EVP_PKEY_CTX on our key's EVP_PKEY (public key, or the RA key). */
 static EVP_PKEY_CTX *sig_local_pctx(dcpki_sig_ctx *c, int op)
 {
@@ -182,7 +173,6 @@ err:
 static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize,
                          const unsigned char *tbs, size_t tbslen)
 {
-    size_t max = sig_max_size(c);
     dcpki_sig_scheme scheme;
     const char *mdname = NULL;
     dcpki_err err;
@@ -192,7 +182,7 @@ static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, s
         return 0;
     }
     if (sig == NULL) {
-        *siglen = max;
+        *siglen = dcpki_key_max_sig_size(c->key);
         return 1;
     }
     if (c->md != NULL && tbslen != (size_t)EVP_MD_get_size(c->md)) {
@@ -413,5 +403,25 @@ int dcpki_sig_set_algor_param(dcpki_sig_ctx *c, OSSL_PARAM *p, X509_ALGOR *alg)
     OPENSSL_free(der);
     if (!ok)
         DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "cannot encode the signature AlgorithmIdentifier");
+    return ok;
+}
+
+int dcpki_sig_set_sigid_param(dcpki_sig_ctx *c, OSSL_PARAM *p, int pkey_nid, int ptype,
+                              const char *what)
+{
+    X509_ALGOR *alg;
+    int signid = NID_undef, ok;
+    if (!OBJ_find_sigid_by_algs(&signid, EVP_MD_get_type(c->md), pkey_nid)) {
+        DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED, "no %s signature OID for %s", what,
+                    EVP_MD_get0_name(c->md));
+        return 0;
+    }
+    alg = X509_ALGOR_new();
+    if (alg != NULL && !X509_ALGOR_set0(alg, OBJ_nid2obj(signid), ptype, NULL)) {
+        X509_ALGOR_free(alg);
+        alg = NULL;
+    }
+    ok = dcpki_sig_set_algor_param(c, p, alg);
+    X509_ALGOR_free(alg);
     return ok;
 }

@@ -30,6 +30,11 @@ int dcpki_sig_set_common_params(dcpki_sig_ctx *c, const OSSL_PARAM params[]);
 int dcpki_sig_get_common_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
 /* Set the ALGORITHM_ID parameter from an X509_ALGOR. */
 int dcpki_sig_set_algor_param(dcpki_sig_ctx *c, OSSL_PARAM *p, X509_ALGOR *alg);
+/* Set it to the signature OID of c->md (non-NULL) with key algorithm pkey_nid;
+ * ptype: V_ASN1_NULL or V_ASN1_UNDEF (parameters absent). what names the
+ * algorithm in the error ("RSA", "ECDSA"). */
+int dcpki_sig_set_sigid_param(dcpki_sig_ctx *c, OSSL_PARAM *p, int pkey_nid, int ptype,
+                              const char *what);
 
 /* sig_rsa.c / sig_ecdsa.c: per algorithm */
 int dcpki_rsa_sig_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[]);

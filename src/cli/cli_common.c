@@ -346,9 +346,8 @@ void cli_time_str(const ASN1_TIME *t, char out[32])
 
 void cli_thumbprint(const X509 *x, char out[41])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (X509_digest(x, EVP_sha1(), md, &n) && n == DCPKI_THUMBPRINT_LEN)
+    unsigned char md[DCPKI_THUMBPRINT_LEN];
+    if (dcpki_thumbprint_of(x, NULL, md) == 0)
         dcpki_thumbprint_format(md, out);
     else
         snprintf(out, 41, "?");
@@ -435,6 +434,8 @@ void cli_cert_print(FILE *f, const char *indent, X509 *x)
 
 /* ----------------------------------------------------------------- files */
 
+#define CLI_FILE_MAX ((size_t)64 * 1024 * 1024)
+
 dcpki_code cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                                  int overwrite, dcpki_err *err)
 {
@@ -519,38 +520,15 @@ out:
 dcpki_code cli_read_file(const char *path, char **data, size_t *len, dcpki_code on_error,
                          dcpki_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dcpki_err_set(err, on_error, "cannot read %s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
+    unsigned char *buf;
+    if (dcpki_read_file(path, CLI_FILE_MAX, &buf, len) != 0) {
+        int e = errno;
+        if (e == ENOMEM)
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory reading %s", path);
+        return dcpki_err_set(err, on_error, "cannot read %s: %s", path,
+                             e == EFBIG ? "the file is larger than 64 MiB" : strerror(e));
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory reading %s", path);
-    if (bad) {
-        free(buf);
-        return dcpki_err_set(err, on_error, "cannot read %s", path);
-    }
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
+    *data = (char *)buf;
     return DCPKI_OK;
 }
 

@@ -620,11 +620,6 @@ static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
     return DCPKI_OK;
 }
 
-static const char *friendly_of(const char *subject)
-{
-    return subject;
-}
-
 static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
 {
     dcpki_err err;
@@ -652,7 +647,7 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
     rc = cli_enroll_do(ctx, &rq, &res, &err);
     if (rc == DCPKI_OK) {
         if (o->pfx != NULL)
-            rc = write_pfx(&res, o->pfx, pass, friendly_of(o->subject), &err);
+            rc = write_pfx(&res, o->pfx, pass, o->subject, &err);
         else
             rc = write_cert_pem(&res, o->out, o->chain_out, &err);
     }

@@ -65,8 +65,6 @@ static void parsed_free(struct parsed *p)
     memset(p, 0, sizeof(*p));
 }
 
-static const char *errstr(int e, char *buf, size_t n) { return dcpki_strerror(e, buf, n); }
-
 static X509 *cert_from_der(const unsigned char *der, long len, OSSL_LIB_CTX *libctx)
 {
     X509 *x = X509_new_ex(libctx, NULL);
@@ -161,19 +159,6 @@ static int parse_file(const char *path, OSSL_LIB_CTX *libctx, struct parsed *out
     return r;
 }
 
-static int cert_thumbprint(X509 *x, OSSL_LIB_CTX *libctx, unsigned char tp[DCPKI_THUMBPRINT_LEN])
-{
-    unsigned char *der = NULL;
-    int n = i2d_X509(x, &der);
-    if (n <= 0)
-        return -1;
-    size_t outlen = 0;
-    int ok = EVP_Q_digest(libctx, "SHA1", NULL, der, (size_t)n, tp, &outlen) && outlen == DCPKI_THUMBPRINT_LEN;
-    OPENSSL_free(der);
-    ERR_clear_error();
-    return ok ? 0 : -1;
-}
-
 static int key_matches(X509 *x, EVP_PKEY *k)
 {
     EVP_PKEY *pub = X509_get0_pubkey(x);
@@ -238,7 +223,7 @@ static dcpki_code write_tls_file(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX
     if (fd < 0) {
         char eb[128];
         dcpki_code rc = dcpki_err_set(err, DCPKI_E_IO, "cannot create a temporary file in %s: %s", dir,
-                                      errstr(errno, eb, sizeof(eb)));
+                                      dcpki_strerror(errno, eb, sizeof(eb)));
         free(path);
         return rc;
     }
@@ -305,7 +290,7 @@ static int pick_cert(struct parsed *p, const unsigned char *want, OSSL_LIB_CTX *
         if (!want)
             return i;
         unsigned char tp[DCPKI_THUMBPRINT_LEN];
-        if (cert_thumbprint(sk_X509_value(p->certs, i), libctx, tp) == 0 && memcmp(tp, want, sizeof(tp)) == 0)
+        if (dcpki_thumbprint_of(sk_X509_value(p->certs, i), libctx, tp) == 0 && memcmp(tp, want, sizeof(tp)) == 0)
             return i;
     }
     return -1;
@@ -317,7 +302,7 @@ static dcpki_code key_file_error(const char *path, int e, dcpki_err *err)
     if (e == ENOENT)
         return dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "the key file %s does not exist", path);
     return dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "cannot read the key file %s: %s", path,
-                         errstr(e, eb, sizeof(eb)));
+                         dcpki_strerror(e, eb, sizeof(eb)));
 }
 
 /* Finish an identity whose cert (and key, or pkcs11 URI) are set. */
@@ -325,7 +310,7 @@ static dcpki_code finish(dcpki_identity *id, const dcpki_config *cfg, OSSL_LIB_C
                          const char *cert_file, int cert_file_usable, const char *key_file,
                          int key_file_usable, dcpki_err *err)
 {
-    if (cert_thumbprint(id->cert, libctx, id->tp) != 0)
+    if (dcpki_thumbprint_of(id->cert, libctx, id->tp) != 0)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "cannot compute the SHA-1 thumbprint of %s", cert_file);
     char tps[41];
     dcpki_thumbprint_format(id->tp, tps);
@@ -378,7 +363,7 @@ static dcpki_code load_files(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpk
         if (e == ENOENT)
             return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "the file %s ([ra] certificate) does not exist", cf);
         return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "cannot read %s ([ra] certificate): %s", cf,
-                             errstr(e, eb, sizeof(eb)));
+                             dcpki_strerror(e, eb, sizeof(eb)));
     }
     dcpki_code rc = DCPKI_OK;
     unsigned char want[DCPKI_THUMBPRINT_LEN];
@@ -392,7 +377,7 @@ static dcpki_code load_files(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpk
     if (idx < 0) {
         unsigned char tp[DCPKI_THUMBPRINT_LEN];
         char have[41] = "?";
-        if (cert_thumbprint(sk_X509_value(pc.certs, 0), libctx, tp) == 0)
+        if (dcpki_thumbprint_of(sk_X509_value(pc.certs, 0), libctx, tp) == 0)
             dcpki_thumbprint_format(tp, have);
         rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND,
                            "the certificate in %s has thumbprint %s, not [ra] certificate_thumbprint %s", cf,
@@ -458,7 +443,7 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
         if (e == ENOENT)
             return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "the file %s ([ra] pkcs12) does not exist", path);
         return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "cannot read %s ([ra] pkcs12): %s", path,
-                             errstr(e, eb, sizeof(eb)));
+                             dcpki_strerror(e, eb, sizeof(eb)));
     }
     char *pass = NULL;
     dcpki_code rc = DCPKI_OK;
@@ -577,7 +562,7 @@ static dcpki_code load_store(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpk
             return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "the store directory %s ([ra] store) does not exist",
                                  dir);
         return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "cannot open the store directory %s: %s", dir,
-                             errstr(e, eb, sizeof(eb)));
+                             dcpki_strerror(e, eb, sizeof(eb)));
     }
     struct parsed found;
     memset(&found, 0, sizeof(found));
@@ -621,7 +606,7 @@ static dcpki_code load_store(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpk
             rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND,
                                "no certificate in %s has thumbprint %s (%d certificates in %d files examined; cannot read %s: %s)",
                                dir, cfg->ra.certificate_thumbprint, n_certs, n_files, unreadable_path,
-                               errstr(unreadable_errno, eb, sizeof(eb)));
+                               dcpki_strerror(unreadable_errno, eb, sizeof(eb)));
         else
             rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND,
                                "no certificate in %s has thumbprint %s (%d certificates in %d files examined)", dir,

@@ -4,6 +4,7 @@
 #define DCPKI_CORE_INTERNAL_H
 #include <stddef.h>
 #include <stdint.h>
+#include "dcpki/config.h"
 #include "dcpki/error.h"
 
 /* strdup that returns NULL for NULL input. */
@@ -11,15 +12,29 @@ char *dcpki_strdup0(const char *s);
 /* asprintf-like; NULL on failure. */
 char *dcpki_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Whether s is a dotted OID in form: digits, at least two arcs, no empty arc
+ * (syntax only; 0 for NULL). */
+int dcpki_is_dotted_oid(const char *s);
+
+/* Whether needle occurs in hay, ignoring ASCII case; 0 when hay is NULL. */
+int dcpki_contains_ci(const char *hay, const char *needle);
+
+/* The string member key of a JSON object, or NULL (o NULL, no such member,
+ * or not a string). Owned by o. */
+struct json_object;
+const char *dcpki_json_str(struct json_object *o, const char *key);
+
 /* Base64 (RFC 4648, with padding) through OpenSSL's EVP_EncodeBlock/DecodeBlock.
  * Decoding tolerates surrounding whitespace and embedded line breaks. Results
  * are malloc'ed (OPENSSL_malloc / OPENSSL_free). */
 char *dcpki_b64_encode(const unsigned char *data, size_t len);
 int dcpki_b64_decode(const char *text, unsigned char **out, size_t *out_len);
 
-/* Read a whole file (at most max bytes). On failure returns -1 and errno is set
- * (EFBIG when larger than max). *data is NUL-terminated; free with free(). */
-int dcpki_read_file(const char *path, size_t max, unsigned char **data, size_t *len);
+/* dcpki_read_file: dcpki/config.h */
+
+/* write() all n bytes (retrying on EINTR and short writes); 0, or -1 with errno
+ * set (EIO when write() returns 0). */
+int dcpki_write_all(int fd, const void *data, size_t n);
 
 /* strerror with a lower-case first letter ("permission denied"), thread-safe. */
 const char *dcpki_strerror(int errnum, char *buf, size_t n);

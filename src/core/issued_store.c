@@ -214,17 +214,7 @@ static dcpki_code write_atomic(const char *dir, const char *name, const char *da
     if (fd < 0)
         return dcpki_err_set(err, DCPKI_E_IO, "cannot write in the store directory %s: %s", dir,
                              dcpki_strerror(errno, eb, sizeof eb));
-    int ok = fchmod(fd, 0600) == 0;
-    size_t off = 0;
-    while (ok && off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        ok = w > 0;
-        if (ok)
-            off += (size_t)w;
-    }
-    ok = ok && fsync(fd) == 0;
+    int ok = fchmod(fd, 0600) == 0 && dcpki_write_all(fd, data, len) == 0 && fsync(fd) == 0;
     int saved = errno;
     if (close(fd) != 0)
         ok = 0;
@@ -348,14 +338,6 @@ dcpki_code dcpki_store_save(const char *dir, const dcpki_store_entry *e, dcpki_e
     return rc;
 }
 
-static const char *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static X509 *cert_from_pem(const char *pem)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
@@ -369,7 +351,7 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
 {
     memset(e, 0, sizeof(*e));
     json_object *o = json_tokener_parse(txt);
-    const char *id = o ? jget(o, "id") : NULL, *st = o ? jget(o, "state") : NULL;
+    const char *id = o ? dcpki_json_str(o, "id") : NULL, *st = o ? dcpki_json_str(o, "state") : NULL;
     if (o == NULL || id == NULL || strlen(id) != DCPKI_STORE_ID_LEN || st == NULL) {
         json_object_put(o);
         return dcpki_err_set(err, DCPKI_E_IO, "store entry %s is damaged (not a dcpki entry)",
@@ -380,12 +362,12 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
                : strcmp(st, "revoked") == 0 ? DCPKI_STORE_REVOKED
                : strcmp(st, "sending") == 0 ? DCPKI_STORE_SENDING
                                             : DCPKI_STORE_ISSUED;
-    e->txid = dcpki_strdup0(jget(o, "txid"));
-    e->ca_host = dcpki_strdup0(jget(o, "ca_host"));
-    e->profile = dcpki_strdup0(jget(o, "profile"));
-    e->subject = dcpki_strdup0(jget(o, "subject"));
-    e->pending_id = dcpki_strdup0(jget(o, "pending_id"));
-    e->serial = dcpki_strdup0(jget(o, "serial"));
+    e->txid = dcpki_strdup0(dcpki_json_str(o, "txid"));
+    e->ca_host = dcpki_strdup0(dcpki_json_str(o, "ca_host"));
+    e->profile = dcpki_strdup0(dcpki_json_str(o, "profile"));
+    e->subject = dcpki_strdup0(dcpki_json_str(o, "subject"));
+    e->pending_id = dcpki_strdup0(dcpki_json_str(o, "pending_id"));
+    e->serial = dcpki_strdup0(dcpki_json_str(o, "serial"));
     json_object *v;
     if (json_object_object_get_ex(o, "created", &v))
         e->created = json_object_get_int64(v);
@@ -400,7 +382,7 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
             e->n_sans = i + 1;
         }
     }
-    const char *c = jget(o, "certificate");
+    const char *c = dcpki_json_str(o, "certificate");
     if (!bad && c != NULL)
         bad = (e->cert = cert_from_pem(c)) == NULL;
     if (!bad && json_object_object_get_ex(o, "chain", &v) && json_object_is_type(v, json_type_array)) {
@@ -413,14 +395,14 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
             e->n_chain = i + 1;
         }
     }
-    const char *k = jget(o, "private_key");
+    const char *k = dcpki_json_str(o, "private_key");
     if (!bad && k != NULL) {
         BIO *b = BIO_new_mem_buf(k, -1);
         e->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
         BIO_free(b);
         bad = e->key == NULL;
     }
-    const char *csr = jget(o, "csr");
+    const char *csr = dcpki_json_str(o, "csr");
     if (!bad && csr != NULL) {
         unsigned char *d = NULL;
         size_t dl = 0;

@@ -175,20 +175,6 @@ int dcpki_keycache_read(const char *path, int64_t now, int64_t ttl_s, char **jso
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int dcpki_keycache_write(const char *path, int64_t now, const char *json, size_t len)
 {
     if (!json || len == 0 || len > DCPKI_KEYCACHE_MAX - 64)
@@ -207,8 +193,8 @@ int dcpki_keycache_write(const char *path, int64_t now, const char *json, size_t
     }
     char head[64];
     int hl = snprintf(head, sizeof(head), MAGIC "%" PRId64 "\n", now);
-    int ok = fchmod(fd, 0600) == 0 && hl > 0 && write_all(fd, head, (size_t)hl) == 0 &&
-             write_all(fd, json, len) == 0 && fsync(fd) == 0;
+    int ok = fchmod(fd, 0600) == 0 && hl > 0 && dcpki_write_all(fd, head, (size_t)hl) == 0 &&
+             dcpki_write_all(fd, json, len) == 0 && fsync(fd) == 0;
     if (close(fd) != 0)
         ok = 0;
     if (ok && rename(tmp, path) != 0)

@@ -2,6 +2,7 @@
  * libxml2's tree API, namespace-aware parsers of the responses. Untrusted
  * input: size limit, no DTD (so no entity expansion), no network. */
 #include "dcpki/pki_platform.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -154,19 +155,7 @@ static dcpki_code msg_finish(msg *m, char **out, size_t *out_len, dcpki_err *err
 
 static int is_oid_text(const char *s)
 {
-    if (s == NULL || !isdigit((unsigned char)s[0]) || strlen(s) > 200)
-        return 0;
-    int dots = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p == '.') {
-            if (p[1] == '\0' || p[1] == '.')
-                return 0;
-            dots++;
-        } else if (!isdigit((unsigned char)*p)) {
-            return 0;
-        }
-    }
-    return dots >= 1;
+    return dcpki_is_dotted_oid(s) && strlen(s) <= 200;
 }
 
 static dcpki_code check_txid(const char *txid, dcpki_err *err)
@@ -219,17 +208,6 @@ dcpki_code dcpki_pki_build_get_policies(const char *txid, const char *const *oid
     return msg_finish(&m, out, out_len, err);
 }
 
-static char *b64_encode(const unsigned char *d, size_t n)
-{
-    if (n > INT_MAX / 2)
-        return NULL;
-    char *o = malloc(4 * ((n + 2) / 3) + 1);
-    if (o == NULL)
-        return NULL;
-    EVP_EncodeBlock((unsigned char *)o, d, (int)n);
-    return o;
-}
-
 dcpki_code dcpki_pki_build_enroll(const dcpki_pki_enroll_params *pp, char **out, size_t *out_len,
                                   dcpki_err *err)
 {
@@ -257,14 +235,14 @@ dcpki_code dcpki_pki_build_enroll(const dcpki_pki_enroll_params *pp, char **out,
                                  "long, not UTF-8 or has control characters",
                                  pp->pairs[i].name ? pp->pairs[i].name : "");
     char *csr_b64 = NULL;
-    if (pp->type != DCPKI_PKI_QUERY && (csr_b64 = b64_encode(pp->csr_der, pp->csr_len)) == NULL)
+    if (pp->type != DCPKI_PKI_QUERY && (csr_b64 = dcpki_b64_encode(pp->csr_der, pp->csr_len)) == NULL)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "encoding the CSR");
 
     pthread_once(&xml_once, xml_init_once);
     msg m;
     if (msg_init(&m) != 0) {
         xmlFreeDoc(m.doc);
-        free(csr_b64);
+        OPENSSL_free(csr_b64);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "building a SOAP message");
     }
     xmlNodePtr rst = xmlNewChild(m.body, NULL, (const xmlChar *)"RequestSecurityToken", NULL);
@@ -301,7 +279,7 @@ dcpki_code dcpki_pki_build_enroll(const dcpki_pki_enroll_params *pp, char **out,
         add_text(&m, nv, e, "value", pp->pairs[i].value);
     }
     add_text(&m, rq, e, "version", "2.0");
-    free(csr_b64);
+    OPENSSL_free(csr_b64);
     return msg_finish(&m, out, out_len, err);
 }
 
@@ -604,29 +582,18 @@ void dcpki_pki_fault_clear(dcpki_pki_fault *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int contains_ci(const char *hay, const char *needle)
-{
-    if (hay == NULL)
-        return 0;
-    size_t n = strlen(needle);
-    for (const char *p = hay; *p; p++)
-        if (strncasecmp(p, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
 dcpki_code dcpki_pki_fault_to_err(const dcpki_pki_fault *f, dcpki_err *err)
 {
     const char *text = f->faultstring && f->faultstring[0] ? f->faultstring
                        : f->message && f->message[0] ? f->message : "(no fault text)";
     const char *ec = f->errorcode && f->errorcode[0] ? f->errorcode : NULL;
     const char *msg2 = f->message && f->message[0] && text != f->message ? f->message : NULL;
-    if (contains_ci(f->faultstring, "not understood") || contains_ci(f->message, "not understood"))
+    if (dcpki_contains_ci(f->faultstring, "not understood") || dcpki_contains_ci(f->message, "not understood"))
         return dcpki_err_set(err, DCPKI_E_PROFILE_UNKNOWN,
                              "the CA answered \"%.200s\"%s%s%s", text, ec ? " (errorcode " : "", ec ? ec : "",
                              ec ? ")" : "");
-    if (contains_ci(f->faultstring, "policy verification") || contains_ci(f->message, "policy verification") ||
-        contains_ci(f->faultstring, "supported certificate template attributes"))
+    if (dcpki_contains_ci(f->faultstring, "policy verification") || dcpki_contains_ci(f->message, "policy verification") ||
+        dcpki_contains_ci(f->faultstring, "supported certificate template attributes"))
         return dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION, "the CA refused the request: \"%.250s\"%s%s%s", text,
                              ec ? " (errorcode " : "", ec ? ec : "", ec ? ")" : "");
     return dcpki_err_set(err, DCPKI_E_CA_REFUSED, "the CA answered \"%.200s\"%s%.150s%s%s%s",
@@ -679,44 +646,21 @@ static dcpki_code open_response(const char *xml, size_t len, const char *ns, con
 
 /* ---- base64 / certificates ---- */
 
-static unsigned char *b64_decode(const char *s, size_t *out_len)
-{
-    size_t n = strlen(s);
-    if (n > INT_MAX)
-        return NULL;
-    unsigned char *o = malloc(n / 4 * 3 + 4);
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    int l1 = 0, l2 = 0;
-    if (o == NULL || ctx == NULL) {
-        free(o);
-        EVP_ENCODE_CTX_free(ctx);
-        return NULL;
-    }
-    EVP_DecodeInit(ctx);
-    if (EVP_DecodeUpdate(ctx, o, &l1, (const unsigned char *)s, (int)n) < 0 ||
-        EVP_DecodeFinal(ctx, o + l1, &l2) != 1 || l1 + l2 == 0) {
-        free(o);
-        EVP_ENCODE_CTX_free(ctx);
-        return NULL;
-    }
-    EVP_ENCODE_CTX_free(ctx);
-    *out_len = (size_t)(l1 + l2);
-    return o;
-}
-
 static X509 *cert_from_b64(const char *s)
 {
     size_t n = 0;
-    unsigned char *der = s ? b64_decode(s, &n) : NULL;
-    if (der == NULL)
+    unsigned char *der = NULL;
+    if (s == NULL || dcpki_b64_decode(s, &der, &n) != 0 || n == 0) {
+        OPENSSL_free(der);
         return NULL;
+    }
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)n);
     if (x != NULL && p != der + n) {
         X509_free(x);
         x = NULL;
     }
-    free(der);
+    OPENSSL_free(der);
     return x;
 }
 
@@ -949,9 +893,9 @@ static const char *alg_name(const char *oid, const char *label)
             return "DSA";
     }
     if (label != NULL) {
-        if (contains_ci(label, "RSA"))
+        if (dcpki_contains_ci(label, "RSA"))
             return "RSA";
-        if (contains_ci(label, "ECDSA") || contains_ci(label, "ECC") || strcasecmp(label, "EC") == 0)
+        if (dcpki_contains_ci(label, "ECDSA") || dcpki_contains_ci(label, "ECC") || strcasecmp(label, "EC") == 0)
             return "EC";
     }
     return NULL;
@@ -1219,8 +1163,8 @@ static STACK_OF(X509) *token_certs(const char *tok)
         BIO_free(b);
     } else {
         size_t n = 0;
-        unsigned char *der = b64_decode(tok, &n);
-        if (der != NULL) {
+        unsigned char *der = NULL;
+        if (dcpki_b64_decode(tok, &der, &n) == 0 && n > 0) {
             const unsigned char *p = der;
             p7 = d2i_PKCS7(NULL, &p, (long)n);
             if (p7 == NULL) {
@@ -1229,8 +1173,8 @@ static STACK_OF(X509) *token_certs(const char *tok)
                 if (x != NULL && !sk_X509_push(out, x))
                     X509_free(x);
             }
-            free(der);
         }
+        OPENSSL_free(der);
     }
     if (p7 != NULL) {
         STACK_OF(X509) *c = NULL;

@@ -1,5 +1,6 @@
 /* Certificate profile policy: model, look-ups, key check, JSON and text. */
 #include "dcpki/policy.h"
+#include "dcpki/thumbprint.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,16 +78,6 @@ const dcpki_policy_attr *dcpki_policy_find_attr_dn(const dcpki_policy *p, const 
         return NULL;
     for (size_t i = 0; i < p->n_attrs; i++)
         if (p->attrs[i].dn != NULL && strcasecmp(p->attrs[i].dn, dn) == 0)
-            return &p->attrs[i];
-    return NULL;
-}
-
-const dcpki_policy_attr *dcpki_policy_find_attr_name(const dcpki_policy *p, const char *name)
-{
-    if (p == NULL || name == NULL)
-        return NULL;
-    for (size_t i = 0; i < p->n_attrs; i++)
-        if (p->attrs[i].name != NULL && strcasecmp(p->attrs[i].name, name) == 0)
             return &p->attrs[i];
     return NULL;
 }
@@ -232,12 +223,10 @@ static json_object *cert_json(X509 *x)
         return NULL;
     char *subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
     char *iss = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
-    if (X509_digest(x, EVP_sha1(), md, &mdlen) == 1)
-        for (unsigned int i = 0; i < mdlen; i++)
-            snprintf(hex + 2 * i, 3, "%02X", md[i]);
+    unsigned char md[DCPKI_THUMBPRINT_LEN];
+    char hex[41] = "";
+    if (dcpki_thumbprint_of(x, NULL, md) == 0)
+        dcpki_thumbprint_format(md, hex);
     json_object *c = json_object_new_object();
     if (c == NULL || subj == NULL || iss == NULL || jadd_str(c, "subject", subj) != 0 ||
         jadd_str(c, "issuer", iss) != 0 || jadd_str(c, "sha1", hex) != 0) {

@@ -1,6 +1,7 @@
 /* The connector's subject / SAN rules (BRIEF.md §4), checked against the
  * profile's policy before anything is sent. */
 #include "dcpki/request.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -158,19 +159,7 @@ static char *trim_dup(const char *b, const char *e)
 
 static int is_oid(const char *s)
 {
-    if (s == NULL || !isdigit((unsigned char)s[0]))
-        return 0;
-    int dots = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p == '.') {
-            if (p[1] == '\0' || p[1] == '.')
-                return 0;
-            dots++;
-        } else if (!isdigit((unsigned char)*p)) {
-            return 0;
-        }
-    }
-    if (dots < 1)
+    if (!dcpki_is_dotted_oid(s))
         return 0;
     ASN1_OBJECT *o = OBJ_txt2obj(s, 1);
     ASN1_OBJECT_free(o);
@@ -519,17 +508,6 @@ static dcpki_code add_pair(dcpki_request *r, const char **froms, const char *nam
     return DCPKI_OK;
 }
 
-static char *b64(const unsigned char *d, size_t n)
-{
-    if (n > 0x3fffffff)
-        return NULL;
-    char *o = malloc(4 * ((n + 2) / 3) + 1);
-    if (o == NULL)
-        return NULL;
-    EVP_EncodeBlock((unsigned char *)o, d, (int)n);
-    return o;
-}
-
 static const char *oid_or(const char *p)
 {
     return p != NULL ? p : "?";
@@ -816,13 +794,13 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
                     continue;
                 if (ps->oid == NULL && dcpki_policy_find_san(pol, DCPKI_SAN_OTHERNAME, o->oid) != ps)
                     continue;
-                char *v = b64(o->der, o->der_len);
+                char *v = dcpki_b64_encode(o->der, o->der_len);
                 if (v == NULL)
                     goto oom;
                 const char *name = in->othername_pair ? in->othername_pair
                                    : ps->name ? ps->name : DCPKI_DEFAULT_OTHERNAME_PAIR;
                 rc = add_pair(r, froms, name, v, "the other-name SAN", err);
-                free(v);
+                OPENSSL_free(v);
             }
         }
         if (rc != DCPKI_OK)

@@ -125,14 +125,6 @@ size_t dcpki_keypair_max_sig_size(const dcpki_keypair *kp)
 
 /* ---- JSON helpers ---- */
 
-static const char *jstr(json_object *o, const char *key)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static json_object *jget(json_object *o, const char *key, json_type type)
 {
     json_object *v;
@@ -172,16 +164,16 @@ static void error_message(const dcpki_http_response *r, char *out, size_t n)
                  json_object_is_type(json_object_array_get_idx(arr, 0), json_type_object))
             e = json_object_array_get_idx(arr, 0);
         if (e) {
-            const char *code = jstr(e, "code") ? jstr(e, "code") : jstr(e, "status");
-            const char *msg = jstr(e, "message");
+            const char *code = dcpki_json_str(e, "code") ? dcpki_json_str(e, "code") : dcpki_json_str(e, "status");
+            const char *msg = dcpki_json_str(e, "message");
             if (code && msg)
                 snprintf(out, n, "%.80s: %.300s", code, msg);
             else if (msg || code)
                 snprintf(out, n, "%.300s", msg ? msg : code);
-        } else if (jstr(o, "error")) {
-            snprintf(out, n, "%.300s", jstr(o, "error"));
-        } else if (jstr(o, "message")) {
-            snprintf(out, n, "%.300s", jstr(o, "message"));
+        } else if (dcpki_json_str(o, "error")) {
+            snprintf(out, n, "%.300s", dcpki_json_str(o, "error"));
+        } else if (dcpki_json_str(o, "message")) {
+            snprintf(out, n, "%.300s", dcpki_json_str(o, "message"));
         }
     }
     json_object_put(o);
@@ -327,7 +319,7 @@ static dcpki_code call(dcpki_signing *s, const char *method, const char *path, c
 
 static int b64_field(json_object *o, const char *key, dcpki_der *out)
 {
-    const char *v = jstr(o, key);
+    const char *v = dcpki_json_str(o, key);
     if (!v)
         return 0;
     return dcpki_b64_decode(v, &out->data, &out->len) == 0 && out->len > 0 ? 1 : -1;
@@ -347,7 +339,7 @@ static int valid_cert(const dcpki_der *d, OSSL_LIB_CTX *libctx)
 static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_pub, dcpki_keypair **out, dcpki_err *err)
 {
     *out = NULL;
-    const char *id = jstr(o, "id"), *alias = jstr(o, "alias"), *alg = jstr(o, "key_alg");
+    const char *id = dcpki_json_str(o, "id"), *alias = dcpki_json_str(o, "alias"), *alg = dcpki_json_str(o, "key_alg");
     if (!id || !alias)
         return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "a keypair without id or alias");
     dcpki_keypair *kp = kp_new();
@@ -356,9 +348,9 @@ static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_p
     dcpki_code rc = DCPKI_OK;
     kp->id = strdup(id);
     kp->alias = strdup(alias);
-    kp->status = dcpki_strdup0(jstr(o, "key_status"));
+    kp->status = dcpki_strdup0(dcpki_json_str(o, "key_status"));
     json_object *acc = jget(o, "account", json_type_object);
-    kp->account_id = dcpki_strdup0(acc ? jstr(acc, "id") : jstr(o, "account"));
+    kp->account_id = dcpki_strdup0(acc ? dcpki_json_str(acc, "id") : dcpki_json_str(o, "account"));
     if (!kp->id || !kp->alias) {
         rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
         goto fail;
@@ -473,7 +465,6 @@ static char *ra_label(const dcpki_config *cfg, OSSL_LIB_CTX *libctx)
          * private one (provider-notes.md §2) */
         X509 *x = X509_new_ex(libctx, NULL);
         BIO *b = BIO_new_file(cfg->ra.certificate, "rb");
-        EVP_MD *sha1 = EVP_MD_fetch(libctx, "SHA1", NULL);
         int ok = 0;
         if (x && b) {
             ok = PEM_read_bio_X509(b, &x, NULL, NULL) != NULL;
@@ -481,10 +472,8 @@ static char *ra_label(const dcpki_config *cfg, OSSL_LIB_CTX *libctx)
                 ok = d2i_X509_bio(b, &x) != NULL;
         }
         BIO_free(b);
-        unsigned char md[20];
-        unsigned int mdlen = 0;
-        ok = ok && sha1 && X509_digest(x, sha1, md, &mdlen) == 1 && mdlen == sizeof(md);
-        EVP_MD_free(sha1);
+        unsigned char md[DCPKI_THUMBPRINT_LEN];
+        ok = ok && dcpki_thumbprint_of(x, libctx, md) == 0;
         ERR_clear_error();
         if (ok) {
             X509_free(x);
@@ -798,8 +787,8 @@ static dcpki_code describe_service(dcpki_signing *s, const char *alias, dcpki_ke
         if (path && call(s, "GET", path, NULL, 1, alias, &o, NULL, &lerr) == DCPKI_OK) {
             json_object *its = jget(o, "items", json_type_array);
             json_object *it = its && json_object_array_length(its) == 1 ? json_object_array_get_idx(its, 0) : NULL;
-            const char *id = jstr(it, "id");
-            const char *ia = jstr(it, "alias");
+            const char *id = dcpki_json_str(it, "id");
+            const char *ia = dcpki_json_str(it, "alias");
             if (id && ia && strcmp(ia, alias) == 0 && strcmp(id, alias) != 0)
                 rc = fetch_keypair(s, id, alias, &kp, &raw, &raw_len, NULL, err);
         }
@@ -927,7 +916,7 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
     size_t rlen = 0;
     *sig = NULL;
     *sig_len = 0;
-    const char *sv = jstr(o, "signature");
+    const char *sv = dcpki_json_str(o, "signature");
     if (!sv || dcpki_b64_decode(sv, &raw, &rlen) != 0 || rlen == 0) {
         OPENSSL_free(raw);
         return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the answer to sign with '%s' has no base64 signature",

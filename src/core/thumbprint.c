@@ -4,6 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 static int hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -78,4 +83,17 @@ void dcpki_thumbprint_format(const unsigned char tp[DCPKI_THUMBPRINT_LEN], char 
         out[2 * i + 1] = hex[tp[i] & 15];
     }
     out[40] = '\0';
+}
+
+int dcpki_thumbprint_of(const X509 *x, OSSL_LIB_CTX *libctx, unsigned char out[DCPKI_THUMBPRINT_LEN])
+{
+    unsigned char *der = NULL;
+    int n = x != NULL ? i2d_X509(x, &der) : -1;
+    if (n <= 0)
+        return -1;
+    size_t outlen = 0;
+    int ok = EVP_Q_digest(libctx, "SHA1", NULL, der, (size_t)n, out, &outlen) && outlen == DCPKI_THUMBPRINT_LEN;
+    OPENSSL_free(der);
+    ERR_clear_error();
+    return ok ? 0 : -1;
 }

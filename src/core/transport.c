@@ -405,15 +405,6 @@ static void pool_put(struct dcpki_transport *t, CURL *h)
 
 /* ---- requests ---- */
 
-static int contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (const char *p = hay; *p; p++)
-        if (strncasecmp(p, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
 static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, int client_cert,
                                  const dcpki_http_request *req, long timeout_ms, dcpki_err *err)
 {
@@ -443,7 +434,7 @@ static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, in
                              req->method, req->url, msg);
     case CURLE_SSL_CONNECT_ERROR:
         for (const char *const *a = client_alerts; *a; a++)
-            if (contains_ci(msg, *a))
+            if (dcpki_contains_ci(msg, *a))
                 return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s", req->method, req->url, msg);
         if (client_cert) {
             /* the server cut the handshake after our certificate went out:
@@ -452,7 +443,7 @@ static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, in
                                                   "pull function", "push function", "non-properly terminated",
                                                   "unexpected eof", "fatal alert", NULL };
             for (const char *const *b = broken; *b; b++)
-                if (contains_ci(msg, *b))
+                if (dcpki_contains_ci(msg, *b))
                     return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
                                          "%s %s: the server broke off the TLS handshake after receiving the RA certificate, which means it refused it (%s)",
                                          req->method, req->url, msg);
@@ -469,7 +460,7 @@ static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, in
                                  req->method, req->url, msg);
         return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: the connection broke: %s", req->method, req->url, msg);
     default:
-        if (contains_ci(msg, "ssl") || contains_ci(msg, "tls") || contains_ci(msg, "gnutls"))
+        if (dcpki_contains_ci(msg, "ssl") || dcpki_contains_ci(msg, "tls") || dcpki_contains_ci(msg, "gnutls"))
             return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
         return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
     }

@@ -1,4 +1,4 @@
-/* Small private helpers: strings, base64 (OpenSSL), files, time. */
+/* Small private helpers: strings, JSON, base64 (OpenSSL), files, time. */
 #include "internal.h"
 
 #include <ctype.h>
@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -35,6 +37,42 @@ char *dcpki_strfmt(const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
+}
+
+int dcpki_is_dotted_oid(const char *s)
+{
+    if (s == NULL || !isdigit((unsigned char)s[0]))
+        return 0;
+    int dots = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.') {
+            if (p[1] == '\0' || p[1] == '.')
+                return 0;
+            dots++;
+        } else if (!isdigit((unsigned char)*p)) {
+            return 0;
+        }
+    }
+    return dots >= 1;
+}
+
+int dcpki_contains_ci(const char *hay, const char *needle)
+{
+    if (hay == NULL)
+        return 0;
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+const char *dcpki_json_str(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
 }
 
 char *dcpki_b64_encode(const unsigned char *data, size_t len)
@@ -164,6 +202,24 @@ int dcpki_read_file(const char *path, size_t max, unsigned char **data, size_t *
     buf[used] = '\0';
     *data = buf;
     *len = used;
+    return 0;
+}
+
+int dcpki_write_all(int fd, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
     return 0;
 }
 

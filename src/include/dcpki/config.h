@@ -53,5 +53,10 @@ dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_
 dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err);
 /* Wipe and free a secret string. */
 void dcpki_secret_free(char *s);
+/* Read a whole file (at most max bytes); the buffers it outgrows are wiped, as
+ * the file may hold a key. On failure returns -1 and errno is set (EFBIG when
+ * larger than max, EISDIR for a directory). *data is NUL-terminated; free with
+ * free(). */
+int dcpki_read_file(const char *path, size_t max, unsigned char **data, size_t *len);
 
 #endif

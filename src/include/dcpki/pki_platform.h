@@ -154,7 +154,7 @@ dcpki_code dcpki_pki_build_search(const char *txid, const dcpki_pki_search_filte
                                   size_t *out_len, dcpki_err *err);
 
 /* ---- response parsers. Every parser first checks size, well-formedness,
- * the SOAP 1.1 envelope, and a Fault (→ dcpki_pki_fault_code()). ---- */
+ * the SOAP 1.1 envelope, and a Fault (→ dcpki_pki_fault_to_err()). ---- */
 
 typedef struct dcpki_pki_fault {
     char *faultcode;

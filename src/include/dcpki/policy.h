@@ -79,7 +79,6 @@ void dcpki_policy_free(dcpki_policy *p);
 
 /* Look-ups: the first entry matching, NULL when none. Names compare case-insensitively. */
 const dcpki_policy_attr *dcpki_policy_find_attr_dn(const dcpki_policy *p, const char *dn);
-const dcpki_policy_attr *dcpki_policy_find_attr_name(const dcpki_policy *p, const char *name);
 const dcpki_policy_san *dcpki_policy_find_san(const dcpki_policy *p, dcpki_san_type t,
                                               const char *oid);
 
