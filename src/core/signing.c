@@ -453,40 +453,16 @@ fail:
 
 /* ---- client ---- */
 
-/* The RA identity as it names disk cache files: the configured thumbprint,
- * else the SHA-1 thumbprint of the certificate file's first certificate, else
- * the configured file's path. Public data only. */
-static char *ra_label(const dcpki_config *cfg, OSSL_LIB_CTX *libctx)
+/* The RA identity as it names disk cache files: the thumbprint of the
+ * certificate the transport presents (public data only). */
+static char *ra_label(const dcpki_transport *t)
 {
-    if (cfg->ra.certificate_thumbprint)
-        return dcpki_strfmt("sha1:%s", cfg->ra.certificate_thumbprint);
-    if (cfg->ra.certificate) {
-        /* in the caller's library context: inside the provider that is the
-         * private one (provider-notes.md §2) */
-        X509 *x = X509_new_ex(libctx, NULL);
-        BIO *b = BIO_new_file(cfg->ra.certificate, "rb");
-        int ok = 0;
-        if (x && b) {
-            ok = PEM_read_bio_X509(b, &x, NULL, NULL) != NULL;
-            if (!ok && BIO_reset(b) == 0)
-                ok = d2i_X509_bio(b, &x) != NULL;
-        }
-        BIO_free(b);
-        unsigned char md[DCPKI_THUMBPRINT_LEN];
-        ok = ok && dcpki_thumbprint_of(x, libctx, md) == 0;
-        ERR_clear_error();
-        if (ok) {
-            X509_free(x);
-            char hex[41];
-            dcpki_thumbprint_format(md, hex);
-            return dcpki_strfmt("sha1:%s", hex);
-        }
-        X509_free(x);
-        return dcpki_strfmt("file:%s", cfg->ra.certificate);
-    }
-    if (cfg->ra.pkcs12)
-        return dcpki_strfmt("pkcs12:%s", cfg->ra.pkcs12);
-    return dcpki_strfmt("none:");
+    unsigned char tp[DCPKI_THUMBPRINT_LEN];
+    if (dcpki_transport_client_thumbprint(t, tp) != 0)
+        return dcpki_strfmt("none:");
+    char hex[41];
+    dcpki_thumbprint_format(tp, hex);
+    return dcpki_strfmt("sha1:%s", hex);
 }
 
 dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_LIB_CTX *libctx, dcpki_signing **out,
@@ -514,7 +490,7 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     s->api_hdr = dcpki_strfmt("x-api-key: %s", key);
     dcpki_secret_free(key);
     s->url = strdup(cfg->signing.url);
-    s->ra_label = ra_label(cfg, libctx);
+    s->ra_label = ra_label(t);
     s->disk_dir = dcpki_keycache_dir();
     if (!s->base || !s->api_hdr || !s->url || !s->ra_label) {
         dcpki_signing_free(s);

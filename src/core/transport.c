@@ -64,6 +64,8 @@ struct dcpki_transport {
     size_t nsocks, capsocks;
     char *cainfo;
     char *cert, *cert_type, *key, *key_type, *key_pass; /* key_pass is secret */
+    int has_client;              /* an RA identity is presented ... */
+    unsigned char client_tp[DCPKI_THUMBPRINT_LEN]; /* ... with this certificate thumbprint */
     long timeout_ms;
     atomic_ulong connections;
     struct dcpki_transport *next; /* registry for the fork handlers */
@@ -286,6 +288,8 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
     if (cfg->ca.trust)
         ok &= (t->cainfo = strdup(cfg->ca.trust)) != NULL;
     if (id) {
+        t->has_client = 1;
+        dcpki_identity_thumbprint(id, t->client_tp);
         dcpki_tls_client_creds c;
         dcpki_identity_tls_creds(id, &c);
         if (c.cert_path)
@@ -670,4 +674,12 @@ void dcpki_http_response_free(dcpki_http_response *resp)
 unsigned long dcpki_transport_connections(const dcpki_transport *t)
 {
     return t ? atomic_load(&((dcpki_transport *)t)->connections) : 0;
+}
+
+int dcpki_transport_client_thumbprint(const dcpki_transport *t, unsigned char out[DCPKI_THUMBPRINT_LEN])
+{
+    if (t == NULL || !t->has_client)
+        return -1;
+    memcpy(out, t->client_tp, DCPKI_THUMBPRINT_LEN);
+    return 0;
 }

@@ -42,6 +42,11 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
                                    dcpki_http_response *resp, dcpki_err *err);
 void dcpki_http_response_free(dcpki_http_response *resp);
 
+/* SHA-1 thumbprint of the RA certificate this transport presents: 0, or -1
+ * when it presents none. */
+int dcpki_transport_client_thumbprint(const dcpki_transport *t,
+                                      unsigned char out[DCPKI_THUMBPRINT_LEN]);
+
 /* Number of TLS handshakes/new connections made so far (tests, benchmarks). */
 unsigned long dcpki_transport_connections(const dcpki_transport *t);
 
