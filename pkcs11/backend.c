@@ -1,8 +1,9 @@
-/* The module's libdcpki objects: configuration ($DCPKI_CONF, else
- * /etc/dcpki/dcpki.conf), RA identity, transport and signing client, made at
- * first need and kept until C_Finalize. A failure is not remembered: the next
- * call tries again (the service may be back, the file fixed). Failures are
- * logged with the catalogue's sentence and remedy and mapped to CK_RV. */
+/* The module's core context (dcpki/ctx.h: configuration from $DCPKI_CONF,
+ * else /etc/dcpki/dcpki.conf; RA identity; transport; signing client), made
+ * at C_Initialize and prepared there, so that a process that initialises the
+ * module and then drops privileges signs without reading those files again;
+ * kept until C_Finalize. Failures are logged with the catalogue's sentence
+ * and remedy and mapped to CK_RV. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,7 @@ CK_RV p11_rv_of(dcpki_code c)
     case DCPKI_E_SERVICE_UNAVAILABLE:
     case DCPKI_E_BAD_RESPONSE:
     case DCPKI_E_API_KEY:
+    case DCPKI_E_FILE_UNREADABLE:
         return CKR_DEVICE_ERROR;
     /* this one operation failed */
     default:
@@ -64,74 +66,46 @@ CK_RV p11_fail(const char *what, const dcpki_err *err)
     return p11_rv_of(err->code);
 }
 
-/* core_lock held */
-static CK_RV need_config(p11_module *m)
+CK_RV p11_backend_new(p11_module *m)
 {
     dcpki_err err;
     dcpki_err_clear(&err);
-    if (m->cfg)
-        return CKR_OK;
-    if (dcpki_config_load(dcpki_config_path(NULL), &m->cfg, &err) != DCPKI_OK) {
-        m->cfg = NULL;
-        return p11_fail("reading the configuration", &err);
-    }
+    if (dcpki_ctx_new(NULL, m->libctx, &m->core, &err) != DCPKI_OK)
+        return p11_fail("creating the dcpki context", &err);
     return CKR_OK;
 }
 
-static CK_RV need_identity(p11_module *m)
+void p11_backend_prepare(p11_module *m)
 {
     dcpki_err err;
-    CK_RV rv = need_config(m);
-    if (rv != CKR_OK || m->id)
-        return rv;
     dcpki_err_clear(&err);
-    if (dcpki_identity_load(m->cfg, m->libctx, &m->id, &err) != DCPKI_OK) {
-        m->id = NULL;
+    /* Quiet: a host that loads every registered module (p11-kit) must not log
+     * for a dcpki that is installed but not configured; the same error is
+     * reported by the first call that needs what failed. */
+    if (dcpki_ctx_prepare(m->core, DCPKI_NEED_SIGNING, &err) != DCPKI_OK)
+        DCPKI_DEBUG("dcpki-pkcs11: not prepared at C_Initialize: %s", err.detail);
+}
+
+CK_RV p11_backend_identity(p11_module *m, const dcpki_identity **out)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    if (dcpki_ctx_identity(m->core, out, &err) != DCPKI_OK)
         return p11_fail("loading the RA identity", &err);
-    }
     return CKR_OK;
-}
-
-CK_RV p11_backend_identity(p11_module *m, dcpki_identity **out)
-{
-    CK_RV rv;
-    p11_lock(m->core_lock);
-    rv = need_identity(m);
-    *out = m->id;
-    p11_unlock(m->core_lock);
-    return rv;
 }
 
 CK_RV p11_backend_signing(p11_module *m, dcpki_signing **out)
 {
     dcpki_err err;
-    CK_RV rv;
     dcpki_err_clear(&err);
-    p11_lock(m->core_lock);
-    rv = need_identity(m);
-    if (rv == CKR_OK && !m->transport &&
-        dcpki_transport_new(m->cfg, m->id, &m->transport, &err) != DCPKI_OK) {
-        m->transport = NULL;
-        rv = p11_fail("setting up the connection to the signing service", &err);
-    }
-    if (rv == CKR_OK && !m->signing &&
-        dcpki_signing_new(m->cfg, m->transport, m->libctx, &m->signing, &err) != DCPKI_OK) {
-        m->signing = NULL;
-        rv = p11_fail("setting up the signing service client", &err);
-    }
-    *out = m->signing;
-    p11_unlock(m->core_lock);
-    return rv;
+    if (dcpki_ctx_signing(m->core, out, &err) != DCPKI_OK)
+        return p11_fail("setting up the signing service client", &err);
+    return CKR_OK;
 }
 
 void p11_backend_free(p11_module *m)
 {
-    dcpki_signing_free(m->signing);
-    dcpki_transport_free(m->transport);
-    dcpki_identity_free(m->id);
-    dcpki_config_free(m->cfg);
-    m->signing = NULL;
-    m->transport = NULL;
-    m->id = NULL;
-    m->cfg = NULL;
+    dcpki_ctx_free(m->core);
+    m->core = NULL;
 }

@@ -148,6 +148,8 @@ static CK_RV module_new(p11_module **out)
         !(m->sha384 = EVP_MD_fetch(m->libctx, "SHA384", NULL)) ||
         !(m->sha512 = EVP_MD_fetch(m->libctx, "SHA512", NULL)))
         goto err;
+    if ((rv = p11_backend_new(m)) != CKR_OK)
+        goto err;
     m->next_session = 1;
     m->pid = getpid();
     *out = m;
@@ -195,6 +197,8 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         lockfns.unlock = args->UnlockMutex;
     }
     rv = module_new(&p11_mod);
+    if (rv == CKR_OK)
+        p11_backend_prepare(p11_mod);
     pthread_mutex_unlock(&init_lock);
     return rv;
 }

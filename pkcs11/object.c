@@ -134,7 +134,7 @@ done:
 
 static CK_RV load_ra(p11_module *m, objlist *l)
 {
-    dcpki_identity *id;
+    const dcpki_identity *id;
     X509 *cert;
     EVP_PKEY *pub, *key;
     CK_RV rv = p11_backend_identity(m, &id);

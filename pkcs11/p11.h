@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <p11-kit/pkcs11.h>
 #include <openssl/types.h>
+#include "dcpki/ctx.h"
 #include "dcpki/config.h"
 #include "dcpki/error.h"
 #include "dcpki/identity.h"
@@ -102,12 +103,8 @@ typedef struct p11_module {
     p11_session **sessions;
     size_t n_sessions, cap_sessions;
     CK_SESSION_HANDLE next_session;
-    /* libdcpki objects, created at first need (backend.c) under core_lock */
-    p11_mutex *core_lock;
-    dcpki_config *cfg;
-    dcpki_identity *id;
-    dcpki_transport *transport;
-    dcpki_signing *signing;
+    dcpki_ctx *core;        /* config, RA identity, transport, signing client (backend.c) */
+    p11_mutex *core_lock;   /* ra_modules */
     CK_FUNCTION_LIST **ra_modules; /* p11-kit modules for a pkcs11: RA key (ratoken.c) */
 } p11_module;
 
@@ -118,7 +115,12 @@ extern p11_module *p11_mod;
 CK_RV p11_enter(void);
 
 /* ---- backend.c: libdcpki objects and error mapping ---- */
-CK_RV p11_backend_identity(p11_module *m, dcpki_identity **out);
+/* Make the core context (no I/O); CKR_OK or the mapped failure. */
+CK_RV p11_backend_new(p11_module *m);
+/* Read now what later calls need (dcpki/ctx.h); a failure is only logged in
+ * debug mode: the call that needs the missing part reports it. */
+void p11_backend_prepare(p11_module *m);
+CK_RV p11_backend_identity(p11_module *m, const dcpki_identity **out);
 CK_RV p11_backend_signing(p11_module *m, dcpki_signing **out);
 void p11_backend_free(p11_module *m);
 /* Log a failure (stderr with DCPKI_DEBUG, and syslog) and map it to a CK_RV. */

@@ -160,7 +160,7 @@ static CK_RV open_key(CK_FUNCTION_LIST **mods, P11KitUri *uri, const char *pin, 
 CK_RV p11_ratoken_sign(p11_module *m, CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
                        unsigned char *out, size_t out_len)
 {
-    dcpki_identity *id;
+    const dcpki_identity *id;
     dcpki_tls_client_creds creds;
     P11KitUri *uri = NULL;
     CK_FUNCTION_LIST *f = NULL;

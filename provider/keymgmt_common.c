@@ -70,7 +70,12 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
     k->has_private = want_private;
     dcpki_err_clear(&err);
     if (uri->kind == DCPKI_URI_RA) {
-        EVP_PKEY *pk = dcpki_identity_key(prov->id);
+        const dcpki_identity *id = dcpki_prov_identity(prov);
+        if (id == NULL) {
+            dcpki_key_free(k);
+            return NULL;
+        }
+        EVP_PKEY *pk = dcpki_identity_key(id);
         if (pk == NULL) {
             dcpki_err_set(&err, DCPKI_E_UNSUPPORTED,
                           "the RA key is on a PKCS#11 token; use its pkcs11: URI with the pkcs11 provider");
@@ -83,7 +88,12 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
         k->pkey = pk;
         k->is_ra = 1;
     } else {
-        if (dcpki_signing_describe(prov->signing, uri->alias, &k->kp, &err) != DCPKI_OK)
+        dcpki_signing *sg = dcpki_prov_signing(prov);
+        if (sg == NULL) {
+            dcpki_key_free(k);
+            return NULL;
+        }
+        if (dcpki_signing_describe(sg, uri->alias, &k->kp, &err) != DCPKI_OK)
             goto err;
         if (k->kp->pub == NULL || !EVP_PKEY_up_ref(k->kp->pub)) {
             dcpki_err_set(&err, DCPKI_E_BAD_RESPONSE, "the service gave no public key for '%s'",

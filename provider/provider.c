@@ -150,120 +150,45 @@ void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, i
         dcpki_raise(prov, (int)c, file, line, func, "(%s)", dcpki_code_remedy(c));
 }
 
-/* ---- fork: no lock of ours may be inherited held ----
- * The transport re-creates its connections in a forked child itself
- * (transport.h). Here only the lazy-initialisation lock matters: a fork while
- * another thread initialises would leave it locked forever in the child, so
- * the child makes it anew. (It is not taken in a prepare handler: that would
- * order it against the transport's own fork locks, which are taken while it
- * is held during initialisation.) A child forked in the middle of another
- * thread's initialisation sees id == NULL or ready == 0 and initialises again. */
-
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static dcpki_prov *reg_head;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void atfork_child(void)
-{
-    pthread_mutex_init(&reg_lock, NULL);
-    for (dcpki_prov *p = reg_head; p != NULL; p = p->next)
-        pthread_mutex_init(&p->lock, NULL);
-}
-
-static void atfork_register(void)
-{
-    pthread_atfork(NULL, NULL, atfork_child);
-}
-
-static void reg_add(dcpki_prov *prov)
-{
-    pthread_once(&atfork_once, atfork_register);
-    pthread_mutex_lock(&reg_lock);
-    prov->next = reg_head;
-    reg_head = prov;
-    pthread_mutex_unlock(&reg_lock);
-}
-
-static void reg_remove(dcpki_prov *prov)
-{
-    pthread_mutex_lock(&reg_lock);
-    for (dcpki_prov **pp = &reg_head; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == prov) {
-            *pp = prov->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&reg_lock);
-}
-
-/* ---- lazy initialisation ---- */
-
-static void dcpki_prov_release_core(dcpki_prov *prov)
-{
-    dcpki_signing_free(prov->signing);
-    prov->signing = NULL;
-    dcpki_transport_free(prov->transport);
-    prov->transport = NULL;
-    dcpki_identity_free(prov->id);
-    prov->id = NULL;
-    dcpki_config_free(prov->cfg);
-    prov->cfg = NULL;
-    prov->ready = 0;
-}
+/* ---- the core context ----
+ * Made at load without any I/O (dcpki/ctx.h); a key load prepares it, which
+ * reads dcpki.conf, the RA identity, the trust bundle and the API key into
+ * memory, so that a server's workers forked later and running as another user
+ * sign without opening those files. */
 
 int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing)
 {
     dcpki_err err;
-    dcpki_config *cfg = NULL;
-    dcpki_identity *id = NULL;
-    dcpki_transport *t = NULL;
-    dcpki_signing *sg = NULL;
-    int ok = 0;
-
     dcpki_err_clear(&err);
-    pthread_mutex_lock(&prov->lock);
-    /* Step 1, for every dcpki: key: the configuration and the RA identity
-     * (all dcpki:ra needs: a connector-only dcpki.conf has no [signing]). */
-    if (prov->id == NULL) {
-        const char *path = dcpki_config_path(prov->config_path);
-        DCPKI_DEBUG("dcpki provider: first use, loading %s", path);
-        if (dcpki_config_load(path, &cfg, &err) != DCPKI_OK)
-            goto fail;
-        if (dcpki_identity_load(cfg, prov->libctx, &id, &err) != DCPKI_OK)
-            goto fail;
-        prov->cfg = cfg;
-        prov->id = id;
-        cfg = NULL;
-        id = NULL;
+    if (dcpki_ctx_prepare(prov->core, need_signing ? DCPKI_NEED_SIGNING : DCPKI_NEED_IDENTITY, &err) != DCPKI_OK) {
+        DCPKI_RAISE_ERR(prov, &err);
+        return 0;
     }
-    /* Step 2, for remote keys: the transport and the signing client. */
-    if (need_signing && !prov->ready) {
-        if (dcpki_transport_new(prov->cfg, prov->id, &t, &err) != DCPKI_OK)
-            goto fail;
-        if (dcpki_signing_new(prov->cfg, t, prov->libctx, &sg, &err) != DCPKI_OK)
-            goto fail;
-        prov->transport = t;
-        prov->signing = sg;
-        t = NULL;
-        sg = NULL;
-        prov->ready = 1;
-    }
-    ok = 1;
-    goto out;
-fail:
-    dcpki_signing_free(sg);
-    dcpki_transport_free(t);
-    dcpki_identity_free(id);
-    dcpki_config_free(cfg);
-    DCPKI_RAISE_ERR(prov, &err);
-out:
-    pthread_mutex_unlock(&prov->lock);
-    return ok;
+    return 1;
 }
 
-int dcpki_prov_ready(dcpki_prov *prov)
+const dcpki_identity *dcpki_prov_identity(dcpki_prov *prov)
 {
-    return dcpki_prov_ready_for(prov, 1);
+    dcpki_err err;
+    const dcpki_identity *id;
+    dcpki_err_clear(&err);
+    if (dcpki_ctx_identity(prov->core, &id, &err) != DCPKI_OK) {
+        DCPKI_RAISE_ERR(prov, &err);
+        return NULL;
+    }
+    return id;
+}
+
+dcpki_signing *dcpki_prov_signing(dcpki_prov *prov)
+{
+    dcpki_err err;
+    dcpki_signing *sg;
+    dcpki_err_clear(&err);
+    if (dcpki_ctx_signing(prov->core, &sg, &err) != DCPKI_OK) {
+        DCPKI_RAISE_ERR(prov, &err);
+        return NULL;
+    }
+    return sg;
 }
 
 OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov)
@@ -309,9 +234,7 @@ static void dcpki_teardown(void *provctx)
     dcpki_prov *prov = provctx;
     if (prov == NULL)
         return;
-    reg_remove(prov);
-    dcpki_prov_release_core(prov);
-    pthread_mutex_destroy(&prov->lock);
+    dcpki_ctx_free(prov->core);
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->config_path);
@@ -368,24 +291,22 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                 goto err;
         }
     }
-    if (pthread_mutex_init(&prov->lock, NULL) != 0)
-        goto err;
     dcpki_fill_reasons();
     /* Our own hashing, verification and RA-key signing: a library context
      * holding only the built-in default provider, so nothing we do can
      * re-enter this provider. */
     prov->libctx = OSSL_LIB_CTX_new_from_dispatch(handle, in);
     if (prov->libctx == NULL)
-        goto err_mutex;
+        goto err;
     prov->deflt = OSSL_PROVIDER_load(prov->libctx, "default");
     if (prov->deflt == NULL)
-        goto err_mutex;
-    reg_add(prov);
+        goto err;
+    dcpki_err e;
+    if (dcpki_ctx_new(prov->config_path, prov->libctx, &prov->core, &e) != DCPKI_OK)
+        goto err;
     *out = dcpki_dispatch;
     *provctx = prov;
     return 1;
-err_mutex:
-    pthread_mutex_destroy(&prov->lock);
 err:
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);

@@ -1,8 +1,8 @@
 /* dcpki OpenSSL 3 provider: shared declarations.
  *
  * The provider context owns a private library context (built-in "default"
- * only) used for all of our own crypto, and the lazily created core objects
- * (config -> RA identity -> transport -> signing client). Keys are reference
+ * only) used for all of our own crypto, and a core context (dcpki/ctx.h:
+ * config -> RA identity -> transport -> signing client). Keys are reference
  * counted objects shared by the store, keymgmt, signature and encoders. */
 #ifndef DCPKI_PROVIDER_H
 #define DCPKI_PROVIDER_H
@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "dcpki/config.h"
+#include "dcpki/ctx.h"
 #include "dcpki/error.h"
 #include "dcpki/identity.h"
 #include "dcpki/log.h"
@@ -51,13 +52,7 @@ typedef struct dcpki_prov {
     OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
     OSSL_FUNC_core_vset_error_fn *core_vset_error;
 
-    pthread_mutex_t lock;
-    int ready;            /* transport and signing client made (cfg and id are, too) */
-    dcpki_config *cfg;
-    dcpki_identity *id;
-    dcpki_transport *transport;
-    dcpki_signing *signing;
-    struct dcpki_prov *next; /* registry for the fork handlers */
+    dcpki_ctx *core;      /* config, RA identity, transport, signing client */
 } dcpki_prov;
 
 typedef struct dcpki_key {
@@ -81,12 +76,14 @@ void dcpki_raise(dcpki_prov *prov, int reason, const char *file, int line, const
 void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, int line,
                      const char *func);
 #define DCPKI_RAISE_ERR(prov, err) dcpki_raise_err((prov), (err), __FILE__, __LINE__, __func__)
-/* Make (once; again in a forked child for the transport) the core objects.
- * Returns 1, or 0 with an error raised. */
-int dcpki_prov_ready(dcpki_prov *prov);
-/* The same, where need_signing 0 asks only for the configuration and the RA
- * identity (dcpki:ra needs no [signing] section and no signing service). */
+/* Prepare the core context when a key is loaded: everything later signatures
+ * need is read into memory (dcpki/ctx.h). need_signing 0 asks only for the
+ * configuration and the RA identity (dcpki:ra needs no [signing] section and
+ * no signing service). Returns 1, or 0 with an error raised. */
 int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing);
+/* The prepared objects, or NULL with an error raised. */
+const dcpki_identity *dcpki_prov_identity(dcpki_prov *prov);
+dcpki_signing *dcpki_prov_signing(dcpki_prov *prov);
 OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov);
 
 /* ---- keymgmt_common.c ---- */

@@ -229,9 +229,10 @@ static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, s
     unsigned char *out = NULL;
     size_t outlen = 0;
     dcpki_err_clear(&err);
-    if (!dcpki_prov_ready(c->prov))
+    dcpki_signing *sg = dcpki_prov_signing(c->prov);
+    if (sg == NULL)
         return 0;
-    if (dcpki_signing_sign(c->prov->signing, c->key->kp, scheme, mdname, tbs, tbslen, &out,
+    if (dcpki_signing_sign(sg, c->key->kp, scheme, mdname, tbs, tbslen, &out,
                            &outlen, &err) != DCPKI_OK) {
         DCPKI_RAISE_ERR(c->prov, &err);
         return 0;

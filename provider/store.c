@@ -31,6 +31,7 @@ typedef struct store_ctx {
     dcpki_key *key;       /* private object (or public for ;type=public) */
     dcpki_key *pub;       /* public object, made when needed */
     unsigned char *ra_der;
+    size_t ra_der_len;
     int prepared;
     store_item items[64];
     size_t n, next;
@@ -68,7 +69,11 @@ static void *store_open(void *provctx, const char *uri)
             goto err;
     }
     if (ctx->uri.kind == DCPKI_URI_RA) {
-        int len = i2d_X509(dcpki_identity_cert(prov->id), &ctx->ra_der);
+        const dcpki_identity *id = dcpki_prov_identity(prov);
+        if (id == NULL)
+            goto err;
+        int len = i2d_X509(dcpki_identity_cert(id), &ctx->ra_der);
+        ctx->ra_der_len = len > 0 ? (size_t)len : 0;
         if (len <= 0) {
             DCPKI_RAISE(prov, DCPKI_E_INTERNAL, "cannot encode the RA certificate");
             goto err;
@@ -128,7 +133,7 @@ static void store_prepare(store_ctx *ctx)
         add_item(ctx, ITEM_PUB, NULL, 0);
     if (want_cert) {
         if (ctx->uri.kind == DCPKI_URI_RA) {
-            add_item(ctx, ITEM_CERT, ctx->ra_der, (size_t)i2d_X509(dcpki_identity_cert(ctx->prov->id), NULL));
+            add_item(ctx, ITEM_CERT, ctx->ra_der, ctx->ra_der_len);
         } else if (ctx->key != NULL && ctx->key->kp != NULL) {
             const dcpki_keypair *kp = ctx->key->kp;
             if (kp->cert.data != NULL)

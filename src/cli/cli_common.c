@@ -152,7 +152,7 @@ int cli_getopt(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv,
             ctx->json = 1;
             continue;
         case CLI_OPT_CONFIG:
-            if (ctx->cfg) { /* only possible if a command loaded before parsing */
+            if (ctx->core) { /* only possible if a command loaded before parsing */
                 *rc = cli_usage_error(ctx, "--config given after the configuration was read");
                 return CLI_OPTS_EXIT;
             }
@@ -208,58 +208,40 @@ int cli_parse_common_only(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **arg
 
 /* ---------------------------------------------------------- lazy loading */
 
+/* The core context is made at first need, once the options (--config) are known. */
+static dcpki_code core(cli_ctx *ctx, dcpki_err *err)
+{
+    return ctx->core ? DCPKI_OK : dcpki_ctx_new(ctx->config_path, NULL, &ctx->core, err);
+}
+
 dcpki_code cli_config(cli_ctx *ctx, const dcpki_config **out, dcpki_err *err)
 {
-    if (!ctx->cfg) {
-        dcpki_code rc = dcpki_config_load(dcpki_config_path(ctx->config_path), &ctx->cfg, err);
-        if (rc != DCPKI_OK)
-            return rc;
-    }
-    *out = ctx->cfg;
-    return DCPKI_OK;
+    dcpki_code rc = core(ctx, err);
+    return rc != DCPKI_OK ? rc : dcpki_ctx_config(ctx->core, out, err);
 }
 
 dcpki_code cli_identity(cli_ctx *ctx, const dcpki_identity **out, dcpki_err *err)
 {
-    if (!ctx->id) {
-        const dcpki_config *cfg;
-        dcpki_code rc = cli_config(ctx, &cfg, err);
-        if (rc == DCPKI_OK)
-            rc = dcpki_identity_load(cfg, NULL, &ctx->id, err);
-        if (rc != DCPKI_OK)
-            return rc;
-    }
-    *out = ctx->id;
-    return DCPKI_OK;
+    dcpki_code rc = core(ctx, err);
+    return rc != DCPKI_OK ? rc : dcpki_ctx_identity(ctx->core, out, err);
 }
 
 dcpki_code cli_transport(cli_ctx *ctx, dcpki_transport **out, dcpki_err *err)
 {
-    if (!ctx->transport) {
-        const dcpki_identity *id;
-        dcpki_code rc = cli_identity(ctx, &id, err);
-        if (rc == DCPKI_OK)
-            rc = dcpki_transport_new(ctx->cfg, id, &ctx->transport, err);
-        if (rc != DCPKI_OK)
-            return rc;
-    }
-    *out = ctx->transport;
-    return DCPKI_OK;
+    dcpki_code rc = core(ctx, err);
+    return rc != DCPKI_OK ? rc : dcpki_ctx_transport(ctx->core, out, err);
 }
 
 dcpki_code cli_signing(cli_ctx *ctx, dcpki_signing **out, dcpki_err *err)
 {
-    if (!ctx->signing) {
-        dcpki_transport *t;
-        dcpki_code rc = cli_transport(ctx, &t, err);
-        if (rc != DCPKI_OK)
-            return rc;
-        rc = dcpki_signing_new(ctx->cfg, t, NULL, &ctx->signing, err);
-        if (rc != DCPKI_OK)
-            return rc;
-    }
-    *out = ctx->signing;
-    return DCPKI_OK;
+    dcpki_code rc = core(ctx, err);
+    return rc != DCPKI_OK ? rc : dcpki_ctx_signing(ctx->core, out, err);
+}
+
+unsigned long cli_connections(cli_ctx *ctx)
+{
+    dcpki_transport *t = ctx->core ? dcpki_ctx_transport_if_made(ctx->core) : NULL;
+    return t ? dcpki_transport_connections(t) : 0;
 }
 
 void cli_ctx_free(cli_ctx *ctx)
@@ -267,14 +249,8 @@ void cli_ctx_free(cli_ctx *ctx)
     if (ctx->pki_free != NULL && ctx->pki != NULL)
         ctx->pki_free(ctx->pki);
     ctx->pki = NULL;
-    dcpki_signing_free(ctx->signing);
-    dcpki_transport_free(ctx->transport);
-    dcpki_identity_free(ctx->id);
-    dcpki_config_free(ctx->cfg);
-    ctx->signing = NULL;
-    ctx->transport = NULL;
-    ctx->id = NULL;
-    ctx->cfg = NULL;
+    dcpki_ctx_free(ctx->core);
+    ctx->core = NULL;
 }
 
 /* ---------------------------------------------------------------- output */

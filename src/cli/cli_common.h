@@ -14,6 +14,7 @@
 #include <openssl/types.h>
 #include "dcpki/config.h"
 #include "dcpki/error.h"
+#include "dcpki/ctx.h"
 #include "dcpki/identity.h"
 #include "dcpki/signing.h"
 #include "dcpki/transport.h"
@@ -26,11 +27,8 @@ typedef struct cli_ctx {
     const char *config_path;    /* --config, NULL = $DCPKI_CONF or the default */
     int json;                   /* --json */
     char cmdpath[128];          /* "dcpki ra csr": used in usage messages */
-    /* loaded on first use, freed by cli_ctx_free */
-    dcpki_config *cfg;
-    dcpki_identity *id;
-    dcpki_transport *transport;
-    dcpki_signing *signing;
+    /* the core context (dcpki/ctx.h), made on first use, freed by cli_ctx_free */
+    dcpki_ctx *core;
     /* state of the enrollment commands (cli_enroll.c), released by pki_free */
     void *pki;
     void (*pki_free)(void *pki);
@@ -95,6 +93,8 @@ dcpki_code cli_identity(cli_ctx *ctx, const dcpki_identity **out, dcpki_err *err
 /* HTTPS transport with the RA identity (one per process: one TLS session cache) */
 dcpki_code cli_transport(cli_ctx *ctx, dcpki_transport **out, dcpki_err *err);
 dcpki_code cli_signing(cli_ctx *ctx, dcpki_signing **out, dcpki_err *err);
+/* TLS connections the transport made so far (0 when it was not made). */
+unsigned long cli_connections(cli_ctx *ctx);
 
 /* ---- output ---- */
 /* Print a JSON document (pretty) on stdout and release it; 0, or 1 on failure. */

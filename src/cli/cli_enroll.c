@@ -935,7 +935,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         batch_item_clear(&b);
         cli_enroll_res_clear(&res);
     }
-    unsigned long conns = ctx->transport ? dcpki_transport_connections(ctx->transport) : 0;
+    unsigned long conns = cli_connections(ctx);
     fprintf(stderr, "dcpki: %zu subjects: %zu issued, %zu re-delivered, %zu pending, %zu failed "
             "(%lu connection%s to the CA)\n", idx, n_ok, n_re, n_pend, n_fail, conns,
             conns == 1 ? "" : "s");

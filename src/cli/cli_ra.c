@@ -351,7 +351,7 @@ static int ra_csr(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     if (!kp) {
         X509_NAME_free(name);
         return cli_errorf(DCPKI_E_CONFIG_INCOMPLETE, "[ra] key is not set in %s; give --key FILE "
-                          "or set [ra] key (make one with 'dcpki ra keygen')", ctx->cfg->path);
+                          "or set [ra] key (make one with 'dcpki ra keygen')", dcpki_config_path(ctx->config_path));
     }
     if (is_pkcs11_uri(kp)) {
         X509_NAME_free(name);
@@ -656,14 +656,13 @@ static int ra_show(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     if (cli_identity(ctx, &id, &err) != DCPKI_OK)
         return cli_error(&err);
     X509 *x = dcpki_identity_cert(id);
-    dcpki_tls_client_creds creds;
-    memset(&creds, 0, sizeof creds);
-    dcpki_identity_tls_creds(id, &creds);
-    /* where the user put them (a PKCS#12 file is handed to TLS as a private copy) */
-    const dcpki_config *cfg = ctx->cfg;
+    const dcpki_config *cfg;
+    if (cli_config(ctx, &cfg, &err) != DCPKI_OK)
+        return cli_error(&err);
+    /* where the user put them */
     int p12 = cfg->ra.pkcs12 != NULL;
-    const char *certloc = p12 ? cfg->ra.pkcs12 : creds.cert_path;
-    const char *keyloc = p12 ? cfg->ra.pkcs12 : creds.key_path ? creds.key_path : creds.cert_path;
+    const char *certloc = dcpki_identity_cert_source(id);
+    const char *keyloc = dcpki_identity_key_source(id);
     int client_auth = (X509_get_extension_flags(x) & EXFLAG_XKUSAGE) &&
                       (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
     int expired = cli_cert_expired(x), early = cli_cert_not_yet_valid(x);

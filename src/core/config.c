@@ -528,8 +528,12 @@ dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err)
     if (dcpki_read_file(path, 64 * 1024, &data, &len) != 0) {
         char eb[128];
         int e = errno;
-        return dcpki_err_set(err, DCPKI_E_IO, "cannot read %s: %s", path,
-                             e == EFBIG ? "the file is larger than 64 KiB" : dcpki_strerror(e, eb, sizeof(eb)));
+        if (e == EFBIG)
+            return dcpki_err_set(err, DCPKI_E_IO, "cannot read %s: the file is larger than 64 KiB", path);
+        if (e == ENOENT)
+            return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "the file %s does not exist", path);
+        return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "cannot read %s: %s", path,
+                             dcpki_strerror(e, eb, sizeof(eb)));
     }
     size_t n = 0;
     while (n < len && data[n] != '\n' && data[n] != '\0')
@@ -558,11 +562,10 @@ dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_
                              cfg && cfg->path ? cfg->path : "the configuration");
     dcpki_code rc = dcpki_read_secret_file(cfg->signing.api_key_file, out, err);
     if (rc != DCPKI_OK) {
-        if (rc == DCPKI_E_IO && err) {
+        if (err) {
             char d[DCPKI_ERR_DETAIL_MAX];
             snprintf(d, sizeof(d), "[signing] api_key_file: %.400s", err->detail);
-            dcpki_err_set(err, DCPKI_E_API_KEY, "%s", d);
-            return DCPKI_E_API_KEY;
+            dcpki_err_set(err, rc, "%s", d);
         }
         return rc;
     }

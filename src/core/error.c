@@ -98,6 +98,8 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
         "read the CA's message in the detail; fix the request or the profile" },
     [DCPKI_E_PENDING] = { "pending", "the CA left the request pending approval",
         "have it approved in the portal, then run dcpki enroll --poll ID" },
+    [DCPKI_E_FILE_UNREADABLE] = { "file_unreadable", "a file dcpki needs cannot be read",
+        "check that it exists and that the user this process runs as may read it; a server that drops privileges must load its dcpki key before it does" },
 };
 
 static const struct entry *lookup(dcpki_code c)

@@ -6,14 +6,15 @@
  *      PEM file, or any .key file in the directory whose public key matches.
  *
  * TLS credentials for libcurl/GnuTLS: curl's GnuTLS backend (7.88) reads only
- * PEM/DER files (no PKCS#12, no blobs), with one file type for certificate and
- * key. When the configured files are PEM and usable as they are, their paths
- * are given. Otherwise (PKCS#12, DER files, a certificate that is not the first
- * of its file) the identity writes a private temporary file (mode 0600, under
- * $TMPDIR or /tmp, removed by dcpki_identity_free) holding the certificate, its
- * chain and the key as PKCS#8 encrypted with AES-256 under a random one-time
- * passphrase that lives only in this process's memory (given to curl as
- * CURLOPT_KEYPASSWD). The key is thus never written in clear. */
+ * files, by name, again for every new connection. The identity is loaded once
+ * (when a key is loaded, before a server drops privileges) and handed to curl
+ * as a sealed memory file (memfile.c) holding the certificate, its chain and
+ * the key as PKCS#8 encrypted with AES-256 under a random one-time password
+ * that lives only in this process's memory (CURLOPT_KEYPASSWD). A key on a
+ * PKCS#11 token is given by its pkcs11: URI. Where the system has no memory
+ * files, the configured PEM files are given when curl can read them as they
+ * are, else a private temporary file (0600, removed by dcpki_identity_free)
+ * with the same contents. The key is never written to a disk in clear. */
 #include "dcpki/identity.h"
 #include "internal.h"
 #include "dcpki/log.h"
@@ -46,7 +47,9 @@ struct dcpki_identity {
     char *tls_cert_path;
     char *tls_key_path;
     char *tls_password;        /* secret */
-    char *tmp_path;            /* temporary file to remove */
+    char *cert_src, *key_src;  /* where they were read: file paths or a pkcs11: URI */
+    dcpki_memfile *mem;        /* the TLS credentials in memory (memfile.c) */
+    char *tmp_path;            /* fallback: temporary file to remove */
     pid_t tmp_owner;           /* the process that made it: only it removes it */
 };
 
@@ -178,6 +181,9 @@ void dcpki_identity_free(dcpki_identity *id)
             unlink(id->tmp_path);
         free(id->tmp_path);
     }
+    dcpki_memfile_free(id->mem);
+    free(id->cert_src);
+    free(id->key_src);
     X509_free(id->cert);
     EVP_PKEY_free(id->key);
     sk_X509_pop_free(id->chain, X509_free);
@@ -188,6 +194,8 @@ void dcpki_identity_free(dcpki_identity *id)
 }
 
 X509 *dcpki_identity_cert(const dcpki_identity *id) { return id ? id->cert : NULL; }
+const char *dcpki_identity_cert_source(const dcpki_identity *id) { return id ? id->cert_src : NULL; }
+const char *dcpki_identity_key_source(const dcpki_identity *id) { return id ? id->key_src : NULL; }
 EVP_PKEY *dcpki_identity_key(const dcpki_identity *id) { return id ? id->key : NULL; }
 
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN])
@@ -207,9 +215,44 @@ void dcpki_identity_tls_creds(const dcpki_identity *id, dcpki_tls_client_creds *
     out->password = id->tls_password;
 }
 
-/* Write certificate + chain + key (encrypted under a random passphrase) to a
- * private temporary file for curl. key may be NULL (certificate only). */
-static dcpki_code write_tls_file(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libctx, dcpki_err *err)
+/* Certificate, chain and (unless key is NULL) the key as PKCS#8 encrypted
+ * with AES-256 under a random one-time password (kept in id->tls_password),
+ * as one PEM text for curl. */
+static dcpki_code tls_pem(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libctx, BIO **out, dcpki_err *err)
+{
+    BIO *b = BIO_new(BIO_s_secmem());
+    int ok = b != NULL && PEM_write_bio_X509(b, id->cert);
+    for (int i = 0; ok && id->chain && i < sk_X509_num(id->chain); i++)
+        ok = PEM_write_bio_X509(b, sk_X509_value(id->chain, i));
+    if (ok && key) {
+        unsigned char rnd[24];
+        char pass[2 * sizeof(rnd) + 1];
+        ok = RAND_bytes_ex(libctx, rnd, sizeof(rnd), 0) == 1;
+        for (size_t i = 0; ok && i < sizeof(rnd); i++)
+            snprintf(pass + 2 * i, 3, "%02x", rnd[i]);
+        if (ok) {
+            EVP_CIPHER *aes = EVP_CIPHER_fetch(libctx, "AES-256-CBC", NULL);
+            ok = aes != NULL &&
+                 PEM_write_bio_PKCS8PrivateKey(b, key, aes, pass, (int)strlen(pass), NULL, NULL);
+            EVP_CIPHER_free(aes);
+        }
+        if (ok)
+            ok = (id->tls_password = strdup(pass)) != NULL;
+        OPENSSL_cleanse(rnd, sizeof(rnd));
+        OPENSSL_cleanse(pass, sizeof(pass));
+    }
+    ERR_clear_error();
+    if (!ok) {
+        BIO_free(b);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing the RA identity's TLS credentials");
+    }
+    *out = b;
+    return DCPKI_OK;
+}
+
+/* Fallback where memory files are unavailable: a private temporary file
+ * (0600 under $TMPDIR or /tmp), removed by dcpki_identity_free. */
+static dcpki_code write_tls_file(dcpki_identity *id, const char *data, size_t len, dcpki_err *err)
 {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
@@ -220,44 +263,66 @@ static dcpki_code write_tls_file(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX
     mode_t old = umask(077);
     int fd = mkstemp(path);
     umask(old);
+    char eb[128];
     if (fd < 0) {
-        char eb[128];
         dcpki_code rc = dcpki_err_set(err, DCPKI_E_IO, "cannot create a temporary file in %s: %s", dir,
                                       dcpki_strerror(errno, eb, sizeof(eb)));
         free(path);
         return rc;
     }
-    close(fd);
     id->tmp_path = path;
     id->tmp_owner = getpid();
-    BIO *b = BIO_new_file(path, "w");
-    int ok = b != NULL && PEM_write_bio_X509(b, id->cert);
-    for (int i = 0; ok && id->chain && i < sk_X509_num(id->chain); i++)
-        ok = PEM_write_bio_X509(b, sk_X509_value(id->chain, i));
-    if (ok && key) {
-        unsigned char rnd[24];
-        char pass[2 * sizeof(rnd) + 1];
-        ok = RAND_bytes_ex(libctx, rnd, sizeof(rnd), 0) == 1;
-        for (size_t i = 0; ok && i < sizeof(rnd); i++)
-            snprintf(pass + 2 * i, 3, "%02x", rnd[i]);
-        if (ok)
-            ok = PEM_write_bio_PKCS8PrivateKey(b, key, EVP_aes_256_cbc(), pass, (int)strlen(pass), NULL, NULL);
-        if (ok)
-            ok = (id->tls_password = strdup(pass)) != NULL;
-        OPENSSL_cleanse(rnd, sizeof(rnd));
-        OPENSSL_cleanse(pass, sizeof(pass));
+    int w = dcpki_write_all(fd, data, len);
+    int e = errno;
+    if (close(fd) != 0 && w == 0) {
+        w = -1;
+        e = errno;
     }
-    if (b && BIO_flush(b) != 1)
-        ok = 0;
+    if (w != 0)
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot write the temporary TLS credentials file %s: %s", path,
+                             dcpki_strerror(e, eb, sizeof(eb)));
+    return DCPKI_OK;
+}
+
+/* Give curl the identity: in a memory file (memfile.c) when the system has
+ * them, else the configured PEM files when curl can read them as they are,
+ * else a temporary file. key_uri is the pkcs11: URI of a token key, or NULL. */
+static dcpki_code make_tls_creds(dcpki_identity *id, OSSL_LIB_CTX *libctx, const char *key_uri,
+                                 const char *cert_file, const char *key_file, int files_usable, dcpki_err *err)
+{
+    BIO *b = NULL;
+    dcpki_code rc = tls_pem(id, key_uri ? NULL : id->key, libctx, &b, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    char *data = NULL;
+    long len = BIO_get_mem_data(b, &data);
+    const char *creds;
+    dcpki_err merr;
+    dcpki_err_clear(&merr);
+    rc = dcpki_memfile_new("dcpki-ra-identity", data, (size_t)len, &id->mem, &merr);
+    if (rc == DCPKI_OK) {
+        creds = dcpki_memfile_path(id->mem);
+    } else if (rc == DCPKI_E_UNSUPPORTED && files_usable) {
+        DCPKI_DEBUG("RA identity: %s; curl reads %s", merr.detail, cert_file);
+        dcpki_secret_free(id->tls_password);
+        id->tls_password = NULL;
+        creds = NULL;
+    } else if (rc == DCPKI_E_UNSUPPORTED) {
+        DCPKI_DEBUG("RA identity: %s; using a temporary file", merr.detail);
+        rc = write_tls_file(id, data, (size_t)len, err);
+        creds = id->tmp_path;
+    } else {
+        if (err)
+            *err = merr;
+        creds = NULL;
+    }
     BIO_free(b);
-    ERR_clear_error();
-    if (!ok)
-        return dcpki_err_set(err, DCPKI_E_IO, "cannot write the temporary TLS credentials file %s", path);
-    id->tls_cert_path = strdup(path);
-    if (key)
-        id->tls_key_path = strdup(path);
-    if (!id->tls_cert_path || (key && !id->tls_key_path))
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing the TLS credentials");
+    if (rc != DCPKI_OK)
+        return rc;
+    id->tls_cert_path = strdup(creds ? creds : cert_file);
+    id->tls_key_path = strdup(key_uri ? key_uri : creds ? creds : key_file);
+    if (!id->tls_cert_path || !id->tls_key_path)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
     return DCPKI_OK;
 }
 
@@ -318,29 +383,15 @@ static dcpki_code finish(dcpki_identity *id, const dcpki_config *cfg, OSSL_LIB_C
         return dcpki_err_set(err, DCPKI_E_RA_KEY_MISMATCH,
                              "the key in %s does not belong to the certificate in %s (thumbprint %s)",
                              key_file ? key_file : cert_file, cert_file, tps);
-    if (is_pkcs11_uri(key_file)) {
-        if (cert_file_usable) {
-            id->tls_cert_path = strdup(cert_file);
-            if (!id->tls_cert_path)
-                return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
-        } else {
-            dcpki_code rc = write_tls_file(id, NULL, libctx, err);
-            if (rc != DCPKI_OK)
-                return rc;
-        }
-        id->tls_key_path = strdup(key_file);
-        if (!id->tls_key_path)
-            return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
-    } else if (cert_file_usable && key_file_usable) {
-        id->tls_cert_path = strdup(cert_file);
-        id->tls_key_path = strdup(key_file);
-        if (!id->tls_cert_path || !id->tls_key_path)
-            return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
-    } else {
-        dcpki_code rc = write_tls_file(id, id->key, libctx, err);
-        if (rc != DCPKI_OK)
-            return rc;
-    }
+    id->cert_src = strdup(cert_file);
+    id->key_src = strdup(key_file ? key_file : cert_file);
+    if (!id->cert_src || !id->key_src)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
+    int pkcs11 = is_pkcs11_uri(key_file);
+    dcpki_code rc = make_tls_creds(id, libctx, pkcs11 ? key_file : NULL, cert_file, key_file,
+                                   cert_file_usable && (pkcs11 || key_file_usable), err);
+    if (rc != DCPKI_OK)
+        return rc;
     DCPKI_DEBUG("RA identity: certificate %s (thumbprint %s), key %s", cert_file, tps,
                 is_pkcs11_uri(key_file) ? "on a PKCS#11 token" : key_file ? key_file : cert_file);
     return DCPKI_OK;

@@ -59,4 +59,18 @@ dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_key
 /* The printable message of an error body (any bytes), at most n-1 chars. */
 void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n);
 
+/* A sealed in-memory copy of a file that libcurl/GnuTLS opens by name
+ * (memfile.c): it stays readable after the process drops privileges and
+ * never touches a disk. */
+typedef struct dcpki_memfile dcpki_memfile;
+/* name is for messages and /proc; DCPKI_E_UNSUPPORTED when the system has no
+ * memfd_create or no /proc/self/fd (the caller may fall back to the file). */
+dcpki_code dcpki_memfile_new(const char *name, const void *data, size_t len, dcpki_memfile **out, dcpki_err *err);
+/* The name to give to GnuTLS: /proc/self/fd/N. */
+const char *dcpki_memfile_path(const dcpki_memfile *m);
+/* 1 when descriptor N is still this memory file (a host program may close
+ * descriptors it did not open, e.g. when it daemonises). */
+int dcpki_memfile_intact(const dcpki_memfile *m);
+void dcpki_memfile_free(dcpki_memfile *m);
+
 #endif

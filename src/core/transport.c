@@ -63,6 +63,7 @@ struct dcpki_transport {
     int *socks;
     size_t nsocks, capsocks;
     char *cainfo;
+    dcpki_memfile *trust_mem;    /* [ca] trust in memory (memfile.c), NULL on fallback */
     char *cert, *cert_type, *key, *key_type, *key_pass; /* key_pass is secret */
     int has_client;              /* an RA identity is presented ... */
     unsigned char client_tp[DCPKI_THUMBPRINT_LEN]; /* ... with this certificate thumbprint */
@@ -258,6 +259,35 @@ static CURLSH *make_share(struct dcpki_transport *t)
     return sh;
 }
 
+/* Read [ca] trust now, while the process may still read it (a server reads
+ * its keys before it drops privileges), and keep it in a memory file that
+ * GnuTLS reads for each new connection. Where memory files are unavailable,
+ * GnuTLS reads the file itself. */
+static dcpki_code load_trust(struct dcpki_transport *t, const char *path, dcpki_err *err)
+{
+    unsigned char *data;
+    size_t len;
+    char eb[128];
+    if (dcpki_read_file(path, 16 * 1024 * 1024, &data, &len) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "the file %s ([ca] trust) does not exist", path);
+        return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "cannot read %s ([ca] trust): %s", path,
+                             e == EFBIG ? "larger than 16 MiB" : dcpki_strerror(e, eb, sizeof(eb)));
+    }
+    dcpki_err merr;
+    dcpki_err_clear(&merr);
+    dcpki_code rc = dcpki_memfile_new("dcpki-trust", data, len, &t->trust_mem, &merr);
+    free(data);
+    if (rc == DCPKI_E_UNSUPPORTED) {
+        DCPKI_DEBUG("transport: %s; GnuTLS reads %s", merr.detail, path);
+        return DCPKI_OK;
+    }
+    if (rc != DCPKI_OK && err)
+        *err = merr;
+    return rc;
+}
+
 dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id, dcpki_transport **out,
                                dcpki_err *err)
 {
@@ -272,21 +302,23 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
         return dcpki_err_set(err, DCPKI_E_UNSUPPORTED,
                              "libcurl %s uses %s for TLS, not GnuTLS: install libcurl3-gnutls and build against libcurl4-gnutls-dev (dcpki's TLS must stay out of OpenSSL)",
                              vi && vi->version ? vi->version : "?", vi && vi->ssl_version ? vi->ssl_version : "no TLS library");
-    if (cfg->ca.trust && access(cfg->ca.trust, R_OK) != 0) {
-        char eb[128];
-        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "cannot read [ca] trust %s: %s", cfg->ca.trust,
-                             dcpki_strerror(errno, eb, sizeof(eb)));
-    }
     struct dcpki_transport *t = calloc(1, sizeof(*t));
     if (!t)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the transport");
+    if (cfg->ca.trust) {
+        dcpki_code rc = load_trust(t, cfg->ca.trust, err);
+        if (rc != DCPKI_OK) {
+            free(t);
+            return rc;
+        }
+    }
     init_mutexes(t);
     atomic_init(&t->connections, 0);
     t->pid = getpid();
     t->timeout_ms = cfg->ca.timeout_ms > 0 ? cfg->ca.timeout_ms : DCPKI_DEFAULT_TIMEOUT_MS;
     int ok = 1;
     if (cfg->ca.trust)
-        ok &= (t->cainfo = strdup(cfg->ca.trust)) != NULL;
+        ok &= (t->cainfo = strdup(t->trust_mem ? dcpki_memfile_path(t->trust_mem) : cfg->ca.trust)) != NULL;
     if (id) {
         t->has_client = 1;
         dcpki_identity_thumbprint(id, t->client_tp);
@@ -348,6 +380,7 @@ void dcpki_transport_free(dcpki_transport *t)
     pthread_mutex_destroy(&t->sock_lock);
     free(t->socks);
     free(t->cainfo);
+    dcpki_memfile_free(t->trust_mem);
     free(t->cert);
     free(t->cert_type);
     free(t->key);

@@ -55,7 +55,7 @@ expect_fail "[signing] url is not set" sign_with "$nscnf" dcpki:key=ec-ca
 # the RA key first, a remote key next, in one process: the second step still reports the missing setting
 write_conf noapikey.conf "signing.api_key_file=$W/no-such-api-key"
 expect_fail "no-such-api-key" sign_with "$(cnf noapikey "$W/noapikey.conf")" dcpki:key=ec-ca
-grep -qF "the API key is missing" <<<"$LAST_OUTPUT" || fail "a missing API key file is not called missing: $LAST_OUTPUT"
+grep -qF "the file $W/no-such-api-key does not exist" <<<"$LAST_OUTPUT" || fail "a missing API key file is not called missing: $LAST_OUTPUT"
 sign_with "$W/noapikey.cnf" dcpki:ra || fail "dcpki:ra needs no API key"
 pass "connector-only configuration: dcpki:ra without [signing]"
 

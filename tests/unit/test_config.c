@@ -237,12 +237,12 @@ static void test_files(void **state)
     assert_string_equal(e.detail, want);
     free(c->signing.api_key_file);
     c->signing.api_key_file = strdup(missing);
-    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_E_API_KEY);
-    snprintf(want, sizeof(want), "[signing] api_key_file: cannot read %s: no such file or directory", missing);
+    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_E_FILE_UNREADABLE);
+    snprintf(want, sizeof(want), "[signing] api_key_file: the file %s does not exist", missing);
     assert_string_equal(e.detail, want);
     /* the sentence the user reads must be true when no request was made */
     char line[1600];
-    assert_non_null(strstr(dcpki_err_format(&e, line, sizeof(line)), "the API key is missing"));
+    assert_non_null(strstr(dcpki_err_format(&e, line, sizeof(line)), "a file dcpki needs cannot be read"));
     free(c->signing.api_key_file);
     c->signing.api_key_file = NULL;
     assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_E_CONFIG_INCOMPLETE);

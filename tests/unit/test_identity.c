@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,35 @@ static int file_contains(const char *path, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
+/* TLS credentials are a sealed memory file: certificate, and the RA key only
+ * encrypted under the one-time password. */
+static void check_memory_creds(const dcpki_tls_client_creds *cr, int with_key)
+{
+    assert_non_null(strstr(cr->cert_path, "/proc/self/fd/"));
+    assert_string_equal(cr->cert_type, "PEM");
+    assert_int_equal(file_contains(cr->cert_path, "BEGIN CERTIFICATE"), 1);
+    assert_int_equal(file_contains(cr->cert_path, "BEGIN PRIVATE KEY"), 0);
+    int fd = open(cr->cert_path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), -1); /* sealed */
+    close(fd);
+    if (!with_key) {
+        assert_null(cr->password);
+        assert_int_equal(file_contains(cr->cert_path, "PRIVATE KEY"), 0);
+        return;
+    }
+    assert_string_equal(cr->key_path, cr->cert_path);
+    assert_int_equal(file_contains(cr->cert_path, "BEGIN ENCRYPTED PRIVATE KEY"), 1);
+    assert_non_null(cr->password);
+    assert_int_equal(strlen(cr->password), 48);
+    BIO *b = BIO_new_file(cr->key_path, "r");
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)cr->password);
+    BIO_free(b);
+    assert_non_null(k);
+    assert_int_equal(EVP_PKEY_eq(k, ra_key), 1);
+    EVP_PKEY_free(k);
+}
+
 static void test_files(void **state)
 {
     (void)state;
@@ -210,11 +240,8 @@ static void test_files(void **state)
     check_ra(id);
     dcpki_tls_client_creds cr;
     dcpki_identity_tls_creds(id, &cr);
-    assert_string_equal(cr.cert_path, path_of("ra.pem"));
-    assert_string_equal(cr.cert_type, "PEM");
-    assert_string_equal(cr.key_path, path_of("ra.key"));
+    check_memory_creds(&cr, 1);
     assert_string_equal(cr.key_type, "PEM");
-    assert_null(cr.password);
     dcpki_identity_free(id);
     dcpki_config_free(c);
 
@@ -316,12 +343,11 @@ static void test_one_file_and_der(void **state)
     check_ra(id);
     dcpki_tls_client_creds cr;
     dcpki_identity_tls_creds(id, &cr);
-    assert_string_equal(cr.cert_path, path_of("both.pem"));
-    assert_string_equal(cr.key_path, path_of("both.pem"));
+    check_memory_creds(&cr, 1);
     dcpki_identity_free(id);
     dcpki_config_free(c);
 
-    /* a DER certificate: TLS gets a private temporary PEM file */
+    /* a DER certificate: the same, from DER */
     BIO *b = BIO_new_file(path_of("ra.der"), "wb");
     i2d_X509_bio(b, ra_cert);
     BIO_free(b);
@@ -330,27 +356,8 @@ static void test_one_file_and_der(void **state)
     id = load_ok(c);
     check_ra(id);
     dcpki_identity_tls_creds(id, &cr);
-    char tmp[512];
-    snprintf(tmp, sizeof(tmp), "%s", cr.cert_path);
-    assert_non_null(strstr(tmp, "/dcpki-ra-"));
-    struct stat st;
-    assert_int_equal(stat(tmp, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(file_contains(tmp, "BEGIN CERTIFICATE"), 1);
-    assert_int_equal(file_contains(tmp, "BEGIN ENCRYPTED PRIVATE KEY"), 1);
-    assert_int_equal(file_contains(tmp, "BEGIN PRIVATE KEY"), 0);
-    assert_string_equal(cr.key_path, tmp);
-    assert_non_null(cr.password);
-    assert_int_equal(strlen(cr.password), 48);
-    /* the temporary key decrypts with the password and is the RA key */
-    b = BIO_new_file(tmp, "r");
-    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)cr.password);
-    BIO_free(b);
-    assert_non_null(k);
-    assert_int_equal(EVP_PKEY_eq(k, ra_key), 1);
-    EVP_PKEY_free(k);
+    check_memory_creds(&cr, 1);
     dcpki_identity_free(id);
-    assert_int_not_equal(stat(tmp, &st), 0); /* removed */
     dcpki_config_free(c);
 
     /* pkcs11 key: not loaded locally */
@@ -360,9 +367,8 @@ static void test_one_file_and_der(void **state)
     assert_null(dcpki_identity_key(id));
     assert_int_equal(X509_cmp(dcpki_identity_cert(id), ra_cert), 0);
     dcpki_identity_tls_creds(id, &cr);
-    assert_string_equal(cr.cert_path, path_of("ra.pem"));
+    check_memory_creds(&cr, 0);
     assert_string_equal(cr.key_path, "pkcs11:token=RA;object=ra;type=private");
-    assert_null(cr.password);
     dcpki_identity_free(id);
     dcpki_config_free(c);
 }
@@ -395,25 +401,26 @@ static void test_pkcs12(void **state)
     assert_string_equal(cr.cert_type, "PEM");
     assert_non_null(cr.password);
     assert_string_not_equal(cr.password, "p12-pass");
-    assert_int_equal(file_contains(cr.cert_path, "BEGIN ENCRYPTED PRIVATE KEY"), 1);
-    assert_int_equal(file_contains(cr.cert_path, "BEGIN PRIVATE KEY"), 0);
+    check_memory_creds(&cr, 1);
     /* a forked child (an nginx worker, whose exit runs OpenSSL's cleanup and
-     * with it the provider's teardown) that frees the identity must not remove
-     * the temporary file its parent still hands to the TLS client */
-    char tmp_copy[600];
-    snprintf(tmp_copy, sizeof(tmp_copy), "%s", cr.cert_path);
+     * with it the provider's teardown) that frees the identity must not take
+     * the credentials from its parent; a child that dropped privileges (a
+     * worker running as nobody) still reads them */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        FILE *f = fopen(cr.cert_path, "r");
         dcpki_identity_free(id);
-        _exit(0);
+        _exit(f == NULL ? 4 : 0);
     }
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    assert_int_equal(access(tmp_copy, R_OK), 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    check_memory_creds(&cr, 1);
     dcpki_identity_free(id);
-    assert_int_not_equal(access(tmp_copy, F_OK), 0); /* removed by its owner */
     dcpki_config_free(c);
 
     char want[2048];
@@ -426,8 +433,7 @@ static void test_pkcs12(void **state)
     load_bad(c, DCPKI_E_RA_KEY_UNREADABLE, want);
     dcpki_config_free(c);
     c = conf("[ra]\npkcs12 = %s\npkcs12_password_file = %s\n", path_of("ra.p12"), path_of("none.pass"));
-    snprintf(want, sizeof(want), "[ra] pkcs12_password_file: cannot read %s: no such file or directory",
-             path_of("none.pass"));
+    snprintf(want, sizeof(want), "[ra] pkcs12_password_file: the file %s does not exist", path_of("none.pass"));
     load_bad(c, DCPKI_E_RA_KEY_UNREADABLE, want);
     dcpki_config_free(c);
     c = conf("[ra]\npkcs12 = %s\n", path_of("none.p12"));
@@ -467,8 +473,7 @@ static void test_store(void **state)
     check_ra(id);
     dcpki_tls_client_creds cr;
     dcpki_identity_tls_creds(id, &cr);
-    assert_string_equal(cr.cert_path, path_of("store/ra.crt"));
-    assert_string_equal(cr.key_path, path_of("store/ra.key"));
+    check_memory_creds(&cr, 1);
     dcpki_identity_free(id);
     dcpki_config_free(c);
 
@@ -488,7 +493,7 @@ static void test_store(void **state)
     id = load_ok(c);
     check_ra(id);
     dcpki_identity_tls_creds(id, &cr);
-    assert_string_equal(cr.key_path, path_of("store/zz-renamed.key"));
+    check_memory_creds(&cr, 1); /* the key is the RA key */
     dcpki_identity_free(id);
     dcpki_config_free(c);
 
@@ -527,7 +532,7 @@ static void test_store(void **state)
     id = load_ok(c);
     check_ra(id);
     dcpki_identity_tls_creds(id, &cr);
-    assert_non_null(strstr(cr.cert_path, "/dcpki-ra-"));
+    check_memory_creds(&cr, 1);
     dcpki_identity_free(id);
     dcpki_config_free(c);
 

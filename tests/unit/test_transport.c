@@ -27,9 +27,14 @@ static void test_new_errors(void **state)
     dcpki_err e;
     dcpki_transport *t = NULL;
     dcpki_config *c = conf("[ca]\ntrust = /nonexistent/roots.pem\n");
-    assert_int_equal(dcpki_transport_new(c, NULL, &t, &e), DCPKI_E_TLS_SERVER_UNTRUSTED);
+    /* a file that cannot be read is not a server that is not trusted */
+    assert_int_equal(dcpki_transport_new(c, NULL, &t, &e), DCPKI_E_FILE_UNREADABLE);
     assert_null(t);
-    assert_string_equal(e.detail, "cannot read [ca] trust /nonexistent/roots.pem: no such file or directory");
+    assert_string_equal(e.detail, "the file /nonexistent/roots.pem ([ca] trust) does not exist");
+    dcpki_config_free(c);
+    c = conf("[ca]\ntrust = /\n");
+    assert_int_equal(dcpki_transport_new(c, NULL, &t, &e), DCPKI_E_FILE_UNREADABLE);
+    assert_string_equal(e.detail, "cannot read / ([ca] trust): is a directory");
     dcpki_config_free(c);
 
     c = conf("[ca]\ntimeout_ms = 2000\n");

@@ -50,6 +50,7 @@ typedef enum dcpki_code {
     DCPKI_E_UPN_NAME,            /* UPN characters vs mail_firstName/mail_lastName */
     DCPKI_E_CA_REFUSED,          /* SOAP fault / negative successCode */
     DCPKI_E_PENDING,             /* request left pending by the CA */
+    DCPKI_E_FILE_UNREADABLE,     /* a file dcpki reads (trust, API key, identity) is missing or not readable */
     DCPKI_E__COUNT
 } dcpki_code;
 

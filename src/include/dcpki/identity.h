@@ -18,20 +18,21 @@ void dcpki_identity_free(dcpki_identity *id);
 
 /* Borrowed pointers, valid while id lives. */
 X509 *dcpki_identity_cert(const dcpki_identity *id);
+/* Where the certificate and the key were read (the file chosen in a store,
+ * the PKCS#12 file, or the key's pkcs11: URI), for messages. */
+const char *dcpki_identity_cert_source(const dcpki_identity *id);
+const char *dcpki_identity_key_source(const dcpki_identity *id);
 /* The private key when it is local (file / PKCS#12); NULL for a pkcs11: key. */
 EVP_PKEY *dcpki_identity_key(const dcpki_identity *id);
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN]);
 
-/* What the TLS client (libcurl/GnuTLS) needs: file paths and types.
- * curl's GnuTLS backend (7.88) reads neither PKCS#12 nor DER keys, so for a
- * PKCS#12 identity, a DER certificate, or a certificate that is not the first
- * of its PEM file, the identity writes a private temporary PEM file (0600,
- * $TMPDIR or /tmp, removed by dcpki_identity_free in the process that made it,
- * never by a forked child) with the certificate, its
- * chain and the key encrypted (PKCS#8, AES-256) under a random one-time
- * password that is given here; cert_type is then always "PEM". */
+/* What the TLS client (libcurl/GnuTLS) needs: names it can open at any later
+ * time, even after the process dropped privileges (see identity.c): a sealed
+ * memory file /proc/self/fd/N with the certificate, its chain and the key
+ * encrypted under a one-time password given here; or, where memory files are
+ * unavailable, the configured files or a private temporary file. */
 typedef struct dcpki_tls_client_creds {
-    const char *cert_path;   /* PEM certificate file (configured or temporary) */
+    const char *cert_path;   /* PEM certificate file (memory, configured or temporary) */
     const char *cert_type;   /* "PEM" */
     const char *key_path;    /* PEM key file or pkcs11: URI */
     const char *key_type;    /* "PEM", or NULL for a pkcs11: URI */
