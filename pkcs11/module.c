@@ -110,7 +110,6 @@ static void module_free(p11_module *m)
         p11_token_free_objects(&m->tokens[i]);
         p11_mutex_free(m->tokens[i].load_lock);
     }
-    p11_ratoken_free(m);
     p11_backend_free(m);
     EVP_MD_free(m->sha1);
     EVP_MD_free(m->sha256);
@@ -118,7 +117,6 @@ static void module_free(p11_module *m)
     EVP_MD_free(m->sha512);
     OSSL_PROVIDER_unload(m->provider);
     OSSL_LIB_CTX_free(m->libctx);
-    p11_mutex_free(m->core_lock);
     p11_mutex_free(m->lock);
     free(m);
 }
@@ -129,7 +127,7 @@ static CK_RV module_new(p11_module **out)
     p11_module *m = calloc(1, sizeof(*m));
     if (!m)
         return CKR_HOST_MEMORY;
-    if ((rv = p11_mutex_new(&m->lock)) != CKR_OK || (rv = p11_mutex_new(&m->core_lock)) != CKR_OK)
+    if ((rv = p11_mutex_new(&m->lock)) != CKR_OK)
         goto err;
     for (int i = 0; i < P11_NSLOTS; i++) {
         m->tokens[i].id = (CK_SLOT_ID)i;

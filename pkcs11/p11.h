@@ -104,8 +104,6 @@ typedef struct p11_module {
     size_t n_sessions, cap_sessions;
     CK_SESSION_HANDLE next_session;
     dcpki_ctx *core;        /* config, RA identity, transport, signing client (backend.c) */
-    p11_mutex *core_lock;   /* ra_modules */
-    CK_FUNCTION_LIST **ra_modules; /* p11-kit modules for a pkcs11: RA key (ratoken.c) */
 } p11_module;
 
 extern p11_module *p11_mod;
@@ -128,12 +126,6 @@ CK_RV p11_fail(const char *what, const dcpki_err *err);
 CK_RV p11_rv_of(dcpki_code c);
 void p11_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- ratoken.c: an RA key on another PKCS#11 token ---- */
-/* Sign in (a digest, DigestInfo or raw input for mech) with the RA key named
- * by [ra] key = pkcs11:...; out receives exactly out_len bytes. */
-CK_RV p11_ratoken_sign(p11_module *m, CK_MECHANISM *mech, const unsigned char *in, size_t in_len,
-                       unsigned char *out, size_t out_len);
-void p11_ratoken_free(p11_module *m);
 
 /* ---- object.c: the per-token object store ---- */
 /* Load the token's objects once (no-op when loaded). */

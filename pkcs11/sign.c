@@ -115,8 +115,8 @@ static CK_RV check_pss(p11_module *m, p11_sign_op *op, const mech_desc *d, const
         return CKR_MECHANISM_PARAM_INVALID;
     hlen = EVP_MD_get_size(op->md);
     op->slen = pp->sLen;
-    if (op->key->kp) {
-        /* the service: MGF1 with the signature's hash, salt = digest length */
+    if (op->key->kp || op->key->ra_on_token) {
+        /* the service and dcpki_identity_sign: MGF1 with the signature's hash, salt = digest length */
         if (op->mgf1 != op->md || pp->sLen != (CK_ULONG)hlen)
             return CKR_MECHANISM_PARAM_INVALID;
     } else {
@@ -279,42 +279,36 @@ static CK_RV sign_remote(p11_module *m, const p11_sign_op *op, const unsigned ch
     return CKR_OK;
 }
 
-/* The RA key on another token: the same signature with the raw mechanism
- * (the digest is already computed here). */
+/* The RA key on another token: the core signs there (dcpki_identity_sign,
+ * through p11-kit) and verifies the result. */
 static CK_RV sign_on_token(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
-                           unsigned char *out)
+                           unsigned char **sig, size_t *sig_len)
 {
-    static const unsigned char di256[] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                           0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
-    static const unsigned char di384[] = { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                           0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 };
-    static const unsigned char di512[] = { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-                                           0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 };
-    unsigned char buf[sizeof(di512) + EVP_MAX_MD_SIZE];
-    CK_RSA_PKCS_PSS_PARAMS pp;
-    CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
-    const unsigned char *prefix = NULL;
-    size_t plen = 0;
-
+    const dcpki_identity *id;
+    dcpki_sig_scheme scheme;
+    const char *md = NULL;
+    dcpki_err err;
+    CK_RV rv = p11_backend_identity(m, &id);
+    if (rv != CKR_OK)
+        return rv;
     if (op->key->key_type == CKK_EC) {
-        mech.mechanism = CKM_ECDSA;
+        scheme = DCPKI_SIG_ECDSA;
+        md = op->md ? md_name(m, op->md) : tbs_len == 32 ? "SHA256" : tbs_len == 48 ? "SHA384" : "SHA512";
     } else if (op->pss) {
-        pp.hashAlg = op->md == m->sha256 ? CKM_SHA256 : op->md == m->sha384 ? CKM_SHA384 : CKM_SHA512;
-        pp.mgf = op->mgf1 == m->sha256 ? CKG_MGF1_SHA256 : op->mgf1 == m->sha384 ? CKG_MGF1_SHA384 : CKG_MGF1_SHA512;
-        pp.sLen = op->slen;
-        mech.mechanism = CKM_RSA_PKCS_PSS;
-        mech.pParameter = &pp;
-        mech.ulParameterLen = sizeof(pp);
-    } else if (op->hashing) { /* PKCS#1 v1.5 over a DigestInfo built here */
-        if (op->md == m->sha256) { prefix = di256; plen = sizeof(di256); }
-        else if (op->md == m->sha384) { prefix = di384; plen = sizeof(di384); }
-        else { prefix = di512; plen = sizeof(di512); }
-        memcpy(buf, prefix, plen);
-        memcpy(buf + plen, tbs, tbs_len);
-        tbs = buf;
-        tbs_len += plen;
+        scheme = DCPKI_SIG_RSA_PSS;
+        md = md_name(m, op->md);
+    } else if (op->hashing) {
+        scheme = DCPKI_SIG_RSA_PKCS1;
+        md = md_name(m, op->md);
+    } else {
+        scheme = DCPKI_SIG_RSA_RAW;
     }
-    return p11_ratoken_sign(m, &mech, tbs, tbs_len, out, op->siglen);
+    dcpki_err_clear(&err);
+    if (dcpki_identity_sign(id, scheme, md, tbs, tbs_len, sig, sig_len, &err) != DCPKI_OK) {
+        *sig = NULL;
+        return p11_fail("signing with the RA key on its token", &err);
+    }
+    return CKR_OK;
 }
 
 /* Sign the final input (a digest, or the raw data) into out (op->siglen bytes). */
@@ -335,10 +329,9 @@ static CK_RV sign_now(p11_module *m, const p11_sign_op *op, const unsigned char 
                       (op->key->kp && tbs_len != 32 && tbs_len != 48 && tbs_len != 64)))
             return CKR_DATA_LEN_RANGE;
     }
-    if (op->key->ra_on_token)
-        return sign_on_token(m, op, tbs, tbs_len, out);
-    rv = op->key->kp ? sign_remote(m, op, tbs, tbs_len, &sig, &sig_len)
-                     : sign_local(m, op, tbs, tbs_len, &sig, &sig_len);
+    rv = op->key->ra_on_token ? sign_on_token(m, op, tbs, tbs_len, &sig, &sig_len)
+         : op->key->kp        ? sign_remote(m, op, tbs, tbs_len, &sig, &sig_len)
+                              : sign_local(m, op, tbs, tbs_len, &sig, &sig_len);
     if (rv != CKR_OK)
         return rv;
     if (is_ec) {

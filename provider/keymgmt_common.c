@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/x509.h>
 
 #include "provider.h"
 
@@ -75,13 +76,11 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
             dcpki_key_free(k);
             return NULL;
         }
+        /* a local key, or the public key of a key on a token (signed there) */
         EVP_PKEY *pk = dcpki_identity_key(id);
-        if (pk == NULL) {
-            dcpki_err_set(&err, DCPKI_E_UNSUPPORTED,
-                          "the RA key is on a PKCS#11 token; use its pkcs11: URI with the pkcs11 provider");
-            goto err;
-        }
-        if (!EVP_PKEY_up_ref(pk)) {
+        if (pk == NULL)
+            pk = X509_get0_pubkey(dcpki_identity_cert(id));
+        if (pk == NULL || !EVP_PKEY_up_ref(pk)) {
             dcpki_err_set(&err, DCPKI_E_INTERNAL, "cannot reference the RA key");
             goto err;
         }

@@ -234,7 +234,7 @@ static void dcpki_teardown(void *provctx)
     dcpki_prov *prov = provctx;
     if (prov == NULL)
         return;
-    dcpki_ctx_free(prov->core);
+    dcpki_ctx_free_at_teardown(prov->core);
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->config_path);

@@ -212,28 +212,23 @@ static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, s
         }
     }
 
-    if (c->key->is_ra) {
-        EVP_PKEY_CTX *pctx = sig_local_pctx(c, EVP_PKEY_OP_SIGN);
-        size_t len = sigsize;
-        int ok = pctx != NULL && EVP_PKEY_sign(pctx, sig, &len, tbs, tbslen) > 0;
-        EVP_PKEY_CTX_free(pctx);
-        if (!ok) {
-            DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "%s: the RA key could not sign (%s)",
-                        dcpki_code_sentence(DCPKI_E_INTERNAL), dcpki_code_remedy(DCPKI_E_INTERNAL));
-            return 0;
-        }
-        *siglen = len;
-        return 1;
-    }
-
     unsigned char *out = NULL;
     size_t outlen = 0;
+    dcpki_code rc;
     dcpki_err_clear(&err);
-    dcpki_signing *sg = dcpki_prov_signing(c->prov);
-    if (sg == NULL)
-        return 0;
-    if (dcpki_signing_sign(sg, c->key->kp, scheme, mdname, tbs, tbslen, &out,
-                           &outlen, &err) != DCPKI_OK) {
+    if (c->key->is_ra) {
+        /* the RA key, local or on a PKCS#11 token */
+        const dcpki_identity *id = dcpki_prov_identity(c->prov);
+        if (id == NULL)
+            return 0;
+        rc = dcpki_identity_sign(id, scheme, mdname, tbs, tbslen, &out, &outlen, &err);
+    } else {
+        dcpki_signing *sg = dcpki_prov_signing(c->prov);
+        if (sg == NULL)
+            return 0;
+        rc = dcpki_signing_sign(sg, c->key->kp, scheme, mdname, tbs, tbslen, &out, &outlen, &err);
+    }
+    if (rc != DCPKI_OK) {
         DCPKI_RAISE_ERR(c->prov, &err);
         return 0;
     }

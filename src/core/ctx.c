@@ -68,6 +68,13 @@ dcpki_code dcpki_ctx_new(const char *config_path, OSSL_LIB_CTX *libctx, dcpki_ct
     return DCPKI_OK;
 }
 
+void dcpki_ctx_free_at_teardown(dcpki_ctx *c)
+{
+    if (c)
+        dcpki_identity_keep_token_loaded(c->id);
+    dcpki_ctx_free(c);
+}
+
 void dcpki_ctx_free(dcpki_ctx *c)
 {
     if (!c)

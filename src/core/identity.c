@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -48,6 +49,8 @@ struct dcpki_identity {
     char *tls_key_path;
     char *tls_password;        /* secret */
     char *cert_src, *key_src;  /* where they were read: file paths or a pkcs11: URI */
+    dcpki_ra_token *token;     /* the key on a PKCS#11 token (ra_token.c), else NULL */
+    OSSL_LIB_CTX *libctx;      /* borrowed: for signing and verifying */
     dcpki_memfile *mem;        /* the TLS credentials in memory (memfile.c) */
     char *tmp_path;            /* fallback: temporary file to remove */
     pid_t tmp_owner;           /* the process that made it: only it removes it */
@@ -182,6 +185,7 @@ void dcpki_identity_free(dcpki_identity *id)
         free(id->tmp_path);
     }
     dcpki_memfile_free(id->mem);
+    dcpki_ra_token_free(id->token);
     free(id->cert_src);
     free(id->key_src);
     X509_free(id->cert);
@@ -194,6 +198,62 @@ void dcpki_identity_free(dcpki_identity *id)
 }
 
 X509 *dcpki_identity_cert(const dcpki_identity *id) { return id ? id->cert : NULL; }
+
+void dcpki_identity_keep_token_loaded(dcpki_identity *id)
+{
+    if (id)
+        dcpki_ra_token_keep_loaded(id->token);
+}
+
+static const char *md_of(dcpki_sig_scheme scheme, const char *md)
+{
+    return scheme == DCPKI_SIG_RSA_RAW ? NULL : md;
+}
+
+dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme, const char *md,
+                               const unsigned char *data, size_t len, unsigned char **sig, size_t *sig_len,
+                               dcpki_err *err)
+{
+    *sig = NULL;
+    EVP_PKEY *pub = X509_get0_pubkey(id->cert);
+    if (!pub)
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA certificate has no usable public key");
+    if (id->token)
+        return dcpki_ra_token_sign(id->token, pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len,
+                                   err);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(id->libctx, id->key, NULL);
+    int ok = ctx && EVP_PKEY_sign_init(ctx) == 1;
+    if (ok) {
+        OSSL_PARAM params[5];
+        size_t np = 0;
+        char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
+        char saltlen[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
+        char mdbuf[16] = "";
+        if (md)
+            snprintf(mdbuf, sizeof(mdbuf), "%s", md);
+        if (scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_RAW)
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pkcs1, 0);
+        if (scheme == DCPKI_SIG_RSA_PSS)
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pss, 0);
+        if (md && scheme != DCPKI_SIG_RSA_RAW)
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdbuf, 0);
+        if (scheme == DCPKI_SIG_RSA_PSS) {
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdbuf, 0);
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen, 0);
+        }
+        params[np] = OSSL_PARAM_construct_end();
+        ok = EVP_PKEY_CTX_set_params(ctx, params) == 1 && EVP_PKEY_sign(ctx, NULL, sig_len, data, len) == 1 &&
+             (*sig = OPENSSL_malloc(*sig_len)) != NULL && EVP_PKEY_sign(ctx, *sig, sig_len, data, len) == 1;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    if (!ok) {
+        OPENSSL_free(*sig);
+        *sig = NULL;
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key could not make the signature");
+    }
+    return DCPKI_OK;
+}
 const char *dcpki_identity_cert_source(const dcpki_identity *id) { return id ? id->cert_src : NULL; }
 const char *dcpki_identity_key_source(const dcpki_identity *id) { return id ? id->key_src : NULL; }
 EVP_PKEY *dcpki_identity_key(const dcpki_identity *id) { return id ? id->key : NULL; }
@@ -370,6 +430,32 @@ static dcpki_code key_file_error(const char *path, int e, dcpki_err *err)
                          dcpki_strerror(e, eb, sizeof(eb)));
 }
 
+/* A pkcs11: URI for messages: the value of pin-value (RFC 7512 §2.3) is hidden. */
+static char *uri_without_pin(const char *uri)
+{
+    size_t n = strlen(uri);
+    /* each pin-value= (11 bytes) gains at most the 8 of "(hidden)" */
+    char *out = malloc(2 * n + 16);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if ((uri[i] == ';' || uri[i] == '?' || uri[i] == '&') && strncasecmp(uri + i + 1, "pin-value=", 10) == 0) {
+            memcpy(out + o, uri + i, 11);
+            o += 11;
+            memcpy(out + o, "(hidden)", 8);
+            o += 8;
+            i += 11;
+            while (i < n && uri[i] != ';' && uri[i] != '?' && uri[i] != '&')
+                i++;
+        } else {
+            out[o++] = uri[i++];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* Finish an identity whose cert (and key, or pkcs11 URI) are set. */
 static dcpki_code finish(dcpki_identity *id, const dcpki_config *cfg, OSSL_LIB_CTX *libctx,
                          const char *cert_file, int cert_file_usable, const char *key_file,
@@ -384,10 +470,16 @@ static dcpki_code finish(dcpki_identity *id, const dcpki_config *cfg, OSSL_LIB_C
                              "the key in %s does not belong to the certificate in %s (thumbprint %s)",
                              key_file ? key_file : cert_file, cert_file, tps);
     id->cert_src = strdup(cert_file);
-    id->key_src = strdup(key_file ? key_file : cert_file);
+    id->key_src = is_pkcs11_uri(key_file) ? uri_without_pin(key_file) : strdup(key_file ? key_file : cert_file);
     if (!id->cert_src || !id->key_src)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
     int pkcs11 = is_pkcs11_uri(key_file);
+    id->libctx = libctx;
+    if (pkcs11) {
+        dcpki_code trc = dcpki_ra_token_new(key_file, &id->token, err);
+        if (trc != DCPKI_OK)
+            return trc;
+    }
     dcpki_code rc = make_tls_creds(id, libctx, pkcs11 ? key_file : NULL, cert_file, key_file,
                                    cert_file_usable && (pkcs11 || key_file_usable), err);
     if (rc != DCPKI_OK)

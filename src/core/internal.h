@@ -56,6 +56,27 @@ dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_key
                                            const char *md, const unsigned char *data, size_t data_len,
                                            const char *text, size_t len, unsigned char **sig, size_t *sig_len,
                                            dcpki_err *err);
+/* The RA key on a PKCS#11 token (ra_token.c). _new only parses the URI. */
+typedef struct dcpki_ra_token dcpki_ra_token;
+dcpki_code dcpki_ra_token_new(const char *uri, dcpki_ra_token **out, dcpki_err *err);
+void dcpki_ra_token_free(dcpki_ra_token *t);
+/* Let dcpki_ra_token_free leave the token's modules loaded and initialised:
+ * when OpenSSL is being torn down (a provider's teardown runs inside
+ * OPENSSL_cleanup), a module that uses OpenSSL itself (SoftHSM2) crashes in
+ * C_Finalize; pkcs11-provider #723 meets the same. The process is ending. */
+void dcpki_ra_token_keep_loaded(dcpki_ra_token *t);
+/* The same for an identity's token (identity.c). */
+void dcpki_identity_keep_token_loaded(dcpki_identity *id);
+/* As dcpki_identity_sign; pub verifies the result. */
+dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *libctx, dcpki_sig_scheme scheme,
+                               const char *md, const unsigned char *data, size_t len, unsigned char **sig,
+                               size_t *sig_len, dcpki_err *err);
+/* r||s (two halves of len) -> DER ECDSA-Sig-Value (OPENSSL_free); 1 or 0. */
+int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len);
+/* Verify sig over data (a digest, or a DigestInfo for DCPKI_SIG_RSA_RAW) with
+ * pub, as the scheme says (PSS: MGF1 with md, salt = digest length); 1 or 0. */
+int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,
+                     const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen);
 /* The printable message of an error body (any bytes), at most n-1 chars. */
 void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n);
 

@@ -829,7 +829,7 @@ static const char *norm_md(const char *md, size_t *dlen)
 }
 
 /* r||s (fixed width) → DER, for services that return the raw form. */
-static int ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len)
+int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len)
 {
     ECDSA_SIG *sig = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(raw, (int)(len / 2), NULL);
@@ -851,10 +851,10 @@ static int ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char 
     return ok;
 }
 
-static int verify_sig(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
-                      const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
+int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,
+                     const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(libctx, kp->pub, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(libctx, pub, NULL);
     int ok = ctx && EVP_PKEY_verify_init(ctx) == 1;
     if (ok) {
         OSSL_PARAM params[5];
@@ -909,7 +909,7 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
         if (!is_der && rlen == 2 * fb) {
             unsigned char *der;
             size_t dl;
-            if (ecdsa_raw_to_der(raw, rlen, &der, &dl)) {
+            if (dcpki_ecdsa_raw_to_der(raw, rlen, &der, &dl)) {
                 OPENSSL_free(raw);
                 raw = der;
                 rlen = dl;
@@ -932,7 +932,7 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
             rlen = (size_t)k;
         }
     }
-    if (!verify_sig(libctx, kp, scheme, md, data, data_len, raw, rlen)) {
+    if (!dcpki_verify_signature(libctx, kp->pub, scheme, md, data, data_len, raw, rlen)) {
         OPENSSL_free(raw);
         return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE, "%s signature by '%s'", sig_alg, kp->alias);
     }

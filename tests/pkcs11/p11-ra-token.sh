@@ -46,7 +46,7 @@ plain dgst -sha384 -verify "$W/ra.pub" -signature "$W/s4" "$W/m" >/dev/null || f
 pass "PIN from pin-source"
 
 write_conf "$W/bad.conf" "ra.key=$TOKURI;pin-value=0000"
-expect_fail CKR_FUNCTION_FAILED env DCPKI_CONF="$W/bad.conf" DCPKI_DEBUG=1 pkcs11-tool --module "$M" \
+expect_fail CKR_DEVICE_ERROR env DCPKI_CONF="$W/bad.conf" DCPKI_DEBUG=1 pkcs11-tool --module "$M" \
   --token-label "dcpki RA" --sign -m SHA256-RSA-PKCS -i "$W/m" -o "$W/bad"
 grep -q 'logging in to the RA key' <<<"$LAST_OUTPUT" || fail "wrong PIN: reason not logged: $LAST_OUTPUT"
 write_conf "$W/none.conf" "ra.key=pkcs11:token=dcpki%20test%20RA;object=no-such-key;pin-value=4321"

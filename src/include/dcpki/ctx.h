@@ -34,6 +34,10 @@ typedef struct dcpki_ctx dcpki_ctx;
  * for every OpenSSL call the core makes for this context. No I/O. */
 dcpki_code dcpki_ctx_new(const char *config_path, OSSL_LIB_CTX *libctx, dcpki_ctx **out, dcpki_err *err);
 void dcpki_ctx_free(dcpki_ctx *c);
+/* For a provider's teardown, which runs inside OPENSSL_cleanup: as
+ * dcpki_ctx_free, but the PKCS#11 modules of an RA key on a token are left
+ * initialised (their C_Finalize may use the OpenSSL being torn down). */
+void dcpki_ctx_free_at_teardown(dcpki_ctx *c);
 
 /* Each makes what it needs of the chain. The objects are owned by the
  * context and live until dcpki_ctx_free. */

@@ -3,8 +3,10 @@
  * store directory where certificate_thumbprint picks the certificate. */
 #ifndef DCPKI_IDENTITY_H
 #define DCPKI_IDENTITY_H
+#include <stddef.h>
 #include <openssl/types.h>
 #include "dcpki/config.h"
+#include "dcpki/sigscheme.h"
 #include "dcpki/thumbprint.h"
 
 typedef struct dcpki_identity dcpki_identity;
@@ -26,6 +28,16 @@ const char *dcpki_identity_key_source(const dcpki_identity *id);
 EVP_PKEY *dcpki_identity_key(const dcpki_identity *id);
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN]);
 
+/* Sign with the RA key wherever it is: the local key, or the key on a
+ * PKCS#11 token named by [ra] key = pkcs11:... (through p11-kit's registered
+ * modules, dcpki's own module excluded; the PIN from the URI's pin-value or
+ * pin-source). data is the digest that md names ("SHA256", "SHA384",
+ * "SHA512"), or the DigestInfo for DCPKI_SIG_RSA_RAW (md NULL). The signature
+ * (OPENSSL_free) has been verified with the certificate's public key; ECDSA
+ * signatures are DER. Thread-safe. */
+dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme, const char *md,
+                               const unsigned char *data, size_t len, unsigned char **sig, size_t *sig_len,
+                               dcpki_err *err);
 /* What the TLS client (libcurl/GnuTLS) needs: names it can open at any later
  * time, even after the process dropped privileges (see identity.c): a sealed
  * memory file /proc/self/fd/N with the certificate, its chain and the key

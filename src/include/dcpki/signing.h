@@ -19,6 +19,7 @@
 #define DCPKI_SIGNING_H
 #include <stddef.h>
 #include <openssl/types.h>
+#include "dcpki/sigscheme.h"
 #include "dcpki/transport.h"
 
 typedef enum { DCPKI_KEY_RSA = 1, DCPKI_KEY_EC = 2 } dcpki_key_alg;
@@ -43,12 +44,6 @@ typedef struct dcpki_keypair {
     size_t chain_len;
 } dcpki_keypair;
 
-typedef enum {
-    DCPKI_SIG_RSA_PKCS1 = 1, /* PKCS#1 v1.5 over a digest: SHA*WithRSA */
-    DCPKI_SIG_RSA_PSS,       /* PSS, MGF1 with the same hash, salt = digest length: SHA*WithRSA/PSS */
-    DCPKI_SIG_ECDSA,         /* SHA*WithECDSA; signature returned DER-encoded */
-    DCPKI_SIG_RSA_RAW        /* NONEWithRSA: PKCS#1 v1.5 type 1 over caller's DigestInfo */
-} dcpki_sig_scheme;
 
 typedef struct dcpki_signing dcpki_signing;
 
