@@ -5,7 +5,8 @@
  * Serial numbers (CK_TOKEN_INFO.serialNumber, 16 characters; PKCS#11 v2.40
  * §3.2) are the first 8 bytes, in upper-case hex, of a SHA-256 over a label
  * and the identity of what the token stands for:
- *   "dcpki RA":      the RA certificate's SHA-1 thumbprint;
+ *   "dcpki RA":      the RA certificate's SHA-1 thumbprint ([ra]
+ *                    certificate_thumbprint, else the loaded identity's);
  *   "dcpki signing": [signing] url, that thumbprint and, when api_key_file is
  *                    set, the SHA-256 of the API key (never the key itself).
  * They are stable across runs and processes, and computed once per
@@ -83,17 +84,20 @@ void p11_token_logout(p11_token *t)
     t->login_gen++; /* v2.40 §5.6 C_Logout: the handles of private objects become invalid */
 }
 
-/* The RA thumbprint: of the loaded identity, else the configured one. */
+/* The RA thumbprint: the configured one (no I/O; a loaded identity always
+ * matches it), else that of the identity, which is then loaded (files only,
+ * never the network) as the first search on the token would load it. */
 static int ra_thumbprint(p11_module *m, const dcpki_config *cfg, unsigned char tp[DCPKI_THUMBPRINT_LEN])
 {
     dcpki_identity *id;
     dcpki_err err;
-    if (p11_backend_identity(m, &id) == CKR_OK && id) {
-        dcpki_identity_thumbprint(id, tp);
+    if (cfg->ra.certificate_thumbprint &&
+        dcpki_thumbprint_parse(cfg->ra.certificate_thumbprint, tp, &err) == DCPKI_OK)
         return 1;
-    }
-    return cfg->ra.certificate_thumbprint &&
-           dcpki_thumbprint_parse(cfg->ra.certificate_thumbprint, tp, &err) == DCPKI_OK;
+    if (p11_backend_identity(m, &id) != CKR_OK || !id)
+        return 0;
+    dcpki_identity_thumbprint(id, tp);
+    return 1;
 }
 
 /* 1 with serial filled (16 hex digits + NUL), or 0 when the inputs are not at hand */

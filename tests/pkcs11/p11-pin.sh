@@ -109,6 +109,10 @@ read -r ra3 sg3 <<<"$(serials "$W/api2.conf")"
 [[ $ra2 != "$ra1" && $sg2 != "$sg1" ]] || fail "another RA identity, same serial numbers: $ra1 $sg1 / $ra2 $sg2"
 [[ $ra3 == "$ra1" && $sg3 != "$sg1" ]] || fail "another API key must change the signing serial only: $ra1 $sg1 / $ra3 $sg3"
 [[ $(serials "$W/ra2.conf") == "$ra2 $sg2" ]] || fail "serial numbers not stable across runs"
+# the thumbprint configured or computed from the loaded identity: the same serial numbers
+tp=$(plain x509 -in "$RUN/ra.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+write_conf "$W/tp.conf" "ra.certificate_thumbprint=$tp"
+[[ $(serials "$W/tp.conf") == "$ra1 $sg1" ]] || fail "with certificate_thumbprint: $(serials "$W/tp.conf"), not $ra1 $sg1"
 # the URIs tell the two configurations apart
 DCPKI_CONF=$W/ra2.conf p11tool --provider "$M" --list-tokens 2>/dev/null | grep -q "serial=$sg2" \
   || fail "p11tool: no pkcs11: URI with serial=$sg2"
