@@ -171,11 +171,11 @@ int p11_key_id(EVP_PKEY *pub, unsigned char out[20])
     return ok;
 }
 
-static void add_common(p11_attrs *as, CK_OBJECT_CLASS cls, const char *label)
+static void add_common(p11_attrs *as, CK_OBJECT_CLASS cls, const char *label, int priv)
 {
     p11_attrs_add_ulong(as, CKA_CLASS, cls);
     p11_attrs_add_bool(as, CKA_TOKEN, CK_TRUE);
-    p11_attrs_add_bool(as, CKA_PRIVATE, CK_FALSE);
+    p11_attrs_add_bool(as, CKA_PRIVATE, priv ? CK_TRUE : CK_FALSE);
     p11_attrs_add_bool(as, CKA_MODIFIABLE, CK_FALSE);
     p11_attrs_add_bool(as, CKA_COPYABLE, CK_FALSE);
     p11_attrs_add_bool(as, CKA_DESTROYABLE, CK_FALSE);
@@ -199,7 +199,7 @@ static void add_key_common(p11_attrs *as, CK_KEY_TYPE kt, const unsigned char *i
 }
 
 CK_RV p11_build_private(p11_object *o, EVP_PKEY *pub, const unsigned char *id, size_t id_len,
-                        const char *label, const unsigned char *subj, size_t subj_len)
+                        const char *label, const unsigned char *subj, size_t subj_len, int priv)
 {
     p11_attrs *as = &o->attrs;
     int ok;
@@ -208,7 +208,8 @@ CK_RV p11_build_private(p11_object *o, EVP_PKEY *pub, const unsigned char *id, s
         return CKR_FUNCTION_FAILED;
     o->cls = CKO_PRIVATE_KEY;
     o->key_type = kt;
-    add_common(as, CKO_PRIVATE_KEY, label);
+    o->priv = priv;
+    add_common(as, CKO_PRIVATE_KEY, label, priv);
     add_key_common(as, kt, id, id_len, subj, subj_len);
     p11_attrs_add_bool(as, CKA_SENSITIVE, CK_TRUE);
     p11_attrs_add_bool(as, CKA_DECRYPT, CK_FALSE);
@@ -247,7 +248,7 @@ CK_RV p11_build_public(p11_object *o, EVP_PKEY *pub, const unsigned char *id, si
         return CKR_FUNCTION_FAILED;
     o->cls = CKO_PUBLIC_KEY;
     o->key_type = kt;
-    add_common(as, CKO_PUBLIC_KEY, label);
+    add_common(as, CKO_PUBLIC_KEY, label, 0);
     add_key_common(as, kt, id, id_len, subj, subj_len);
     p11_attrs_add_bool(as, CKA_ENCRYPT, CK_FALSE);
     p11_attrs_add_bool(as, CKA_VERIFY, CK_TRUE);
@@ -291,7 +292,7 @@ CK_RV p11_build_cert(p11_object *o, X509 *x, const unsigned char *id, size_t id_
     unsigned char spki_hash[20];
 
     o->cls = CKO_CERTIFICATE;
-    add_common(as, CKO_CERTIFICATE, label);
+    add_common(as, CKO_CERTIFICATE, label, 0);
     p11_attrs_add_ulong(as, CKA_CERTIFICATE_TYPE, CKC_X_509);
     p11_attrs_add_bool(as, CKA_TRUSTED, CK_FALSE);
     p11_attrs_add_ulong(as, CKA_CERTIFICATE_CATEGORY, category);

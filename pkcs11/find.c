@@ -2,7 +2,8 @@
  * token loads its objects (p11_token_load); a load failure is
  * CKR_DEVICE_ERROR with the reason logged. The matching handles are taken
  * at C_FindObjectsInit; an attribute matches when the object has it (not
- * sensitive) with exactly the template's bytes. */
+ * sensitive) with exactly the template's bytes. Private objects are found
+ * only while the user is logged in. */
 #include <stdlib.h>
 #include <string.h>
 #include "p11.h"
@@ -52,9 +53,12 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
         rv = CKR_HOST_MEMORY;
         goto out;
     }
+    /* private objects only while the user is logged in (v2.40 §4.4, CKA_PRIVATE) */
+    p11_lock(m->lock);
     for (size_t i = 0; i < t->n_objs; i++)
-        if (matches(t->objs[i], pTemplate, ulCount))
-            s->found[s->n_found++] = t->objs[i]->handle;
+        if (p11_object_visible(t, t->objs[i]) && matches(t->objs[i], pTemplate, ulCount))
+            s->found[s->n_found++] = p11_object_handle(t, t->objs[i]);
+    p11_unlock(m->lock);
     s->find_pos = 0;
     s->find_active = 1;
 out:

@@ -6,7 +6,14 @@
  *                    public key and the certificate, labelled by alias, plus
  *                    the chain certificates (each once).
  * The three objects of a key share CKA_ID = SHA-1 of the public key bits.
- * A load failure is not remembered: the next search tries again. */
+ * With a PIN ([pkcs11] pin_file) the private keys are private objects
+ * (CKA_PRIVATE, v2.40 §4.4): found and usable only while the user is logged
+ * in. A load failure is not remembered: the next search tries again.
+ *
+ * Handles: bits 24-31 the slot + 1, bits 0-15 the object's place + 1, bits
+ * 16-23 0 for a public object and, for a private one, a number derived from
+ * the token's login generation, so that a private object's handle from an
+ * earlier login stays invalid (v2.40 §5.6 C_Logout). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +23,9 @@
 
 #define RA_LABEL "ra"
 #define HANDLE_SHIFT 24
+#define GEN_SHIFT 16
+#define IDX_MASK ((CK_OBJECT_HANDLE)0xFFFF)
+#define GEN_MASK ((CK_OBJECT_HANDLE)0xFF)
 
 /* set while this thread loads a token: a re-entry from below (GnuTLS loading
  * p11-kit's modules for a pkcs11: RA key that names one of our own tokens)
@@ -42,6 +52,10 @@ static void object_free(p11_object *o)
 static p11_object *objlist_new(objlist *l, CK_SLOT_ID slot)
 {
     p11_object *o;
+    if (l->n >= IDX_MASK) {
+        p11_logf("a token holds more than %lu objects: not supported", (unsigned long)IDX_MASK);
+        return NULL;
+    }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         p11_object **no = realloc(l->o, cap * sizeof(*no));
@@ -82,7 +96,7 @@ static X509 *parse_cert(p11_module *m, const unsigned char *der, size_t len)
 /* Private key, public key and (when cert) certificate of one key pair. */
 static CK_RV add_key_objects(objlist *l, CK_SLOT_ID slot, EVP_PKEY *pub, X509 *cert,
                              const char *label, dcpki_keypair *kp, EVP_PKEY *local,
-                             int on_token)
+                             int on_token, int priv)
 {
     unsigned char id[20], *subj = NULL;
     int subj_len = 0;
@@ -98,7 +112,7 @@ static CK_RV add_key_objects(objlist *l, CK_SLOT_ID slot, EVP_PKEY *pub, X509 *c
     rv = CKR_HOST_MEMORY;
     if (!(o = objlist_new(l, slot)))
         goto done;
-    if ((rv = p11_build_private(o, pub, id, sizeof(id), label, subj, (size_t)subj_len)) != CKR_OK)
+    if ((rv = p11_build_private(o, pub, id, sizeof(id), label, subj, (size_t)subj_len, priv)) != CKR_OK)
         goto done;
     EVP_PKEY_up_ref(pub);
     o->pub = pub;
@@ -146,7 +160,8 @@ static CK_RV load_ra(p11_module *m, objlist *l)
         p11_logf("the RA certificate has no usable public key");
         return CKR_DEVICE_ERROR;
     }
-    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, NULL, key, key == NULL);
+    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, NULL, key, key == NULL,
+                         p11_pin_required(m));
     if (rv == CKR_FUNCTION_FAILED)
         p11_logf("the RA key is neither RSA nor EC");
     return rv;
@@ -209,6 +224,7 @@ static CK_RV load_signing(p11_module *m, objlist *l)
     if (dcpki_signing_list(s, &items, &n, &err) != DCPKI_OK)
         return p11_fail("listing the signing service's keypairs", &err);
 
+    int priv = p11_pin_required(m);
     for (size_t i = 0; i < n && rv == CKR_OK; i++) {
         dcpki_keypair *kp = items[i], *full = NULL;
         const char *name = kp->alias ? kp->alias : kp->id;
@@ -225,7 +241,7 @@ static CK_RV load_signing(p11_module *m, objlist *l)
         }
         if (kp->cert.data && !(cert = parse_cert(m, kp->cert.data, kp->cert.len)))
             p11_logf("keypair %s: its certificate is not valid DER; listed without it", name);
-        rv = add_key_objects(l, P11_SLOT_SIGNING, kp->pub, cert, name, kp, NULL, 0);
+        rv = add_key_objects(l, P11_SLOT_SIGNING, kp->pub, cert, name, kp, NULL, 0, priv);
         if (rv == CKR_FUNCTION_FAILED) {
             /* neither RSA nor EC (e.g. EdDSA): not offered, the others are */
             p11_logf("keypair %s: key algorithm not supported by the PKCS#11 module; skipped",
@@ -280,17 +296,37 @@ CK_RV p11_token_load(p11_module *m, CK_SLOT_ID slot)
     return rv;
 }
 
+static CK_OBJECT_HANDLE gen_bits(const p11_token *t)
+{
+    return (CK_OBJECT_HANDLE)(t->login_gen % GEN_MASK) + 1; /* 1..255: never a public handle's 0 */
+}
+
+int p11_object_visible(const p11_token *t, const p11_object *o)
+{
+    return !o->priv || t->login == CKU_USER;
+}
+
+CK_OBJECT_HANDLE p11_object_handle(const p11_token *t, const p11_object *o)
+{
+    return o->priv ? o->handle | (gen_bits(t) << GEN_SHIFT) : o->handle;
+}
+
 p11_object *p11_object_get(p11_module *m, CK_SLOT_ID slot, CK_OBJECT_HANDLE h)
 {
     p11_token *t;
     p11_object *o = NULL;
-    CK_OBJECT_HANDLE idx = h & (((CK_OBJECT_HANDLE)1 << HANDLE_SHIFT) - 1);
+    CK_OBJECT_HANDLE idx = h & IDX_MASK;
     if (!p11_slot_valid(slot) || (h >> HANDLE_SHIFT) != slot + 1 || idx == 0)
         return NULL;
     t = &m->tokens[slot];
     p11_lock(m->lock);
-    if (t->loaded && idx <= t->n_objs)
+    if (t->loaded && idx <= t->n_objs) {
         o = t->objs[idx - 1];
+        /* the whole handle must be today's: a public object's has no
+         * generation bits, a private one's those of the current login */
+        if (!p11_object_visible(t, o) || p11_object_handle(t, o) != h)
+            o = NULL;
+    }
     p11_unlock(m->lock);
     return o;
 }

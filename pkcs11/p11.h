@@ -58,6 +58,7 @@ typedef struct p11_object {
     dcpki_keypair *kp;     /* remote key (reference held) */
     EVP_PKEY *local;       /* RA key held locally (reference held) */
     int ra_on_token;       /* RA key lives on another PKCS#11 token */
+    int priv;              /* CKA_PRIVATE: seen and used only while the user is logged in */
     EVP_PKEY *pub;         /* public key: sizes and checks (reference held) */
 } p11_object;
 
@@ -70,9 +71,10 @@ void p11_attrs_free(p11_attrs *as);
 const p11_attr *p11_attrs_find(const p11_attrs *as, CK_ATTRIBUTE_TYPE t);
 /* Build the attribute sets. id/label are the shared CKA_ID and CKA_LABEL;
  * subject is the DER subject (may be NULL/0). Return CKR_OK or CKR_HOST_MEMORY /
- * CKR_FUNCTION_FAILED (unsupported key). */
+ * CKR_FUNCTION_FAILED (unsupported key). A private key is CKA_PRIVATE (o->priv)
+ * when priv is set (a PIN is configured). */
 CK_RV p11_build_private(p11_object *o, EVP_PKEY *pub, const unsigned char *id, size_t id_len,
-                        const char *label, const unsigned char *subj, size_t subj_len);
+                        const char *label, const unsigned char *subj, size_t subj_len, int priv);
 CK_RV p11_build_public(p11_object *o, EVP_PKEY *pub, const unsigned char *id, size_t id_len,
                        const char *label, const unsigned char *subj, size_t subj_len);
 CK_RV p11_build_cert(p11_object *o, X509 *x, const unsigned char *id, size_t id_len,
@@ -90,7 +92,9 @@ typedef struct p11_token {
     p11_object **objs;
     size_t n_objs, cap_objs;
     CK_USER_TYPE login;     /* P11_NOBODY or CKU_USER / CKU_SO; under the module lock */
+    unsigned login_gen;     /* bumped by each logout; part of private objects' handles */
     CK_ULONG n_sessions, n_rw_sessions;
+    char serial[17];        /* derived serial number, "" until known; under the module lock */
 } p11_token;
 
 typedef struct p11_module {
@@ -127,11 +131,30 @@ CK_RV p11_rv_of(dcpki_code c);
 void p11_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 
+/* ---- token.c: configuration, PIN, serial numbers ---- */
+/* The module's configuration, loaded at first need; borrowed until C_Finalize. */
+CK_RV p11_config(p11_module *m, const dcpki_config **out);
+/* [pkcs11] pin_file is set (0 when the configuration cannot be read). */
+int p11_pin_required(p11_module *m);
+/* pin (len bytes, may be NULL when 0) against [pkcs11] pin_file: CKR_OK,
+ * CKR_PIN_INCORRECT, or CKR_DEVICE_ERROR (unusable file; reason logged). */
+CK_RV p11_pin_check(p11_module *m, const CK_UTF8CHAR *pin, CK_ULONG len);
+/* End the user's login on the token, if any (module lock held). */
+void p11_token_logout(p11_token *t);
+/* The token's blank-padded serialNumber. */
+void p11_token_serial(p11_module *m, CK_SLOT_ID slot, unsigned char out[16]);
+
 /* ---- object.c: the per-token object store ---- */
 /* Load the token's objects once (no-op when loaded). */
 CK_RV p11_token_load(p11_module *m, CK_SLOT_ID slot);
-/* Object by handle on that slot, or NULL. Objects live until C_Finalize. */
+/* Object by handle on that slot, or NULL (also for a private object while
+ * the user is not logged in, or with a handle of an earlier login). Objects
+ * live until C_Finalize. */
 p11_object *p11_object_get(p11_module *m, CK_SLOT_ID slot, CK_OBJECT_HANDLE h);
+/* The handle the application sees, and whether it may see the object now
+ * (module lock held). */
+CK_OBJECT_HANDLE p11_object_handle(const p11_token *t, const p11_object *o);
+int p11_object_visible(const p11_token *t, const p11_object *o);
 void p11_token_free_objects(p11_token *t);
 
 /* ---- session.c ---- */

@@ -132,8 +132,8 @@ static int unlink_session(p11_module *m, size_t i)
     t->n_sessions--;
     if (s->flags & CKF_RW_SESSION)
         t->n_rw_sessions--;
-    if (t->n_sessions == 0) /* the last session ends the login */
-        t->login = P11_NOBODY;
+    if (t->n_sessions == 0) /* the last session ends the login (v2.40 §5.6 C_CloseSession) */
+        p11_token_logout(t);
     return s->refs == 0;
 }
 
@@ -186,7 +186,7 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
         if (unlink_session(m, i))
             gone[n_gone++] = s;
     }
-    m->tokens[slotID].login = P11_NOBODY;
+    p11_token_logout(&m->tokens[slotID]);
     p11_unlock(m->lock);
     for (size_t i = 0; i < n_gone; i++)
         session_free(gone[i]);

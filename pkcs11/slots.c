@@ -85,14 +85,20 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     p11_pad(pInfo->label, sizeof(pInfo->label), token_label(slotID));
     p11_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "dcpki");
     p11_pad(pInfo->model, sizeof(pInfo->model), slotID == P11_SLOT_RA ? "RA identity" : "remote keys");
-    p11_pad(pInfo->serialNumber, sizeof(pInfo->serialNumber), slotID == P11_SLOT_RA ? "ra" : "signing");
-    /* no PIN is configured: no CKF_LOGIN_REQUIRED; objects are never created or
-     * changed, yet R/W sessions are allowed (not write-protected) */
-    pInfo->flags = CKF_TOKEN_INITIALIZED;
+    /* unique per RA identity and signing account, stable across runs (token.c) */
+    p11_token_serial(p11_mod, slotID, pInfo->serialNumber);
+    /* Objects are never created, changed or deleted, and no PIN can be set:
+     * CKF_WRITE_PROTECTED (v2.40 §3.2 leaves its exact meaning to the token;
+     * R/W sessions may still be opened, as some consumers open them). With
+     * [pkcs11] pin_file the private keys need the user's login. */
+    pInfo->flags = CKF_TOKEN_INITIALIZED | CKF_WRITE_PROTECTED;
+    if (p11_pin_required(p11_mod)) {
+        pInfo->flags |= CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED;
+        pInfo->ulMaxPinLen = DCPKI_PIN_MAX;
+        pInfo->ulMinPinLen = 1;
+    }
     pInfo->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
     pInfo->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
-    pInfo->ulMaxPinLen = 0;
-    pInfo->ulMinPinLen = 0;
     pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
     pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
     pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;

@@ -2,7 +2,7 @@
  * live in the cloud or in the RA identity), and only signing is a token
  * operation. Each returns CKR_FUNCTION_NOT_SUPPORTED, as PKCS#11 allows; the
  * two legacy parallel-session functions return CKR_FUNCTION_NOT_PARALLEL as
- * v2.40 §5.16 requires. */
+ * v2.40 §5.16 requires. (C_InitPIN/C_SetPIN: login.c.) */
 #include "p11.h"
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR slot, CK_VOID_PTR rsv)
@@ -11,16 +11,6 @@ CK_RV C_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR slot, CK_VOID_PTR rsv)
 }
 
 CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-CK_RV C_InitPIN(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-CK_RV C_SetPIN(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len, CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
 {
     return CKR_FUNCTION_NOT_SUPPORTED;
 }

@@ -1,5 +1,5 @@
-/* dcpki.conf parser: sections [ca] [ra] [signing] [profiles] with exactly the
- * keys of DESIGN.md. Comments: lines starting with ; or #, and " ;" after a
+/* dcpki.conf parser: sections [ca] [ra] [signing] [pkcs11] [profiles] with
+ * exactly the keys of DESIGN.md (plus [pkcs11] pin_file, the module's PIN). Comments: lines starting with ; or #, and " ;" after a
  * value. A key may follow its section header on the same line, as in
  * DESIGN.md's block ("[ca]   host = ..."). Every error names file, line, key. */
 #include "dcpki/config.h"
@@ -14,13 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
-enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PROFILES };
-static const char *const section_names[] = { "", "ca", "ra", "signing", "profiles" };
+enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PKCS11, SEC_PROFILES };
+static const char *const section_names[] = { "", "ca", "ra", "signing", "pkcs11", "profiles" };
 
 /* where each fixed key was set (for duplicate detection) */
 struct seen {
@@ -65,6 +68,7 @@ void dcpki_config_free(dcpki_config *cfg)
     free(cfg->ra.pkcs12_password_file);
     free(cfg->signing.url);
     free(cfg->signing.api_key_file);
+    free(cfg->pkcs11.pin_file);
     for (size_t i = 0; i < cfg->n_profiles; i++) {
         free(cfg->profiles[i].name);
         free(cfg->profiles[i].oid);
@@ -320,6 +324,7 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
     KEY(SEC_RA, "pkcs12_password_file", cfg->ra.pkcs12_password_file)
     KEY(SEC_SIGNING, "url", cfg->signing.url)
     KEY(SEC_SIGNING, "api_key_file", cfg->signing.api_key_file)
+    KEY(SEC_PKCS11, "pin_file", cfg->pkcs11.pin_file)
 #undef KEY
     if (is_timeout)
         canon = "timeout_ms";
@@ -409,7 +414,7 @@ static dcpki_code parse_kv(struct parser *ps, enum section sec, char *s)
             return perr(ps, DCPKI_E_CONFIG_SYNTAX, "key '%s' contains a space", key);
     if (sec == SEC_NONE)
         return perr(ps, DCPKI_E_CONFIG_SYNTAX,
-                    "key '%s' is outside any section (put it under [ca], [ra], [signing] or [profiles])",
+                    "key '%s' is outside any section (put it under [ca], [ra], [signing], [pkcs11] or [profiles])",
                     key);
     if (!*val)
         return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
@@ -476,7 +481,7 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dc
                     ns = (enum section)i;
             if (ns == SEC_NONE) {
                 rc = perr(&ps, DCPKI_E_CONFIG_UNKNOWN_KEY,
-                          "unknown section [%s] (use [ca], [ra], [signing] or [profiles])", sname);
+                          "unknown section [%s] (use [ca], [ra], [signing], [pkcs11] or [profiles])", sname);
                 break;
             }
             sec = ns;
@@ -584,6 +589,76 @@ dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_
                                  cfg->signing.api_key_file);
         }
     return DCPKI_OK;
+}
+
+dcpki_code dcpki_config_read_pin(const dcpki_config *cfg, char **out, dcpki_err *err)
+{
+    char eb[128], buf[1024]; /* a PIN line, trailing blanks included */
+    struct stat st;
+    size_t n = 0;
+    dcpki_code rc = DCPKI_OK;
+    *out = NULL;
+    if (!cfg || !cfg->pkcs11.pin_file)
+        return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE, "[pkcs11] pin_file is not set in %s",
+                             cfg && cfg->path ? cfg->path : "the configuration");
+    const char *path = cfg->pkcs11.pin_file;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return dcpki_err_set(err, DCPKI_E_IO, "[pkcs11] pin_file: cannot read %s: %s", path,
+                             dcpki_strerror(errno, eb, sizeof(eb)));
+    /* the checks are made on the file opened, not on its name */
+    if (fstat(fd, &st) != 0) {
+        rc = dcpki_err_set(err, DCPKI_E_IO, "[pkcs11] pin_file: cannot read %s: %s", path,
+                           dcpki_strerror(errno, eb, sizeof(eb)));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = dcpki_err_set(err, DCPKI_E_IO, "[pkcs11] pin_file %s is not a regular file", path);
+    } else if ((st.st_mode & 07777) != 0600 && (st.st_mode & 07777) != 0400) {
+        rc = dcpki_err_set(err, DCPKI_E_IO,
+                           "[pkcs11] pin_file %s has mode %04o; it must be 0600 or 0400 "
+                           "(readable by its owner only): run chmod 600 %s",
+                           path, (unsigned)(st.st_mode & 07777), path);
+    } else if (st.st_uid != geteuid()) {
+        rc = dcpki_err_set(err, DCPKI_E_IO,
+                           "[pkcs11] pin_file %s is owned by uid %lu, not by uid %lu that reads it: "
+                           "run chown %lu %s",
+                           path, (unsigned long)st.st_uid, (unsigned long)geteuid(),
+                           (unsigned long)geteuid(), path);
+    }
+    /* the first line only: at most DCPKI_PIN_MAX bytes and its end are needed */
+    while (rc == DCPKI_OK && n < sizeof(buf) && !memchr(buf, '\n', n)) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = dcpki_err_set(err, DCPKI_E_IO, "[pkcs11] pin_file: cannot read %s: %s", path,
+                               dcpki_strerror(errno, eb, sizeof(eb)));
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (rc == DCPKI_OK) {
+        size_t len = 0;
+        while (len < n && buf[len] != '\n' && buf[len] != '\0')
+            len++;
+        int cut = len == sizeof(buf); /* the line goes on beyond what was read */
+        while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+            len--;
+        if (cut || len > DCPKI_PIN_MAX)
+            rc = dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
+                               "[pkcs11] pin_file %s: the PIN is longer than %d bytes", path, DCPKI_PIN_MAX);
+        else if (len == 0)
+            rc = dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
+                               "[pkcs11] pin_file %s is empty: write the PIN on its first line", path);
+        if (rc == DCPKI_OK && !(*out = malloc(len + 1)))
+            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", path);
+        if (rc == DCPKI_OK) {
+            memcpy(*out, buf, len);
+            (*out)[len] = '\0';
+        }
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return rc;
 }
 
 void dcpki_secret_free(char *s)

@@ -17,7 +17,12 @@ out=$(pkcs11-tool --module "$M" -L)
 grep -q 'token label *: dcpki RA' <<<"$out" || fail "-L: no dcpki RA token: $out"
 grep -q 'token label *: dcpki signing' <<<"$out" || fail "-L: no dcpki signing token: $out"
 grep -q 'login required' <<<"$out" && fail "-L: no PIN is configured, yet login required: $out"
-pass "pkcs11-tool -L lists both tokens"
+[[ $(grep -c 'token flags *:.*readonly' <<<"$out") == 2 ]] || fail "-L: both tokens must be write-protected: $out"
+[[ $(grep -cE 'serial num *: [0-9A-F]{16}$' <<<"$out") == 2 ]] || fail "-L: serial numbers must be 16 hex digits: $out"
+pass "pkcs11-tool -L lists both tokens (read-only, derived serial numbers)"
+# no PIN configured: --login is answered CKR_USER_PIN_NOT_INITIALIZED (PKCS#11 v2.40 §5.1)
+expect_fail CKR_USER_PIN_NOT_INITIALIZED T --login --pin 1234 -O
+pass "pkcs11-tool --login without a PIN configured: CKR_USER_PIN_NOT_INITIALIZED"
 
 out=$(T -M)
 for mech in RSA-PKCS SHA256-RSA-PKCS SHA384-RSA-PKCS SHA512-RSA-PKCS RSA-PKCS-PSS SHA256-RSA-PKCS-PSS \
@@ -88,7 +93,7 @@ pass "$n signatures with 12 mechanisms verified by plain OpenSSL"
 # OpenSC's own self-test of the signing functions (C_Sign, C_SignUpdate/Final,
 # size queries; signatures checked by pkcs11-tool with OpenSSL). It counts the
 # missing C_GenerateRandom as an error, so only its signature section counts.
-out=$(T --test --login --pin unused 2>&1 || true)
+out=$(T --test 2>&1 || true)
 grep -q 'all 4 signature functions seem to work' <<<"$out" || fail "pkcs11-tool --test: signature functions: $out"
 grep -q 'RSA-PKCS: OK' <<<"$out" && grep -q 'SHA256-RSA-PKCS: OK' <<<"$out" || fail "pkcs11-tool --test: mechanisms: $out"
 grep -qi 'ERR:.*C_Sign\|signature.*failed' <<<"$out" && fail "pkcs11-tool --test reports signing errors: $out"

@@ -125,6 +125,10 @@ static void test_values(void **state)
     dcpki_config_free(c);
     c = parse_ok("");
     assert_null(c->ca.host);
+    assert_null(c->pkcs11.pin_file);
+    dcpki_config_free(c);
+    c = parse_ok("[pkcs11]  pin_file = /etc/dcpki/pin   ; the tokens' PIN\n");
+    assert_string_equal(c->pkcs11.pin_file, "/etc/dcpki/pin");
     dcpki_config_free(c);
 }
 
@@ -134,9 +138,9 @@ static void test_errors(void **state)
     bad("[ca]\nhost = a.example\n\n\n\n\nhots = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:7: unknown key 'hots' in [ca]");
     bad("[ra]\nhost = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'host' in [ra]");
     bad("[cA]\n", DCPKI_E_CONFIG_UNKNOWN_KEY,
-        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing] or [profiles])");
+        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing], [pkcs11] or [profiles])");
     bad("host = x\n", DCPKI_E_CONFIG_SYNTAX,
-        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing] or [profiles])");
+        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing], [pkcs11] or [profiles])");
     bad("[ca]\nhost\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: expected 'key = value' or '[section]', found 'host'");
     bad("[ca\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:1: section header '[ca' lacks ']'");
     bad("[ca]\n= x\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: a line starts with '=' (no key name)");
@@ -181,6 +185,12 @@ static void test_errors(void **state)
         "dcpki.conf:2: 'default' in [profiles] is not a dotted OID: the first arc must be 0, 1 or 2");
     bad("[profiles]\ndefault = 2\n", DCPKI_E_CONFIG_BAD_VALUE,
         "dcpki.conf:2: 'default' in [profiles] is not a dotted OID: it needs at least two arcs");
+    bad("[pkcs11]\npin = 1234\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'pin' in [pkcs11]");
+    bad("[pkcs11]\npin_file = /a\n[ca]\n[pkcs11]\npin_file = /b\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:5: duplicate key 'pin_file' in [pkcs11] (first set on line 2)");
+    bad("[pkcs11]\npin_file =\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: empty value for 'pin_file' in [pkcs11] (remove the line or give a value)");
+    bad("[signing]\npin_file = /a\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'pin_file' in [signing]");
     bad("[profiles]\nmy profile = 1.2\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: key 'my profile' contains a space");
 }
 
@@ -205,6 +215,88 @@ static void write_file(const char *name, const char *text, mode_t mode, char *pa
     fputs(text, f);
     fclose(f);
     chmod(path_out, mode);
+}
+
+/* [pkcs11] pin_file: first line, owner-only modes, errors naming file, mode, remedy */
+static void pin_bad(dcpki_config *c, const char *path, dcpki_code code, const char *want)
+{
+    char *pin = (char *)1;
+    dcpki_err e;
+    free(c->pkcs11.pin_file);
+    c->pkcs11.pin_file = path ? strdup(path) : NULL;
+    assert_int_equal(dcpki_config_read_pin(c, &pin, &e), code);
+    assert_null(pin);
+    assert_string_equal(e.detail, want);
+}
+
+static void pin_ok(dcpki_config *c, const char *path, const char *want)
+{
+    char *pin = NULL;
+    dcpki_err e;
+    free(c->pkcs11.pin_file);
+    c->pkcs11.pin_file = strdup(path);
+    if (dcpki_config_read_pin(c, &pin, &e) != DCPKI_OK)
+        fail_msg("%s", e.detail);
+    assert_string_equal(pin, want);
+    dcpki_secret_free(pin);
+}
+
+static void test_pin_file(void)
+{
+    char p600[512], p400[512], p644[512], p640[512], p700[512], crlf[512], empty[512], longp[512],
+        max[512], missing[512], want[1200], text[400];
+    dcpki_config *c = parse_ok("[pkcs11]\n");
+    write_file("pin600", "2468", 0600, p600);
+    write_file("pin400", "1234\nsecond line\n", 0400, p400);
+    write_file("pin644", "2468\n", 0644, p644);
+    write_file("pin640", "2468\n", 0640, p640);
+    write_file("pin700", "2468\n", 0700, p700);
+    write_file("pincrlf", "p i n \t\r\n", 0600, crlf);
+    write_file("pinempty", "\n2468\n", 0600, empty);
+    memset(text, 'x', 256);
+    text[256] = '\0';
+    write_file("pinlong", text, 0600, longp);
+    memset(text, 'y', 255);
+    strcpy(text + 255, "  \r\n");
+    write_file("pinmax", text, 0600, max);
+    snprintf(missing, sizeof(missing), "%s/nopin", tmpdir);
+
+    pin_ok(c, p600, "2468");
+    pin_ok(c, p400, "1234");
+    pin_ok(c, crlf, "p i n");
+    text[255] = '\0';
+    pin_ok(c, max, text);
+    snprintf(want, sizeof(want),
+             "[pkcs11] pin_file %s has mode 0644; it must be 0600 or 0400 (readable by its owner only): "
+             "run chmod 600 %s", p644, p644);
+    pin_bad(c, p644, DCPKI_E_IO, want);
+    snprintf(want, sizeof(want),
+             "[pkcs11] pin_file %s has mode 0640; it must be 0600 or 0400 (readable by its owner only): "
+             "run chmod 600 %s", p640, p640);
+    pin_bad(c, p640, DCPKI_E_IO, want);
+    snprintf(want, sizeof(want),
+             "[pkcs11] pin_file %s has mode 0700; it must be 0600 or 0400 (readable by its owner only): "
+             "run chmod 600 %s", p700, p700);
+    pin_bad(c, p700, DCPKI_E_IO, want);
+    snprintf(want, sizeof(want), "[pkcs11] pin_file %s is empty: write the PIN on its first line", empty);
+    pin_bad(c, empty, DCPKI_E_CONFIG_BAD_VALUE, want);
+    snprintf(want, sizeof(want), "[pkcs11] pin_file %s: the PIN is longer than 255 bytes", longp);
+    pin_bad(c, longp, DCPKI_E_CONFIG_BAD_VALUE, want);
+    snprintf(want, sizeof(want), "[pkcs11] pin_file: cannot read %s: no such file or directory", missing);
+    pin_bad(c, missing, DCPKI_E_IO, want);
+    snprintf(want, sizeof(want), "[pkcs11] pin_file %s is not a regular file", tmpdir);
+    pin_bad(c, tmpdir, DCPKI_E_IO, want);
+    pin_bad(c, NULL, DCPKI_E_CONFIG_INCOMPLETE, "[pkcs11] pin_file is not set in dcpki.conf");
+    if (geteuid() == 0) { /* only root can give a file away */
+        assert_int_equal(chown(p600, 65534, 65534), 0);
+        snprintf(want, sizeof(want),
+                 "[pkcs11] pin_file %s is owned by uid 65534, not by uid 0 that reads it: run chown 0 %s",
+                 p600, p600);
+        pin_bad(c, p600, DCPKI_E_IO, want);
+    }
+    dcpki_config_free(c);
+    unlink(p600), unlink(p400), unlink(p644), unlink(p640), unlink(p700);
+    unlink(crlf), unlink(empty), unlink(longp), unlink(max);
 }
 
 static void test_files(void **state)
@@ -279,6 +371,8 @@ static void test_files(void **state)
     assert_string_equal(dcpki_config_path("/x.conf"), "/x.conf");
     unsetenv("DCPKI_CONF");
     assert_string_equal(dcpki_config_path(NULL), DCPKI_DEFAULT_CONF);
+
+    test_pin_file();
 
     unlink(key);
     unlink(empty);

@@ -33,6 +33,9 @@ typedef struct dcpki_config {
         char *url;               /* https://host[:port] base, no trailing slash */
         char *api_key_file;
     } signing;
+    struct {
+        char *pin_file;          /* the tokens' user PIN (first line); unset: no PIN */
+    } pkcs11;
     dcpki_profile_entry *profiles; /* [profiles] name = OID */
     size_t n_profiles;
 } dcpki_config;
@@ -49,6 +52,14 @@ const char *dcpki_config_profile(const dcpki_config *cfg, const char *name);
 /* Read the API key from [signing] api_key_file (trailing whitespace stripped).
  * *out is freed by the caller with dcpki_secret_free. */
 dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_err *err);
+/* The longest PIN [pkcs11] pin_file may hold (the tokens' ulMaxPinLen). */
+#define DCPKI_PIN_MAX 255
+/* Read the tokens' PIN from [pkcs11] pin_file: its first line, trailing
+ * whitespace stripped, 1..DCPKI_PIN_MAX bytes. The file must be a regular file
+ * of mode 0600 or 0400 owned by the effective user, else DCPKI_E_IO naming the
+ * file, its mode or owner and the remedy (chmod 600 FILE). Unset:
+ * DCPKI_E_CONFIG_INCOMPLETE. *out is freed with dcpki_secret_free. */
+dcpki_code dcpki_config_read_pin(const dcpki_config *cfg, char **out, dcpki_err *err);
 /* Read a secret file (password, API key): first line, trailing CR/LF stripped. */
 dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err);
 /* Wipe and free a secret string. */

@@ -1,0 +1,168 @@
+/* What the configuration says about the tokens themselves: the user PIN
+ * ([pkcs11] pin_file) and the serial numbers that tell two configurations on
+ * one host apart in pkcs11: URIs.
+ *
+ * Serial numbers (CK_TOKEN_INFO.serialNumber, 16 characters; PKCS#11 v2.40
+ * §3.2) are the first 8 bytes, in upper-case hex, of a SHA-256 over a label
+ * and the identity of what the token stands for:
+ *   "dcpki RA":      the RA certificate's SHA-1 thumbprint ([ra]
+ *                    certificate_thumbprint, else the loaded identity's);
+ *   "dcpki signing": [signing] url, that thumbprint and, when api_key_file is
+ *                    set, the SHA-256 of the API key (never the key itself).
+ * They are stable across runs and processes, and computed once per
+ * C_Initialize. While those inputs cannot be had (no configuration, an RA
+ * identity that does not load) the serial is "unconfigured", not remembered,
+ * and the reason is logged by the backend. */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "p11.h"
+
+#define FALLBACK_SERIAL "unconfigured"
+
+/* The smallest accessor of the module's configuration: loaded as backend.c
+ * loads it (same path, same field, under core_lock) when nothing has loaded
+ * it yet. Borrowed; it lives until C_Finalize. */
+CK_RV p11_config(p11_module *m, const dcpki_config **out)
+{
+    dcpki_err err;
+    CK_RV rv = CKR_OK;
+    p11_lock(m->core_lock);
+    if (!m->cfg) {
+        dcpki_err_clear(&err);
+        if (dcpki_config_load(dcpki_config_path(NULL), &m->cfg, &err) != DCPKI_OK) {
+            m->cfg = NULL;
+            rv = p11_fail("reading the configuration", &err);
+        }
+    }
+    *out = m->cfg;
+    p11_unlock(m->core_lock);
+    return rv;
+}
+
+int p11_pin_required(p11_module *m)
+{
+    const dcpki_config *cfg;
+    return p11_config(m, &cfg) == CKR_OK && cfg->pkcs11.pin_file != NULL;
+}
+
+CK_RV p11_pin_check(p11_module *m, const CK_UTF8CHAR *pin, CK_ULONG len)
+{
+    const dcpki_config *cfg;
+    unsigned char want[32], got[32];
+    char *secret = NULL;
+    dcpki_err err;
+    CK_RV rv = p11_config(m, &cfg);
+    if (rv != CKR_OK)
+        return rv;
+    dcpki_err_clear(&err);
+    if (dcpki_config_read_pin(cfg, &secret, &err) != DCPKI_OK) {
+        /* the PIN cannot be checked: a fault of the token's set-up, not of
+         * the caller's PIN (C_Login may return CKR_DEVICE_ERROR, v2.40 §5.6) */
+        p11_fail("checking the PIN", &err);
+        return CKR_DEVICE_ERROR;
+    }
+    /* equal-length digests compared in constant time: neither the PIN's
+     * bytes nor its length show in the time taken */
+    if (!EVP_Digest(secret, strlen(secret), want, NULL, m->sha256, NULL) ||
+        !EVP_Digest(pin ? (const void *)pin : "", (size_t)len, got, NULL, m->sha256, NULL))
+        rv = CKR_HOST_MEMORY;
+    else if (CRYPTO_memcmp(want, got, sizeof(want)) != 0)
+        rv = CKR_PIN_INCORRECT;
+    dcpki_secret_free(secret);
+    OPENSSL_cleanse(want, sizeof(want));
+    OPENSSL_cleanse(got, sizeof(got));
+    return rv;
+}
+
+void p11_token_logout(p11_token *t)
+{
+    if (t->login == P11_NOBODY)
+        return;
+    t->login = P11_NOBODY;
+    t->login_gen++; /* v2.40 §5.6 C_Logout: the handles of private objects become invalid */
+}
+
+/* The RA thumbprint: the configured one (no I/O; a loaded identity always
+ * matches it), else that of the identity, which is then loaded (files only,
+ * never the network) as the first search on the token would load it. */
+static int ra_thumbprint(p11_module *m, const dcpki_config *cfg, unsigned char tp[DCPKI_THUMBPRINT_LEN])
+{
+    dcpki_identity *id;
+    dcpki_err err;
+    if (cfg->ra.certificate_thumbprint &&
+        dcpki_thumbprint_parse(cfg->ra.certificate_thumbprint, tp, &err) == DCPKI_OK)
+        return 1;
+    if (p11_backend_identity(m, &id) != CKR_OK || !id)
+        return 0;
+    dcpki_identity_thumbprint(id, tp);
+    return 1;
+}
+
+/* 1 with serial filled (16 hex digits + NUL), or 0 when the inputs are not at hand */
+static int derive_serial(p11_module *m, CK_SLOT_ID slot, char serial[17])
+{
+    static const char ra_label[] = "dcpki-pkcs11 RA token";
+    static const char sg_label[] = "dcpki-pkcs11 signing token";
+    const dcpki_config *cfg;
+    unsigned char tp[DCPKI_THUMBPRINT_LEN], key_hash[32], md[32];
+    EVP_MD_CTX *ctx;
+    int ok, with_key = 0;
+
+    if (p11_config(m, &cfg) != CKR_OK || !ra_thumbprint(m, cfg, tp))
+        return 0;
+    if (slot == P11_SLOT_SIGNING) {
+        if (!cfg->signing.url)
+            return 0;
+        if (cfg->signing.api_key_file) {
+            char *key = NULL;
+            dcpki_err err;
+            dcpki_err_clear(&err);
+            if (dcpki_config_read_api_key(cfg, &key, &err) != DCPKI_OK) {
+                p11_fail("naming the signing token", &err);
+                return 0;
+            }
+            ok = EVP_Digest(key, strlen(key), key_hash, NULL, m->sha256, NULL);
+            dcpki_secret_free(key);
+            if (!ok)
+                return 0;
+            with_key = 1;
+        }
+    }
+    if (!(ctx = EVP_MD_CTX_new()))
+        return 0;
+    if (slot == P11_SLOT_RA)
+        ok = EVP_DigestInit_ex2(ctx, m->sha256, NULL) &&
+             EVP_DigestUpdate(ctx, ra_label, sizeof(ra_label)) &&
+             EVP_DigestUpdate(ctx, tp, sizeof(tp));
+    else
+        ok = EVP_DigestInit_ex2(ctx, m->sha256, NULL) &&
+             EVP_DigestUpdate(ctx, sg_label, sizeof(sg_label)) &&
+             EVP_DigestUpdate(ctx, cfg->signing.url, strlen(cfg->signing.url) + 1) &&
+             EVP_DigestUpdate(ctx, tp, sizeof(tp)) &&
+             (!with_key || EVP_DigestUpdate(ctx, key_hash, sizeof(key_hash)));
+    ok = ok && EVP_DigestFinal_ex(ctx, md, NULL);
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(key_hash, sizeof(key_hash));
+    if (!ok)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        snprintf(serial + 2 * i, 3, "%02X", md[i]);
+    return 1;
+}
+
+void p11_token_serial(p11_module *m, CK_SLOT_ID slot, unsigned char out[16])
+{
+    p11_token *t = &m->tokens[slot];
+    char serial[17];
+    p11_lock(m->lock);
+    memcpy(serial, t->serial, sizeof(serial));
+    p11_unlock(m->lock);
+    if (!serial[0] && derive_serial(m, slot, serial)) {
+        p11_lock(m->lock);
+        memcpy(t->serial, serial, sizeof(serial));
+        p11_unlock(m->lock);
+    }
+    p11_pad(out, 16, serial[0] ? serial : FALLBACK_SERIAL);
+}
