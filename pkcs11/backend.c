@@ -86,6 +86,15 @@ void p11_backend_prepare(p11_module *m)
         DCPKI_DEBUG("dcpki-pkcs11: not prepared at C_Initialize: %s", err.detail);
 }
 
+CK_RV p11_config(p11_module *m, const dcpki_config **out)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    if (dcpki_ctx_config(m->core, out, &err) != DCPKI_OK)
+        return p11_fail("reading the configuration", &err);
+    return CKR_OK;
+}
+
 CK_RV p11_backend_identity(p11_module *m, const dcpki_identity **out)
 {
     dcpki_err err;

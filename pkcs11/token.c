@@ -21,26 +21,6 @@
 
 #define FALLBACK_SERIAL "unconfigured"
 
-/* The smallest accessor of the module's configuration: loaded as backend.c
- * loads it (same path, same field, under core_lock) when nothing has loaded
- * it yet. Borrowed; it lives until C_Finalize. */
-CK_RV p11_config(p11_module *m, const dcpki_config **out)
-{
-    dcpki_err err;
-    CK_RV rv = CKR_OK;
-    p11_lock(m->core_lock);
-    if (!m->cfg) {
-        dcpki_err_clear(&err);
-        if (dcpki_config_load(dcpki_config_path(NULL), &m->cfg, &err) != DCPKI_OK) {
-            m->cfg = NULL;
-            rv = p11_fail("reading the configuration", &err);
-        }
-    }
-    *out = m->cfg;
-    p11_unlock(m->core_lock);
-    return rv;
-}
-
 int p11_pin_required(p11_module *m)
 {
     const dcpki_config *cfg;
@@ -89,7 +69,7 @@ void p11_token_logout(p11_token *t)
  * never the network) as the first search on the token would load it. */
 static int ra_thumbprint(p11_module *m, const dcpki_config *cfg, unsigned char tp[DCPKI_THUMBPRINT_LEN])
 {
-    dcpki_identity *id;
+    const dcpki_identity *id;
     dcpki_err err;
     if (cfg->ra.certificate_thumbprint &&
         dcpki_thumbprint_parse(cfg->ra.certificate_thumbprint, tp, &err) == DCPKI_OK)
