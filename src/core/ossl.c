@@ -201,7 +201,9 @@ static int pkey_op(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int sign, const OSSL_PA
 {
     fn_ptr fns[OSSL_FUNC_SIGNATURE_FREECTX + 1] = { 0 };
     const char *alg = EVP_PKEY_is_a(pkey, "EC") ? "ECDSA" : EVP_PKEY_get0_type_name(pkey);
-    EVP_SIGNATURE *sigalg = alg ? EVP_SIGNATURE_fetch(libctx, alg, NULL) : NULL;
+    /* a preference, not a requirement: in a context that also holds dcpki's
+     * provider (the CLI's default one) its signatures are for its own keys */
+    EVP_SIGNATURE *sigalg = alg ? EVP_SIGNATURE_fetch(libctx, alg, "?provider=default") : NULL;
     OSSL_PROVIDER *prov = sigalg ? EVP_SIGNATURE_get0_provider(sigalg) : NULL;
     prov_key key = { NULL, NULL };
     OSSL_FUNC_signature_newctx_fn *newctx;
