@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
+#include "dcpki/ossl.h"
 #include "p11.h"
 
 /* ---- attribute lists ---- */
@@ -75,10 +76,13 @@ const p11_attr *p11_attrs_find(const p11_attrs *as, CK_ATTRIBUTE_TYPE t)
 }
 
 /* ---- helpers over OpenSSL ---- */
-static void add_der_free(p11_attrs *as, CK_ATTRIBUTE_TYPE t, unsigned char *der, int len)
+/* der/len from an i2d_* call; what names the structure for the log */
+static void add_der_free(p11_attrs *as, CK_ATTRIBUTE_TYPE t, unsigned char *der, int len,
+                         const char *what)
 {
     if (len < 0 || !der) {
-        as->oom = 1;
+        if (!as->unreadable)
+            as->unreadable = what;
         return;
     }
     p11_attrs_add(as, t, der, (size_t)len);
@@ -91,7 +95,8 @@ static void add_bn(p11_attrs *as, CK_ATTRIBUTE_TYPE t, EVP_PKEY *pk, const char 
     unsigned char *buf;
     int len;
     if (!EVP_PKEY_get_bn_param(pk, name, &bn)) {
-        as->oom = 1;
+        if (!as->unreadable)
+            as->unreadable = t == CKA_MODULUS ? "RSA modulus" : "RSA public exponent";
         return;
     }
     len = BN_num_bytes(bn);
@@ -110,7 +115,7 @@ static void add_spki(p11_attrs *as, EVP_PKEY *pub)
 {
     unsigned char *der = NULL;
     int len = i2d_PUBKEY(pub, &der);
-    add_der_free(as, CKA_PUBLIC_KEY_INFO, der, len);
+    add_der_free(as, CKA_PUBLIC_KEY_INFO, der, len, "SubjectPublicKeyInfo");
 }
 
 static void add_ec_params_point(p11_attrs *as, EVP_PKEY *pub)
@@ -124,14 +129,19 @@ static void add_ec_params_point(p11_attrs *as, EVP_PKEY *pub)
 
     if (!EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) ||
         (nid = OBJ_txt2nid(group)) == NID_undef) {
-        as->oom = 1;
+        if (!as->unreadable)
+            as->unreadable = "EC named curve";
         return;
     }
     len = i2d_ASN1_OBJECT(OBJ_nid2obj(nid), &der);
-    add_der_free(as, CKA_EC_PARAMS, der, len);
+    add_der_free(as, CKA_EC_PARAMS, der, len, "EC named curve");
     /* CKA_EC_POINT: DER OCTET STRING holding the uncompressed point */
-    if (!EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen) ||
-        !(os = ASN1_OCTET_STRING_new())) {
+    if (!EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen)) {
+        if (!as->unreadable)
+            as->unreadable = "EC public point";
+        return;
+    }
+    if (!(os = ASN1_OCTET_STRING_new())) {
         as->oom = 1;
         return;
     }
@@ -143,7 +153,7 @@ static void add_ec_params_point(p11_attrs *as, EVP_PKEY *pub)
     der = NULL;
     len = i2d_ASN1_OCTET_STRING(os, &der);
     ASN1_OCTET_STRING_free(os);
-    add_der_free(as, CKA_EC_POINT, der, len);
+    add_der_free(as, CKA_EC_POINT, der, len, "EC public point");
 }
 
 /* CKA_KEY_TYPE; 0 with *ok = 0 when the key is neither RSA nor EC */
@@ -165,10 +175,34 @@ int p11_key_id(EVP_PKEY *pub, unsigned char out[20])
     int pklen, ok;
     if (!X509_PUBKEY_set(&xp, pub))
         return 0;
-    ok = X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xp) &&
-         EVP_Digest(pk, (size_t)pklen, out, NULL, p11_mod->sha1, NULL);
+    ok = X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xp) && p11_sha1(pk, (size_t)pklen, out);
     X509_PUBKEY_free(xp);
     return ok;
+}
+
+int p11_cert_key_id(const X509 *x, unsigned char out[20])
+{
+    const unsigned char *pk;
+    int pklen;
+    return X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, X509_get_X509_PUBKEY(x)) &&
+           p11_sha1(pk, (size_t)pklen, out);
+}
+
+int p11_sha1(const void *data, size_t len, unsigned char out[20])
+{
+    return dcpki_digest_once(p11_mod->libctx, "SHA1", data, len, out, 20);
+}
+
+/* CKR_OK, or why the set is incomplete (logged, naming the object) */
+static CK_RV built(const p11_attrs *as, const char *label, const char *kind)
+{
+    if (as->oom)
+        return CKR_HOST_MEMORY;
+    if (as->unreadable) {
+        p11_logf("%s %s: OpenSSL could not read or encode its %s", kind, label, as->unreadable);
+        return CKR_FUNCTION_FAILED;
+    }
+    return CKR_OK;
 }
 
 static void add_common(p11_attrs *as, CK_OBJECT_CLASS cls, const char *label, int priv)
@@ -204,8 +238,10 @@ CK_RV p11_build_private(p11_object *o, EVP_PKEY *pub, const unsigned char *id, s
     p11_attrs *as = &o->attrs;
     int ok;
     CK_KEY_TYPE kt = key_type_of(pub, &ok);
-    if (!ok)
+    if (!ok) {
+        p11_logf("key %s: its algorithm is neither RSA nor EC, which the PKCS#11 module offers", label);
         return CKR_FUNCTION_FAILED;
+    }
     o->cls = CKO_PRIVATE_KEY;
     o->key_type = kt;
     o->priv = priv;
@@ -235,7 +271,7 @@ CK_RV p11_build_private(p11_object *o, EVP_PKEY *pub, const unsigned char *id, s
         add_ec_params_point(as, pub);
         p11_attrs_add_sensitive(as, CKA_VALUE);
     }
-    return as->oom ? CKR_HOST_MEMORY : CKR_OK;
+    return built(as, label, "private key");
 }
 
 CK_RV p11_build_public(p11_object *o, EVP_PKEY *pub, const unsigned char *id, size_t id_len,
@@ -244,8 +280,10 @@ CK_RV p11_build_public(p11_object *o, EVP_PKEY *pub, const unsigned char *id, si
     p11_attrs *as = &o->attrs;
     int ok;
     CK_KEY_TYPE kt = key_type_of(pub, &ok);
-    if (!ok)
+    if (!ok) {
+        p11_logf("key %s: its algorithm is neither RSA nor EC, which the PKCS#11 module offers", label);
         return CKR_FUNCTION_FAILED;
+    }
     o->cls = CKO_PUBLIC_KEY;
     o->key_type = kt;
     add_common(as, CKO_PUBLIC_KEY, label, 0);
@@ -263,7 +301,7 @@ CK_RV p11_build_public(p11_object *o, EVP_PKEY *pub, const unsigned char *id, si
     } else {
         add_ec_params_point(as, pub);
     }
-    return as->oom ? CKR_HOST_MEMORY : CKR_OK;
+    return built(as, label, "public key");
 }
 
 static void add_date(p11_attrs *as, CK_ATTRIBUTE_TYPE t, const ASN1_TIME *at)
@@ -286,9 +324,8 @@ CK_RV p11_build_cert(p11_object *o, X509 *x, const unsigned char *id, size_t id_
                      const char *label, CK_ULONG category)
 {
     p11_attrs *as = &o->attrs;
-    unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+    unsigned char *der = NULL, md[20];
     int len;
-    EVP_PKEY *pub = X509_get0_pubkey(x);
     unsigned char spki_hash[20];
 
     o->cls = CKO_CERTIFICATE;
@@ -298,35 +335,40 @@ CK_RV p11_build_cert(p11_object *o, X509 *x, const unsigned char *id, size_t id_
     p11_attrs_add_ulong(as, CKA_CERTIFICATE_CATEGORY, category);
     p11_attrs_add(as, CKA_ID, id, id_len);
     len = i2d_X509(x, &der);
-    if (len <= 0 || !EVP_Digest(der, (size_t)len, md, NULL, p11_mod->sha1, NULL)) {
+    if (len <= 0) {
+        p11_logf("certificate %s: OpenSSL could not encode it", label);
+        return CKR_FUNCTION_FAILED;
+    }
+    if (!p11_sha1(der, (size_t)len, md)) {
         OPENSSL_free(der);
-        return CKR_HOST_MEMORY;
+        p11_logf("certificate %s: SHA-1 (its CKA_CHECK_VALUE) failed", label);
+        return CKR_FUNCTION_FAILED;
     }
     p11_attrs_add(as, CKA_CHECK_VALUE, md, 3);
-    add_der_free(as, CKA_VALUE, der, len);
+    add_der_free(as, CKA_VALUE, der, len, "DER encoding");
     der = NULL;
     len = i2d_X509_NAME(X509_get_subject_name(x), &der);
-    add_der_free(as, CKA_SUBJECT, der, len);
+    add_der_free(as, CKA_SUBJECT, der, len, "subject");
     der = NULL;
     len = i2d_X509_NAME(X509_get_issuer_name(x), &der);
-    add_der_free(as, CKA_ISSUER, der, len);
+    add_der_free(as, CKA_ISSUER, der, len, "issuer");
     der = NULL;
     len = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der);
-    add_der_free(as, CKA_SERIAL_NUMBER, der, len);
+    add_der_free(as, CKA_SERIAL_NUMBER, der, len, "serial number");
     der = NULL;
     len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-    add_der_free(as, CKA_PUBLIC_KEY_INFO, der, len);
+    add_der_free(as, CKA_PUBLIC_KEY_INFO, der, len, "SubjectPublicKeyInfo");
     add_date(as, CKA_START_DATE, X509_get0_notBefore(x));
     add_date(as, CKA_END_DATE, X509_get0_notAfter(x));
     p11_attrs_add(as, CKA_URL, NULL, 0);
-    if (pub && p11_key_id(pub, spki_hash))
+    if (p11_cert_key_id(x, spki_hash))
         p11_attrs_add(as, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, spki_hash, sizeof(spki_hash));
     else
         p11_attrs_add(as, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, NULL, 0);
     p11_attrs_add(as, CKA_HASH_OF_ISSUER_PUBLIC_KEY, NULL, 0);
     p11_attrs_add_ulong(as, CKA_JAVA_MIDP_SECURITY_DOMAIN, 0);
     p11_attrs_add_ulong(as, CKA_NAME_HASH_ALGORITHM, CKM_SHA_1);
-    return as->oom ? CKR_HOST_MEMORY : CKR_OK;
+    return built(as, label, "certificate");
 }
 
 /* ---- C_GetAttributeValue ---- */

@@ -111,7 +111,6 @@ static void module_free(p11_module *m)
         p11_mutex_free(m->tokens[i].load_lock);
     }
     p11_backend_free(m);
-    EVP_MD_free(m->sha1);
     EVP_MD_free(m->sha256);
     EVP_MD_free(m->sha384);
     EVP_MD_free(m->sha512);
@@ -136,13 +135,14 @@ static CK_RV module_new(p11_module **out)
             goto err;
     }
     /* A private library context with OpenSSL's default provider only: no
-     * configuration file, so no provider of the host program (dcpki's own
-     * included) is ever involved in our hashing and verification. */
+     * configuration file, so no provider, default property query (such as
+     * "fips=yes") or configuration of the host program (dcpki's own provider
+     * included) is ever involved in our parsing, hashing and verification.
+     * The host's ENGINEs are kept out by dcpki/ossl.h. */
     rv = CKR_GENERAL_ERROR;
     if (!(m->libctx = OSSL_LIB_CTX_new()) || !(m->provider = OSSL_PROVIDER_load(m->libctx, "default")))
         goto err;
-    if (!(m->sha1 = EVP_MD_fetch(m->libctx, "SHA1", NULL)) ||
-        !(m->sha256 = EVP_MD_fetch(m->libctx, "SHA256", NULL)) ||
+    if (!(m->sha256 = EVP_MD_fetch(m->libctx, "SHA256", NULL)) ||
         !(m->sha384 = EVP_MD_fetch(m->libctx, "SHA384", NULL)) ||
         !(m->sha512 = EVP_MD_fetch(m->libctx, "SHA512", NULL)))
         goto err;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include "dcpki/ossl.h"
 #include "p11.h"
 
 #define RA_LABEL "ra"
@@ -104,8 +105,10 @@ static CK_RV add_key_objects(objlist *l, CK_SLOT_ID slot, EVP_PKEY *pub, X509 *c
     p11_object *o;
     CK_RV rv;
 
-    if (!p11_key_id(pub, id))
+    if (!p11_key_id(pub, id)) {
+        p11_logf("key %s: OpenSSL could not encode its public key to compute CKA_ID", label);
         return CKR_FUNCTION_FAILED;
+    }
     if (cert && (subj_len = i2d_X509_NAME(X509_get_subject_name(cert), &subj)) < 0)
         return CKR_HOST_MEMORY;
 
@@ -156,15 +159,17 @@ static CK_RV load_ra(p11_module *m, objlist *l)
         return rv;
     cert = dcpki_identity_cert(id);
     key = dcpki_identity_key(id);
-    if (!cert || !(pub = X509_get0_pubkey(cert))) {
-        p11_logf("the RA certificate has no usable public key");
+    /* decoded again in the module's context: the certificate's own copy may
+     * be a legacy key made by the host's ENGINE (dcpki/ossl.h) */
+    if (!cert || !(pub = dcpki_cert_pubkey(m->libctx, cert))) {
+        p11_logf("the RA certificate's public key could not be decoded (OpenSSL's default provider "
+                 "reads RSA and EC SubjectPublicKeyInfo)");
         return CKR_DEVICE_ERROR;
     }
-    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, NULL, key, key == NULL,
-                         p11_pin_required(m));
-    if (rv == CKR_FUNCTION_FAILED)
-        p11_logf("the RA key is neither RSA nor EC");
-    return rv;
+    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, NULL, key, key == NULL, p11_pin_required(m));
+    EVP_PKEY_free(pub);
+    /* the RA identity is the token's whole content: unusable, the token is */
+    return rv == CKR_FUNCTION_FAILED ? CKR_DEVICE_ERROR : rv;
 }
 
 static int have_cert(const objlist *l, const unsigned char *der, size_t len)
@@ -186,7 +191,6 @@ static CK_RV add_chain_cert(p11_module *m, objlist *l, const dcpki_keypair *kp, 
     char label[320];
     unsigned char id[20];
     X509 *x;
-    EVP_PKEY *pub;
     p11_object *o;
     CK_RV rv;
 
@@ -201,13 +205,16 @@ static CK_RV add_chain_cert(p11_module *m, objlist *l, const dcpki_keypair *kp, 
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, label,
                                   (int)sizeof(label)) <= 0)
         snprintf(label, sizeof(label), "%s chain %zu", kp->alias ? kp->alias : kp->id, idx + 1);
-    pub = X509_get0_pubkey(x);
-    if (!pub || !p11_key_id(pub, id))
+    if (!p11_cert_key_id(x, id))
         memset(id, 0, sizeof(id));
     rv = CKR_HOST_MEMORY;
     if ((o = objlist_new(l, P11_SLOT_SIGNING)))
         rv = p11_build_cert(o, x, id, sizeof(id), label, 2 /* authority */);
     X509_free(x);
+    if (rv == CKR_FUNCTION_FAILED) { /* logged; the token goes on without it */
+        object_free(l->o[--l->n]);
+        rv = CKR_OK;
+    }
     return rv;
 }
 
@@ -243,9 +250,9 @@ static CK_RV load_signing(p11_module *m, objlist *l)
             p11_logf("keypair %s: its certificate is not valid DER; listed without it", name);
         rv = add_key_objects(l, P11_SLOT_SIGNING, kp->pub, cert, name, kp, NULL, 0, priv);
         if (rv == CKR_FUNCTION_FAILED) {
-            /* neither RSA nor EC (e.g. EdDSA): not offered, the others are */
-            p11_logf("keypair %s: key algorithm not supported by the PKCS#11 module; skipped",
-                     name);
+            /* neither RSA nor EC (e.g. EdDSA), or unreadable (logged): not
+             * offered, the others are */
+            p11_logf("keypair %s: skipped; the token lists the other keys", name);
             rv = CKR_OK;
         }
         X509_free(cert);

@@ -46,6 +46,7 @@ typedef struct p11_attrs {
     p11_attr *a;
     size_t n, cap;
     int oom;
+    const char *unreadable; /* what OpenSSL could not read or encode, for the log */
 } p11_attrs;
 
 typedef struct p11_object {
@@ -70,9 +71,10 @@ void p11_attrs_add_sensitive(p11_attrs *as, CK_ATTRIBUTE_TYPE t);
 void p11_attrs_free(p11_attrs *as);
 const p11_attr *p11_attrs_find(const p11_attrs *as, CK_ATTRIBUTE_TYPE t);
 /* Build the attribute sets. id/label are the shared CKA_ID and CKA_LABEL;
- * subject is the DER subject (may be NULL/0). Return CKR_OK or CKR_HOST_MEMORY /
- * CKR_FUNCTION_FAILED (unsupported key). A private key is CKA_PRIVATE (o->priv)
- * when priv is set (a PIN is configured). */
+ * subject is the DER subject (may be NULL/0). Return CKR_OK, CKR_HOST_MEMORY,
+ * or CKR_FUNCTION_FAILED (a key neither RSA nor EC, or a part of the key or
+ * certificate OpenSSL could not read) with a sentence naming it logged. A
+ * private key is CKA_PRIVATE (o->priv) when priv is set (a PIN is configured). */
 CK_RV p11_build_private(p11_object *o, EVP_PKEY *pub, const unsigned char *id, size_t id_len,
                         const char *label, const unsigned char *subj, size_t subj_len, int priv);
 CK_RV p11_build_public(p11_object *o, EVP_PKEY *pub, const unsigned char *id, size_t id_len,
@@ -81,6 +83,10 @@ CK_RV p11_build_cert(p11_object *o, X509 *x, const unsigned char *id, size_t id_
                      const char *label, CK_ULONG category);
 /* SHA-1 of the public key's BIT STRING contents: the CKA_ID of a key. */
 int p11_key_id(EVP_PKEY *pub, unsigned char out[20]);
+/* The same, from a certificate's SubjectPublicKeyInfo (no key decoded). */
+int p11_cert_key_id(const X509 *x, unsigned char out[20]);
+/* SHA-1 in the module's library context, never through an ENGINE. */
+int p11_sha1(const void *data, size_t len, unsigned char out[20]);
 
 /* ---- the module state (module.c) ---- */
 typedef struct p11_session p11_session;
@@ -102,7 +108,7 @@ typedef struct p11_module {
     p11_mutex *lock;        /* sessions table, token counters, login state */
     OSSL_LIB_CTX *libctx;   /* private: only OpenSSL's default provider */
     OSSL_PROVIDER *provider;
-    EVP_MD *sha1, *sha256, *sha384, *sha512;
+    EVP_MD *sha256, *sha384, *sha512; /* names and sizes; hashing: dcpki/ossl.h */
     p11_token tokens[P11_NSLOTS];
     p11_session **sessions;
     size_t n_sessions, cap_sessions;

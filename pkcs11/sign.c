@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include "dcpki/ossl.h"
 #include "p11.h"
 
 #define RAW_MAX 8192 /* a raw input is a digest or a DigestInfo */
@@ -30,7 +32,7 @@ struct p11_sign_op {
     const EVP_MD *md;       /* hashing mechanisms; PSS: hashAlg */
     const EVP_MD *mgf1;     /* PSS */
     CK_ULONG slen;          /* PSS */
-    EVP_MD_CTX *mdctx;      /* hashing mechanisms */
+    dcpki_digest *dg;       /* hashing mechanisms (never an ENGINE: dcpki/ossl.h) */
     unsigned char *buf;     /* raw mechanisms: accumulated input */
     size_t len;
     int multi;              /* C_SignUpdate was called */
@@ -92,7 +94,7 @@ void p11_sign_op_free(p11_sign_op *op)
 {
     if (!op)
         return;
-    EVP_MD_CTX_free(op->mdctx);
+    dcpki_digest_free(op->dg);
     free(op->buf);
     free(op);
 }
@@ -188,7 +190,8 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
     else
         op->siglen = (size_t)EVP_PKEY_get_size(o->pub);
     if (op->hashing) {
-        if (!(op->mdctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex2(op->mdctx, op->md, NULL)) {
+        /* the module's own context always has these digests: only memory can fail */
+        if (!(op->dg = dcpki_digest_new(m->libctx, md_name(m, op->md)))) {
             rv = CKR_HOST_MEMORY;
             goto out;
         }
@@ -221,22 +224,31 @@ static CK_RV der_to_rs(const unsigned char *der, size_t der_len, unsigned char *
 static CK_RV sign_local(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
                         unsigned char **sig, size_t *sig_len)
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(m->libctx, op->key->local, NULL);
-    int ok = ctx && EVP_PKEY_sign_init(ctx) > 0;
-    if (ok && op->key->key_type == CKK_RSA) {
-        ok = EVP_PKEY_CTX_set_rsa_padding(ctx, op->pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) > 0;
-        if (ok && op->md)
-            ok = EVP_PKEY_CTX_set_signature_md(ctx, op->md) > 0;
-        if (ok && op->pss)
-            ok = EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, op->mgf1) > 0 &&
-                 EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)op->slen) > 0;
+    int slen = (int)op->slen;
+    OSSL_PARAM params[5];
+    size_t np = 0;
+    char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
+    char mdname[16], mgf1name[16];
+    int ok;
+    if (op->key->key_type == CKK_RSA) {
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
+                                                        op->pss ? pad_pss : pad_pkcs1, 0);
+        if (op->md) {
+            snprintf(mdname, sizeof(mdname), "%s", md_name(m, op->md));
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdname, 0);
+        }
+        if (op->pss) {
+            snprintf(mgf1name, sizeof(mgf1name), "%s", md_name(m, op->mgf1));
+            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mgf1name, 0);
+            params[np++] = OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &slen);
+        }
     }
-    *sig = NULL;
-    if (ok)
-        ok = EVP_PKEY_sign(ctx, NULL, sig_len, tbs, tbs_len) > 0 &&
-             (*sig = OPENSSL_malloc(*sig_len)) != NULL &&
-             EVP_PKEY_sign(ctx, *sig, sig_len, tbs, tbs_len) > 0;
-    EVP_PKEY_CTX_free(ctx);
+    params[np] = OSSL_PARAM_construct_end();
+    /* not EVP_PKEY_sign(): an ENGINE of the host could answer (dcpki/ossl.h);
+     * the signature is at most the key's size */
+    *sig_len = (size_t)EVP_PKEY_get_size(op->key->local);
+    ok = (*sig = OPENSSL_malloc(*sig_len)) != NULL &&
+         dcpki_pkey_sign(m->libctx, op->key->local, params, *sig, sig_len, tbs, tbs_len);
     if (!ok) {
         OPENSSL_free(*sig);
         *sig = NULL;
@@ -372,7 +384,6 @@ CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     p11_session *s;
     p11_sign_op *op;
     unsigned char dg[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
     CK_RV rv = p11_session_get(hSession, &s);
     if (rv != CKR_OK)
         return rv;
@@ -392,10 +403,10 @@ CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     if (size_check(op, pSignature, pulSignatureLen, &rv))
         goto out;
     if (op->hashing) {
-        if (!EVP_DigestUpdate(op->mdctx, pData, ulDataLen) || !EVP_DigestFinal_ex(op->mdctx, dg, &dlen))
+        if (!dcpki_digest_update(op->dg, pData, ulDataLen) || !dcpki_digest_final(op->dg, dg, sizeof(dg)))
             rv = CKR_FUNCTION_FAILED;
         else
-            rv = sign_now(p11_mod, op, dg, dlen, pSignature);
+            rv = sign_now(p11_mod, op, dg, dcpki_digest_size(op->dg), pSignature);
     } else {
         rv = sign_now(p11_mod, op, pData, ulDataLen, pSignature);
     }
@@ -422,7 +433,7 @@ CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPar
     if (!pPart && ulPartLen > 0) {
         rv = CKR_ARGUMENTS_BAD;
     } else if (op->hashing) {
-        if (!EVP_DigestUpdate(op->mdctx, pPart, ulPartLen))
+        if (!dcpki_digest_update(op->dg, pPart, ulPartLen))
             rv = CKR_FUNCTION_FAILED;
     } else if (ulPartLen > RAW_MAX - op->len) {
         rv = CKR_DATA_LEN_RANGE;
@@ -448,7 +459,6 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_P
     p11_session *s;
     p11_sign_op *op;
     unsigned char dg[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
     CK_RV rv = p11_session_get(hSession, &s);
     if (rv != CKR_OK)
         return rv;
@@ -464,10 +474,10 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_P
     if (size_check(op, pSignature, pulSignatureLen, &rv))
         goto out;
     if (op->hashing) {
-        if (!EVP_DigestFinal_ex(op->mdctx, dg, &dlen))
+        if (!dcpki_digest_final(op->dg, dg, sizeof(dg)))
             rv = CKR_FUNCTION_FAILED;
         else
-            rv = sign_now(p11_mod, op, dg, dlen, pSignature);
+            rv = sign_now(p11_mod, op, dg, dcpki_digest_size(op->dg), pSignature);
     } else {
         rv = sign_now(p11_mod, op, op->buf, op->len, pSignature);
     }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "dcpki/ossl.h"
 #include "p11.h"
 
 #define FALLBACK_SERIAL "unconfigured"
@@ -45,8 +46,8 @@ CK_RV p11_pin_check(p11_module *m, const CK_UTF8CHAR *pin, CK_ULONG len)
     }
     /* equal-length digests compared in constant time: neither the PIN's
      * bytes nor its length show in the time taken */
-    if (!EVP_Digest(secret, strlen(secret), want, NULL, m->sha256, NULL) ||
-        !EVP_Digest(pin ? (const void *)pin : "", (size_t)len, got, NULL, m->sha256, NULL))
+    if (!dcpki_digest_once(m->libctx, "SHA256", secret, strlen(secret), want, sizeof(want)) ||
+        !dcpki_digest_once(m->libctx, "SHA256", pin ? (const void *)pin : "", (size_t)len, got, sizeof(got)))
         rv = CKR_HOST_MEMORY;
     else if (CRYPTO_memcmp(want, got, sizeof(want)) != 0)
         rv = CKR_PIN_INCORRECT;
@@ -87,7 +88,7 @@ static int derive_serial(p11_module *m, CK_SLOT_ID slot, char serial[17])
     static const char sg_label[] = "dcpki-pkcs11 signing token";
     const dcpki_config *cfg;
     unsigned char tp[DCPKI_THUMBPRINT_LEN], key_hash[32], md[32];
-    EVP_MD_CTX *ctx;
+    dcpki_digest *ctx;
     int ok, with_key = 0;
 
     if (p11_config(m, &cfg) != CKR_OK || !ra_thumbprint(m, cfg, tp))
@@ -103,27 +104,25 @@ static int derive_serial(p11_module *m, CK_SLOT_ID slot, char serial[17])
                 p11_fail("naming the signing token", &err);
                 return 0;
             }
-            ok = EVP_Digest(key, strlen(key), key_hash, NULL, m->sha256, NULL);
+            ok = dcpki_digest_once(m->libctx, "SHA256", key, strlen(key), key_hash, sizeof(key_hash));
             dcpki_secret_free(key);
             if (!ok)
                 return 0;
             with_key = 1;
         }
     }
-    if (!(ctx = EVP_MD_CTX_new()))
+    /* not EVP_Digest*: an ENGINE of the host could answer (dcpki/ossl.h) */
+    if (!(ctx = dcpki_digest_new(m->libctx, "SHA256")))
         return 0;
     if (slot == P11_SLOT_RA)
-        ok = EVP_DigestInit_ex2(ctx, m->sha256, NULL) &&
-             EVP_DigestUpdate(ctx, ra_label, sizeof(ra_label)) &&
-             EVP_DigestUpdate(ctx, tp, sizeof(tp));
+        ok = dcpki_digest_update(ctx, ra_label, sizeof(ra_label)) && dcpki_digest_update(ctx, tp, sizeof(tp));
     else
-        ok = EVP_DigestInit_ex2(ctx, m->sha256, NULL) &&
-             EVP_DigestUpdate(ctx, sg_label, sizeof(sg_label)) &&
-             EVP_DigestUpdate(ctx, cfg->signing.url, strlen(cfg->signing.url) + 1) &&
-             EVP_DigestUpdate(ctx, tp, sizeof(tp)) &&
-             (!with_key || EVP_DigestUpdate(ctx, key_hash, sizeof(key_hash)));
-    ok = ok && EVP_DigestFinal_ex(ctx, md, NULL);
-    EVP_MD_CTX_free(ctx);
+        ok = dcpki_digest_update(ctx, sg_label, sizeof(sg_label)) &&
+             dcpki_digest_update(ctx, cfg->signing.url, strlen(cfg->signing.url) + 1) &&
+             dcpki_digest_update(ctx, tp, sizeof(tp)) &&
+             (!with_key || dcpki_digest_update(ctx, key_hash, sizeof(key_hash)));
+    ok = ok && dcpki_digest_final(ctx, md, sizeof(md));
+    dcpki_digest_free(ctx);
     OPENSSL_cleanse(key_hash, sizeof(key_hash));
     if (!ok)
         return 0;

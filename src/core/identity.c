@@ -9,12 +9,13 @@
  * files, by name, again for every new connection. The identity is loaded once
  * (when a key is loaded, before a server drops privileges) and handed to curl
  * as a sealed memory file (memfile.c) holding the certificate, its chain and
- * the key as PKCS#8 encrypted with AES-256 under a random one-time password
- * that lives only in this process's memory (CURLOPT_KEYPASSWD). A key on a
+ * the key (PKCS#8); it lives only in this process's memory. A key on a
  * PKCS#11 token is given by its pkcs11: URI. Where the system has no memory
  * files, the configured PEM files are given when curl can read them as they
  * are, else a private temporary file (0600, removed by dcpki_identity_free)
- * with the same contents. The key is never written to a disk in clear. */
+ * with the key encrypted with AES-256 under a random one-time password that
+ * lives only in this process's memory (CURLOPT_KEYPASSWD). The key is never
+ * written to a disk in clear. */
 #include "dcpki/identity.h"
 #include "internal.h"
 #include "dcpki/log.h"
@@ -31,6 +32,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -84,10 +86,22 @@ static X509 *cert_from_der(const unsigned char *der, long len, OSSL_LIB_CTX *lib
     return x;
 }
 
+/* Through OSSL_DECODER in libctx, so the key is the provider's own: the
+ * d2i_ functions make a legacy key whenever the host process has a default
+ * ENGINE for the key type (dcpki/ossl.h), and that ENGINE would then serve
+ * every later use of the RA key. */
 static EVP_PKEY *key_from_der(const unsigned char *der, long len, OSSL_LIB_CTX *libctx)
 {
+    EVP_PKEY *pk = NULL;
     const unsigned char *p = der;
-    return d2i_AutoPrivateKey_ex(NULL, &p, len, libctx, NULL);
+    size_t left = (size_t)len;
+    OSSL_DECODER_CTX *dc = OSSL_DECODER_CTX_new_for_pkey(&pk, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, libctx, NULL);
+    if (dc && !OSSL_DECODER_from_data(dc, &p, &left)) {
+        EVP_PKEY_free(pk);
+        pk = NULL;
+    }
+    OSSL_DECODER_CTX_free(dc);
+    return pk;
 }
 
 /* Parse PEM (every CERTIFICATE block, the first private key) or DER (one
@@ -275,16 +289,22 @@ void dcpki_identity_tls_creds(const dcpki_identity *id, dcpki_tls_client_creds *
     out->password = id->tls_password;
 }
 
-/* Certificate, chain and (unless key is NULL) the key as PKCS#8 encrypted
- * with AES-256 under a random one-time password (kept in id->tls_password),
- * as one PEM text for curl. */
-static dcpki_code tls_pem(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libctx, BIO **out, dcpki_err *err)
+/* Certificate, chain and (unless key is NULL) the key as PKCS#8, as one PEM
+ * text for curl. With encrypt the key is encrypted with AES-256 under a random
+ * one-time password (kept in id->tls_password): for a file on a disk. A
+ * memory file gets the key unencrypted: it never leaves this process's memory,
+ * and encrypting would hand the key to an ENGINE the host may have made the
+ * default for AES (EVP_CipherInit_ex consults it even for a fetched cipher). */
+static dcpki_code tls_pem(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libctx, int encrypt, BIO **out,
+                          dcpki_err *err)
 {
     BIO *b = BIO_new(BIO_s_secmem());
     int ok = b != NULL && PEM_write_bio_X509(b, id->cert);
     for (int i = 0; ok && id->chain && i < sk_X509_num(id->chain); i++)
         ok = PEM_write_bio_X509(b, sk_X509_value(id->chain, i));
-    if (ok && key) {
+    if (ok && key && !encrypt)
+        ok = PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
+    if (ok && key && encrypt) {
         unsigned char rnd[24];
         char pass[2 * sizeof(rnd) + 1];
         ok = RAND_bytes_ex(libctx, rnd, sizeof(rnd), 0) == 1;
@@ -304,7 +324,7 @@ static dcpki_code tls_pem(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libct
     ERR_clear_error();
     if (!ok) {
         BIO_free(b);
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing the RA identity's TLS credentials");
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "OpenSSL could not encode the RA certificate and key for TLS");
     }
     *out = b;
     return DCPKI_OK;
@@ -350,33 +370,36 @@ static dcpki_code write_tls_file(dcpki_identity *id, const char *data, size_t le
 static dcpki_code make_tls_creds(dcpki_identity *id, OSSL_LIB_CTX *libctx, const char *key_uri,
                                  const char *cert_file, const char *key_file, int files_usable, dcpki_err *err)
 {
+    EVP_PKEY *key = key_uri ? NULL : id->key;
     BIO *b = NULL;
-    dcpki_code rc = tls_pem(id, key_uri ? NULL : id->key, libctx, &b, err);
+    char *data = NULL;
+    const char *creds = NULL;
+    dcpki_code rc = tls_pem(id, key, libctx, 0, &b, err);
     if (rc != DCPKI_OK)
         return rc;
-    char *data = NULL;
     long len = BIO_get_mem_data(b, &data);
-    const char *creds;
     dcpki_err merr;
     dcpki_err_clear(&merr);
     rc = dcpki_memfile_new("dcpki-ra-identity", data, (size_t)len, &id->mem, &merr);
+    BIO_free(b);
+    b = NULL;
     if (rc == DCPKI_OK) {
         creds = dcpki_memfile_path(id->mem);
     } else if (rc == DCPKI_E_UNSUPPORTED && files_usable) {
         DCPKI_DEBUG("RA identity: %s; curl reads %s", merr.detail, cert_file);
-        dcpki_secret_free(id->tls_password);
-        id->tls_password = NULL;
-        creds = NULL;
+        rc = DCPKI_OK;
     } else if (rc == DCPKI_E_UNSUPPORTED) {
         DCPKI_DEBUG("RA identity: %s; using a temporary file", merr.detail);
-        rc = write_tls_file(id, data, (size_t)len, err);
-        creds = id->tmp_path;
-    } else {
-        if (err)
-            *err = merr;
-        creds = NULL;
+        rc = tls_pem(id, key, libctx, 1, &b, err);
+        if (rc == DCPKI_OK) {
+            len = BIO_get_mem_data(b, &data);
+            rc = write_tls_file(id, data, (size_t)len, err);
+            creds = id->tmp_path;
+        }
+        BIO_free(b);
+    } else if (err) {
+        *err = merr;
     }
-    BIO_free(b);
     if (rc != DCPKI_OK)
         return rc;
     id->tls_cert_path = strdup(creds ? creds : cert_file);

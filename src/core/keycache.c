@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* secure_getenv */
 #include "keycache.h"
 #include "dcpki/log.h"
+#include "dcpki/ossl.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #define MAGIC "dcpki-keycache 1 "
 
@@ -39,19 +39,18 @@ char *dcpki_keycache_dir(void)
     return NULL;
 }
 
-char *dcpki_keycache_path(const char *dir, const char *url, const char *ra, const char *alias)
+char *dcpki_keycache_path(OSSL_LIB_CTX *libctx, const char *dir, const char *url, const char *ra,
+                          const char *alias)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    dcpki_digest *c = dcpki_digest_new(libctx, "SHA256");
     /* NUL separators: no two different triples hash the same input */
-    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(c, "dcpki-keycache-v1", sizeof("dcpki-keycache-v1")) == 1 &&
-             EVP_DigestUpdate(c, url, strlen(url) + 1) == 1 && EVP_DigestUpdate(c, ra, strlen(ra) + 1) == 1 &&
-             EVP_DigestUpdate(c, alias, strlen(alias) + 1) == 1 && EVP_DigestFinal_ex(c, md, &mdlen) == 1 &&
-             mdlen == sizeof(md);
-    EVP_MD_CTX_free(c);
+    int ok = c && dcpki_digest_size(c) == sizeof(md) &&
+             dcpki_digest_update(c, "dcpki-keycache-v1", sizeof("dcpki-keycache-v1")) &&
+             dcpki_digest_update(c, url, strlen(url) + 1) && dcpki_digest_update(c, ra, strlen(ra) + 1) &&
+             dcpki_digest_update(c, alias, strlen(alias) + 1) && dcpki_digest_final(c, md, sizeof(md));
+    dcpki_digest_free(c);
     if (!ok)
         return NULL;
     char name[65];

@@ -18,6 +18,7 @@
 #define DCPKI_CORE_KEYCACHE_H
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 
 #define DCPKI_KEYCACHE_TTL_S 300
 #define DCPKI_KEYCACHE_MAX (1024 * 1024) /* larger files are not cache files */
@@ -26,8 +27,11 @@
  * none. Does not create it. */
 char *dcpki_keycache_dir(void);
 
-/* The cache file for (url, ra, alias) inside dir (malloc'ed), NULL on ENOMEM. */
-char *dcpki_keycache_path(const char *dir, const char *url, const char *ra, const char *alias);
+/* The cache file for (url, ra, alias) inside dir (malloc'ed), named by a
+ * SHA-256 computed in libctx (NULL: the default one); NULL on ENOMEM or when
+ * libctx has no SHA-256. */
+char *dcpki_keycache_path(OSSL_LIB_CTX *libctx, const char *dir, const char *url, const char *ra,
+                          const char *alias);
 
 /* Create dir (and missing parents) with mode 0700 and check it as described
  * above. 0 when usable, -1 otherwise. */

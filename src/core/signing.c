@@ -6,6 +6,7 @@
  * the key again. */
 #include "dcpki/signing.h"
 #include "dcpki/log.h"
+#include "dcpki/ossl.h"
 #include "dcpki/thumbprint.h"
 #include "internal.h"
 #include "keycache.h"
@@ -378,9 +379,8 @@ static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_p
         goto fail;
     }
     if (r > 0) {
-        const unsigned char *p = kp->spki.data;
-        kp->pub = d2i_PUBKEY_ex(NULL, &p, (long)kp->spki.len, libctx, NULL);
-        if (!kp->pub || p != kp->spki.data + kp->spki.len) {
+        kp->pub = dcpki_pubkey_from_der(libctx, kp->spki.data, kp->spki.len);
+        if (!kp->pub) {
             rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "keypair '%s': public_key is not a SubjectPublicKeyInfo", alias);
             goto fail;
         }
@@ -678,7 +678,7 @@ static void cache_drop(dcpki_signing *s, const char *alias)
 
 static char *disk_path(dcpki_signing *s, const char *alias)
 {
-    return s->disk_dir ? dcpki_keycache_path(s->disk_dir, s->url, s->ra_label, alias) : NULL;
+    return s->disk_dir ? dcpki_keycache_path(s->libctx, s->disk_dir, s->url, s->ra_label, alias) : NULL;
 }
 
 static int contains(const char *hay, size_t n, const char *needle)
@@ -852,34 +852,28 @@ int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char *
 }
 
 int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,
-                     const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
+                           const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(libctx, pub, NULL);
-    int ok = ctx && EVP_PKEY_verify_init(ctx) == 1;
-    if (ok) {
-        OSSL_PARAM params[5];
-        size_t np = 0;
-        char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
-        char saltlen[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
-        char mdbuf[16];
-        if (md)
-            snprintf(mdbuf, sizeof(mdbuf), "%s", md);
-        if (scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_RAW)
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pkcs1, 0);
-        if (scheme == DCPKI_SIG_RSA_PSS)
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pss, 0);
-        if (md && scheme != DCPKI_SIG_RSA_RAW)
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdbuf, 0);
-        if (scheme == DCPKI_SIG_RSA_PSS) {
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdbuf, 0);
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen, 0);
-        }
-        params[np] = OSSL_PARAM_construct_end();
-        ok = EVP_PKEY_CTX_set_params(ctx, params) == 1 && EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1;
+    OSSL_PARAM params[5];
+    size_t np = 0;
+    char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
+    char saltlen[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
+    char mdbuf[16];
+    if (md)
+        snprintf(mdbuf, sizeof(mdbuf), "%s", md);
+    if (scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_RAW)
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pkcs1, 0);
+    if (scheme == DCPKI_SIG_RSA_PSS)
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pss, 0);
+    if (md && scheme != DCPKI_SIG_RSA_RAW)
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdbuf, 0);
+    if (scheme == DCPKI_SIG_RSA_PSS) {
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdbuf, 0);
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen, 0);
     }
-    EVP_PKEY_CTX_free(ctx);
-    ERR_clear_error();
-    return ok;
+    params[np] = OSSL_PARAM_construct_end();
+    /* not EVP_PKEY_verify(): an ENGINE of the host could answer (dcpki/ossl.h) */
+    return dcpki_pkey_verify(libctx, pub, params, sig, siglen, data, len);
 }
 
 /* The signature in the service's answer {"signature": b64}: decoded, an ECDSA

@@ -1,12 +1,12 @@
 /* SHA-1 thumbprints as Windows prints them (BRIEF §1). */
 #include "dcpki/thumbprint.h"
+#include "dcpki/ossl.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 static int hexval(unsigned char c)
@@ -91,8 +91,7 @@ int dcpki_thumbprint_of(const X509 *x, OSSL_LIB_CTX *libctx, unsigned char out[D
     int n = x != NULL ? i2d_X509(x, &der) : -1;
     if (n <= 0)
         return -1;
-    size_t outlen = 0;
-    int ok = EVP_Q_digest(libctx, "SHA1", NULL, der, (size_t)n, out, &outlen) && outlen == DCPKI_THUMBPRINT_LEN;
+    int ok = dcpki_digest_once(libctx, "SHA1", der, (size_t)n, out, DCPKI_THUMBPRINT_LEN);
     OPENSSL_free(der);
     ERR_clear_error();
     return ok ? 0 : -1;

@@ -119,14 +119,14 @@ static void test_dir_selection(void **state)
 static void test_file_names(void **state)
 {
     (void)state;
-    char *a = dcpki_keycache_path("/d", "https://s.example", "sha1:AB", "issuing-ca");
-    char *b = dcpki_keycache_path("/d", "https://s.example", "sha1:AB", "issuing-ca");
-    char *c = dcpki_keycache_path("/d", "https://s.example", "sha1:AB", "ec-ca");
-    char *d = dcpki_keycache_path("/d", "https://t.example", "sha1:AB", "issuing-ca");
-    char *e = dcpki_keycache_path("/d", "https://s.example", "sha1:AC", "issuing-ca");
+    char *a = dcpki_keycache_path(NULL, "/d", "https://s.example", "sha1:AB", "issuing-ca");
+    char *b = dcpki_keycache_path(NULL, "/d", "https://s.example", "sha1:AB", "issuing-ca");
+    char *c = dcpki_keycache_path(NULL, "/d", "https://s.example", "sha1:AB", "ec-ca");
+    char *d = dcpki_keycache_path(NULL, "/d", "https://t.example", "sha1:AB", "issuing-ca");
+    char *e = dcpki_keycache_path(NULL, "/d", "https://s.example", "sha1:AC", "issuing-ca");
     /* the parts are separated: ("ab","c") is not ("a","bc") */
-    char *f = dcpki_keycache_path("/d", "u", "ab", "c");
-    char *g = dcpki_keycache_path("/d", "u", "a", "bc");
+    char *f = dcpki_keycache_path(NULL, "/d", "u", "ab", "c");
+    char *g = dcpki_keycache_path(NULL, "/d", "u", "a", "bc");
     assert_true(a && b && c && d && e && f && g);
     assert_int_equal(strlen(a), 3 + 64);
     assert_int_equal(strncmp(a, "/d/", 3), 0);
@@ -185,7 +185,7 @@ static void test_roundtrip_and_permissions(void **state)
     (void)state;
     const char *dir = wp("rt");
     assert_int_equal(dcpki_keycache_prepare_dir(dir), 0);
-    char *path = dcpki_keycache_path(dir, "u", "r", "k");
+    char *path = dcpki_keycache_path(NULL, dir, "u", "r", "k");
     assert_non_null(path);
     assert_int_equal(dcpki_keycache_write(path, 1000, JSON, strlen(JSON)), 0);
     struct stat st;
@@ -221,12 +221,12 @@ static void test_roundtrip_and_permissions(void **state)
     free(json);
     assert_int_equal(chmod(path, 0600), 0);
     /* a symbolic link to a good file is not followed */
-    char *lnk = dcpki_keycache_path(dir, "u", "r", "link");
+    char *lnk = dcpki_keycache_path(NULL, dir, "u", "r", "link");
     assert_int_equal(symlink(path, lnk), 0);
     assert_int_equal(dcpki_keycache_read(lnk, 1010, 300, &json, &len, NULL), -1);
     assert_int_equal(access(path, F_OK), 0);
     /* a directory is not a cache file */
-    char *sub = dcpki_keycache_path(dir, "u", "r", "dir");
+    char *sub = dcpki_keycache_path(NULL, dir, "u", "r", "dir");
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(dcpki_keycache_read(sub, 1010, 300, &json, &len, NULL), -1);
     /* another owner's file is ignored and not removed */
@@ -237,7 +237,7 @@ static void test_roundtrip_and_permissions(void **state)
         assert_int_equal(chown(path, 0, 0), 0);
     }
     /* missing */
-    char *none = dcpki_keycache_path(dir, "u", "r", "none");
+    char *none = dcpki_keycache_path(NULL, dir, "u", "r", "none");
     assert_int_equal(dcpki_keycache_read(none, 1010, 300, &json, &len, NULL), -1);
     free(none);
     free(sub);
@@ -250,7 +250,7 @@ static void test_ttl(void **state)
     (void)state;
     const char *dir = wp("ttl");
     assert_int_equal(dcpki_keycache_prepare_dir(dir), 0);
-    char *path = dcpki_keycache_path(dir, "u", "r", "k");
+    char *path = dcpki_keycache_path(NULL, dir, "u", "r", "k");
     char *json = NULL;
     size_t len = 0;
     assert_int_equal(dcpki_keycache_write(path, 1000, JSON, strlen(JSON)), 0);
@@ -290,7 +290,7 @@ static void test_corrupt(void **state)
         "{\"id\":\"1\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        char *path = dcpki_keycache_path(dir, "u", "r", "k");
+        char *path = dcpki_keycache_path(NULL, dir, "u", "r", "k");
         write_raw(path, bad[i], 0600);
         char *json = NULL;
         size_t len = 0;
@@ -302,7 +302,7 @@ static void test_corrupt(void **state)
         free(path);
     }
     /* larger than any cache file */
-    char *path = dcpki_keycache_path(dir, "u", "r", "big");
+    char *path = dcpki_keycache_path(NULL, dir, "u", "r", "big");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("dcpki-keycache 1 1000\n", f);
@@ -322,8 +322,8 @@ static void test_atomic_write(void **state)
     (void)state;
     const char *dir = wp("atomic");
     assert_int_equal(dcpki_keycache_prepare_dir(dir), 0);
-    char *p1 = dcpki_keycache_path(dir, "u", "r", "one");
-    char *p2 = dcpki_keycache_path(dir, "u", "r", "two");
+    char *p1 = dcpki_keycache_path(NULL, dir, "u", "r", "one");
+    char *p2 = dcpki_keycache_path(NULL, dir, "u", "r", "two");
     for (int i = 0; i < 20; i++) {
         assert_int_equal(dcpki_keycache_write(p1, 1000 + i, JSON, strlen(JSON)), 0);
         assert_int_equal(dcpki_keycache_write(p2, 1000 + i, JSON, strlen(JSON)), 0);
@@ -339,11 +339,11 @@ static void test_atomic_write(void **state)
     assert_int_equal(dcpki_keycache_write(p1, 1000, JSON, 0), -1);
     assert_int_equal(dcpki_keycache_write(p1, 1000, NULL, 5), -1);
     assert_int_equal(dcpki_keycache_write(p1, 1000, JSON, DCPKI_KEYCACHE_MAX), -1);
-    char *missing = dcpki_keycache_path(wp("no-such-dir"), "u", "r", "one");
+    char *missing = dcpki_keycache_path(NULL, wp("no-such-dir"), "u", "r", "one");
     assert_int_equal(dcpki_keycache_write(missing, 1000, JSON, strlen(JSON)), -1);
     assert_int_equal(access(wp("no-such-dir"), F_OK), -1);
     /* rename over a directory fails: the temporary file is removed */
-    char *sub = dcpki_keycache_path(dir, "u", "r", "dir");
+    char *sub = dcpki_keycache_path(NULL, dir, "u", "r", "dir");
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(dcpki_keycache_write(sub, 1000, JSON, strlen(JSON)), -1);
     assert_int_equal(count_entries(dir, ".tmp"), 0);

@@ -40,9 +40,10 @@ dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme
                                dcpki_err *err);
 /* What the TLS client (libcurl/GnuTLS) needs: names it can open at any later
  * time, even after the process dropped privileges (see identity.c): a sealed
- * memory file /proc/self/fd/N with the certificate, its chain and the key
- * encrypted under a one-time password given here; or, where memory files are
- * unavailable, the configured files or a private temporary file. */
+ * memory file /proc/self/fd/N with the certificate, its chain and the key;
+ * or, where memory files are unavailable, the configured files or a private
+ * temporary file whose key is encrypted under the one-time password given
+ * here. */
 typedef struct dcpki_tls_client_creds {
     const char *cert_path;   /* PEM certificate file (memory, configured or temporary) */
     const char *cert_type;   /* "PEM" */

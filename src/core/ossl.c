@@ -1,0 +1,253 @@
+/* OpenSSL operations confined to one library context (dcpki/ossl.h). */
+#include "dcpki/ossl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/core_dispatch.h>
+#include <openssl/decoder.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <openssl/x509.h>
+
+EVP_PKEY *dcpki_pubkey_from_der(OSSL_LIB_CTX *libctx, const unsigned char *der, size_t len)
+{
+    EVP_PKEY *pkey = NULL;
+    const unsigned char *p = der;
+    size_t left = len;
+    OSSL_DECODER_CTX *dc;
+
+    if (!der || len == 0)
+        return NULL;
+    dc = OSSL_DECODER_CTX_new_for_pkey(&pkey, "DER", "SubjectPublicKeyInfo", NULL,
+                                       EVP_PKEY_PUBLIC_KEY, libctx, NULL);
+    if (!dc)
+        return NULL;
+    if (OSSL_DECODER_from_data(dc, &p, &left) != 1 || left != 0) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    OSSL_DECODER_CTX_free(dc);
+    return pkey;
+}
+
+EVP_PKEY *dcpki_cert_pubkey(OSSL_LIB_CTX *libctx, const X509 *x)
+{
+    unsigned char *der = NULL;
+    int n = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+    EVP_PKEY *pkey = n > 0 ? dcpki_pubkey_from_der(libctx, der, (size_t)n) : NULL;
+    OPENSSL_free(der);
+    return pkey;
+}
+
+typedef void (*fn_ptr)(void); /* OSSL_DISPATCH's function type */
+
+struct dcpki_digest {
+    EVP_MD *md; /* holds the provider (and so its functions) */
+    void *dctx;
+    size_t size;
+    OSSL_FUNC_digest_init_fn *init;
+    OSSL_FUNC_digest_update_fn *update;
+    OSSL_FUNC_digest_final_fn *final;
+    OSSL_FUNC_digest_freectx_fn *freectx;
+};
+
+/* Whether name is one of the colon-separated names (provider-base(7),
+ * OSSL_ALGORITHM algorithm_names), ignoring case. */
+static int has_name(const char *names, const char *name)
+{
+    size_t k = strlen(name);
+    while (*names) {
+        size_t n = strcspn(names, ":");
+        if (n == k && strncasecmp(names, name, n) == 0)
+            return 1;
+        names += n;
+        if (*names == ':')
+            names++;
+    }
+    return 0;
+}
+
+/* Copies into fns[id] (id < nfns) each function of the provider's
+ * implementation of operation op named name. 1 when found. */
+static int provider_fns(const OSSL_PROVIDER *prov, int op, const char *name, fn_ptr *fns, size_t nfns)
+{
+    int no_cache = 0, found = 0;
+    const OSSL_ALGORITHM *algs = OSSL_PROVIDER_query_operation(prov, op, &no_cache);
+    for (const OSSL_ALGORITHM *a = algs; a && a->algorithm_names && !found; a++) {
+        if (!has_name(a->algorithm_names, name))
+            continue;
+        found = 1;
+        for (const OSSL_DISPATCH *f = a->implementation; f->function_id != 0; f++)
+            if (f->function_id > 0 && (size_t)f->function_id < nfns)
+                fns[f->function_id] = f->function;
+    }
+    if (algs)
+        OSSL_PROVIDER_unquery_operation(prov, op, algs);
+    return found;
+}
+
+dcpki_digest *dcpki_digest_new(OSSL_LIB_CTX *libctx, const char *name)
+{
+    fn_ptr fns[OSSL_FUNC_DIGEST_FREECTX + 1] = { 0 };
+    const OSSL_PROVIDER *prov;
+    dcpki_digest *d = calloc(1, sizeof(*d));
+
+    if (!d)
+        return NULL;
+    /* the fetch picks the provider as libctx's properties say; the name as
+     * the provider spells it is then looked up in that provider's table */
+    if (!(d->md = EVP_MD_fetch(libctx, name, NULL)) || EVP_MD_get_size(d->md) <= 0 ||
+        !(prov = EVP_MD_get0_provider(d->md)) ||
+        !provider_fns(prov, OSSL_OP_DIGEST, EVP_MD_get0_name(d->md), fns, sizeof(fns) / sizeof(fns[0])))
+        goto err;
+    d->size = (size_t)EVP_MD_get_size(d->md);
+    d->init = (OSSL_FUNC_digest_init_fn *)fns[OSSL_FUNC_DIGEST_INIT];
+    d->update = (OSSL_FUNC_digest_update_fn *)fns[OSSL_FUNC_DIGEST_UPDATE];
+    d->final = (OSSL_FUNC_digest_final_fn *)fns[OSSL_FUNC_DIGEST_FINAL];
+    d->freectx = (OSSL_FUNC_digest_freectx_fn *)fns[OSSL_FUNC_DIGEST_FREECTX];
+    if (!fns[OSSL_FUNC_DIGEST_NEWCTX] || !d->init || !d->update || !d->final || !d->freectx)
+        goto err;
+    d->dctx = ((OSSL_FUNC_digest_newctx_fn *)fns[OSSL_FUNC_DIGEST_NEWCTX])(OSSL_PROVIDER_get0_provider_ctx(prov));
+    if (!d->dctx || !dcpki_digest_init(d))
+        goto err;
+    return d;
+err:
+    dcpki_digest_free(d);
+    ERR_clear_error();
+    return NULL;
+}
+
+size_t dcpki_digest_size(const dcpki_digest *d)
+{
+    return d->size;
+}
+
+int dcpki_digest_init(dcpki_digest *d)
+{
+    return d->init(d->dctx, NULL) == 1;
+}
+
+int dcpki_digest_update(dcpki_digest *d, const void *data, size_t len)
+{
+    return len == 0 || d->update(d->dctx, data, len) == 1;
+}
+
+int dcpki_digest_final(dcpki_digest *d, unsigned char *out, size_t outsz)
+{
+    size_t n = 0;
+    return outsz >= d->size && d->final(d->dctx, out, &n, outsz) == 1 && n == d->size;
+}
+
+void dcpki_digest_free(dcpki_digest *d)
+{
+    if (!d)
+        return;
+    if (d->dctx)
+        d->freectx(d->dctx);
+    EVP_MD_free(d->md);
+    free(d);
+}
+
+int dcpki_digest_once(OSSL_LIB_CTX *libctx, const char *name, const void *data, size_t len,
+                      unsigned char *out, size_t outsz)
+{
+    dcpki_digest *d = dcpki_digest_new(libctx, name);
+    int ok = d && dcpki_digest_update(d, data, len) && dcpki_digest_final(d, out, outsz);
+    dcpki_digest_free(d);
+    return ok;
+}
+
+/* The key as the signature provider's own key object: its parameters
+ * (EVP_PKEY_todata, answered by the key's provider) imported by the keymgmt
+ * of the provider that implements the signature. */
+typedef struct prov_key {
+    void *keydata;
+    OSSL_FUNC_keymgmt_free_fn *free;
+} prov_key;
+
+static int prov_key_import(const OSSL_PROVIDER *prov, EVP_PKEY *pkey, int selection, prov_key *out)
+{
+    fn_ptr fns[OSSL_FUNC_KEYMGMT_IMPORT + 1] = { 0 };
+    OSSL_PARAM *params = NULL;
+    OSSL_FUNC_keymgmt_new_fn *knew;
+    OSSL_FUNC_keymgmt_import_fn *import;
+    int ok;
+
+    out->keydata = NULL;
+    if (!provider_fns(prov, OSSL_OP_KEYMGMT, EVP_PKEY_get0_type_name(pkey), fns, sizeof(fns) / sizeof(fns[0])))
+        return 0;
+    knew = (OSSL_FUNC_keymgmt_new_fn *)fns[OSSL_FUNC_KEYMGMT_NEW];
+    import = (OSSL_FUNC_keymgmt_import_fn *)fns[OSSL_FUNC_KEYMGMT_IMPORT];
+    out->free = (OSSL_FUNC_keymgmt_free_fn *)fns[OSSL_FUNC_KEYMGMT_FREE];
+    if (!knew || !import || !out->free || EVP_PKEY_todata(pkey, selection, &params) != 1)
+        return 0;
+    ok = (out->keydata = knew(OSSL_PROVIDER_get0_provider_ctx(prov))) != NULL &&
+         import(out->keydata, selection, params) == 1;
+    OSSL_PARAM_free(params); /* clears the secure block of private parameters */
+    if (!ok && out->keydata) {
+        out->free(out->keydata);
+        out->keydata = NULL;
+    }
+    return ok;
+}
+
+/* sign (sig receives at most *siglen bytes, *siglen set) or verify */
+static int pkey_op(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int sign, const OSSL_PARAM *params,
+                   unsigned char *sig, size_t *siglen, const unsigned char *tbs, size_t tbslen)
+{
+    fn_ptr fns[OSSL_FUNC_SIGNATURE_FREECTX + 1] = { 0 };
+    const char *alg = EVP_PKEY_is_a(pkey, "EC") ? "ECDSA" : EVP_PKEY_get0_type_name(pkey);
+    /* a preference, not a requirement: in a context that also holds dcpki's
+     * provider (the CLI's default one) its signatures are for its own keys */
+    EVP_SIGNATURE *sigalg = alg ? EVP_SIGNATURE_fetch(libctx, alg, "?provider=default") : NULL;
+    OSSL_PROVIDER *prov = sigalg ? EVP_SIGNATURE_get0_provider(sigalg) : NULL;
+    prov_key key = { NULL, NULL };
+    OSSL_FUNC_signature_newctx_fn *newctx;
+    OSSL_FUNC_signature_freectx_fn *freectx;
+    void *ctx = NULL;
+    int ok = 0;
+
+    if (!prov || !provider_fns(prov, OSSL_OP_SIGNATURE, EVP_SIGNATURE_get0_name(sigalg), fns,
+                               sizeof(fns) / sizeof(fns[0])))
+        goto done;
+    newctx = (OSSL_FUNC_signature_newctx_fn *)fns[OSSL_FUNC_SIGNATURE_NEWCTX];
+    freectx = (OSSL_FUNC_signature_freectx_fn *)fns[OSSL_FUNC_SIGNATURE_FREECTX];
+    if (!newctx || !freectx ||
+        !prov_key_import(prov, pkey, sign ? OSSL_KEYMGMT_SELECT_ALL : OSSL_KEYMGMT_SELECT_PUBLIC_KEY |
+                         OSSL_KEYMGMT_SELECT_ALL_PARAMETERS, &key) ||
+        !(ctx = newctx(OSSL_PROVIDER_get0_provider_ctx(prov), NULL)))
+        goto done;
+    if (sign) {
+        OSSL_FUNC_signature_sign_init_fn *init = (OSSL_FUNC_signature_sign_init_fn *)fns[OSSL_FUNC_SIGNATURE_SIGN_INIT];
+        OSSL_FUNC_signature_sign_fn *op = (OSSL_FUNC_signature_sign_fn *)fns[OSSL_FUNC_SIGNATURE_SIGN];
+        ok = init && op && init(ctx, key.keydata, params) == 1 && op(ctx, sig, siglen, *siglen, tbs, tbslen) == 1;
+    } else {
+        OSSL_FUNC_signature_verify_init_fn *init =
+            (OSSL_FUNC_signature_verify_init_fn *)fns[OSSL_FUNC_SIGNATURE_VERIFY_INIT];
+        OSSL_FUNC_signature_verify_fn *op = (OSSL_FUNC_signature_verify_fn *)fns[OSSL_FUNC_SIGNATURE_VERIFY];
+        ok = init && op && init(ctx, key.keydata, params) == 1 && op(ctx, sig, *siglen, tbs, tbslen) == 1;
+    }
+    freectx(ctx);
+done:
+    if (key.keydata)
+        key.free(key.keydata);
+    EVP_SIGNATURE_free(sigalg);
+    ERR_clear_error();
+    return ok;
+}
+
+int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *params, const unsigned char *sig,
+                      size_t siglen, const unsigned char *tbs, size_t tbslen)
+{
+    return pkey_op(libctx, pub, 0, params, (unsigned char *)sig, &siglen, tbs, tbslen);
+}
+
+int dcpki_pkey_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const OSSL_PARAM *params, unsigned char *sig,
+                    size_t *siglen, const unsigned char *tbs, size_t tbslen)
+{
+    return pkey_op(libctx, key, 1, params, sig, siglen, tbs, tbslen);
+}
