@@ -51,7 +51,7 @@ int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "dcpki: invalid command line: %s (run '%s --help' for usage)\n", detail,
             ctx->cmdpath[0] ? ctx->cmdpath : "dcpki");
-    return 1;
+    return CLI_EXIT_USAGE;
 }
 
 void cli_warn(const char *fmt, ...)
@@ -202,7 +202,7 @@ int cli_parse_common_only(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **arg
         return cli_usage_error(ctx, "unexpected option");
     }
     if (cli_check_operands(ctx, argc, argv, min, max))
-        return 1;
+        return CLI_EXIT_USAGE;
     return CLI_OPTS_END;
 }
 

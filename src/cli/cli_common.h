@@ -23,6 +23,16 @@
 #define DCPKI_VERSION "0.1.0"
 #endif
 
+/* Exit statuses of every command but certmonger-submit (which speaks
+ * certmonger's, see cli_certmonger.c). Documented in dcpki(1) and dcpki --help. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1, /* the operation failed: one line on stderr */
+    CLI_EXIT_USAGE = 2,   /* invalid command line: unknown command or option, missing
+                           * operand or value, a value that can never be valid */
+    CLI_EXIT_PENDING = 3  /* enrollment: the CA has not decided yet (poll later) */
+};
+
 typedef struct cli_ctx {
     const char *config_path;    /* --config, NULL = $DCPKI_CONF or the default */
     int json;                   /* --json */
@@ -63,13 +73,13 @@ enum { CLI_OPT_JSON = 0x1001, CLI_OPT_CONFIG, CLI_OPT_FIRST_FREE = 0x1100 };
 enum { CLI_OPTS_END = -1, CLI_OPTS_EXIT = -2 };
 /* Next command-specific option (optarg set as with getopt_long). Handles
  * --help (usage on stdout, *rc = 0), the global options, unknown options and
- * missing values (one line on stderr, *rc = 1). Returns the option, CLI_OPTS_END
+ * missing values (one line on stderr, *rc = CLI_EXIT_USAGE). Returns the option, CLI_OPTS_END
  * when done (optind = first operand), or CLI_OPTS_EXIT with *rc set.
  * Start a new parse by setting optind = 0 first. */
 int cli_getopt(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv,
                const char *shortopts, const struct option *longopts, int *rc);
-/* Operand count check: prints the usage error and returns 1 when argc-optind
- * is outside [min, max]; 0 when fine. */
+/* Operand count check: prints the usage error and returns CLI_EXIT_USAGE when
+ * argc-optind is outside [min, max]; 0 when fine. */
 int cli_check_operands(cli_ctx *ctx, int argc, char **argv, int min, int max);
 /* For a command with no options of its own: parses the common ones and checks
  * the operand count. Returns CLI_OPTS_END to go on (optind = first operand),
@@ -77,11 +87,12 @@ int cli_check_operands(cli_ctx *ctx, int argc, char **argv, int min, int max);
 int cli_parse_common_only(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv, int min,
                           int max);
 
-/* ---- errors: exactly one line on stderr, exit status 1 ---- */
+/* ---- errors: exactly one line on stderr; cli_error/cli_errorf return CLI_EXIT_FAILURE ---- */
 /* "dcpki: <sentence>: <detail> (<remedy>)" */
 int cli_error(const dcpki_err *err);
 int cli_errorf(dcpki_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* "dcpki: invalid command line: <detail> (run '<cmdpath> --help' for usage)" */
+/* "dcpki: invalid command line: <detail> (run '<cmdpath> --help' for usage)";
+ * returns CLI_EXIT_USAGE */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set err from OpenSSL's error queue (the last error's reason), emptying it. */

@@ -654,6 +654,8 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
     int ret;
     if (rc != DCPKI_OK) {
         ret = cli_error(&err);
+        if (rc == DCPKI_E_PENDING)
+            ret = CLI_EXIT_PENDING;
     } else {
         const char *outp = o->pfx ? o->pfx : o->out;
         if (ctx->json) {
@@ -694,6 +696,8 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *store)
     int ret = 0;
     if (rc != DCPKI_OK) {
         ret = cli_error(&err);
+        if (rc == DCPKI_E_PENDING)
+            ret = CLI_EXIT_PENDING;
     } else if (ctx->json) {
         ret = cli_json_print(res_json(&res, NULL, o->pfx ? o->pfx : o->out));
     } else {
@@ -943,7 +947,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         cli_json_print(arr);
     free(data);
     dcpki_secret_free(pass);
-    return n_fail + n_pend > 0 ? 1 : 0;
+    return n_fail > 0 ? CLI_EXIT_FAILURE : n_pend > 0 ? CLI_EXIT_PENDING : CLI_EXIT_OK;
 }
 
 static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
@@ -993,7 +997,7 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0)) {
         free(o.sans);
-        return 1;
+        return CLI_EXIT_USAGE;
     }
     int modes = (o.subject != NULL) + (o.csr != NULL) + (o.poll != NULL) + (o.batch != NULL);
     const char *bad = NULL;
@@ -1022,6 +1026,27 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     }
     dcpki_err err;
     dcpki_err_clear(&err);
+    /* the syntax of --subject and --san is a usage error; what the profile
+     * allows is checked later, against its policy */
+    if (o.subject != NULL) {
+        dcpki_subject *subj = NULL;
+        if (dcpki_subject_parse(o.subject, &subj, &err) != DCPKI_OK) {
+            free(o.sans);
+            return err.code == DCPKI_E_INVALID_ARGUMENT ? cli_usage_error(ctx, "%s", err.detail)
+                                                        : cli_error(&err);
+        }
+        dcpki_subject_free(subj);
+    }
+    for (size_t i = 0; i < o.n_sans; i++) {
+        dcpki_san san;
+        if (dcpki_san_parse(o.sans[i], &san, &err) != DCPKI_OK) {
+            free(o.sans);
+            char eb[DCPKI_ERR_DETAIL_MAX + 256];
+            return err.code == DCPKI_E_NOMEM ? cli_error(&err)
+                                             : cli_usage_error(ctx, "%s", dcpki_err_format(&err, eb, sizeof eb));
+        }
+        dcpki_san_clear(&san);
+    }
     char store[4096];
     const char *profile = NULL;
     if (cli_store_dir(o.store, store, sizeof store, &err) != DCPKI_OK ||
@@ -1082,7 +1107,9 @@ const cli_cmd cli_cmd_enroll = {
         "Re-delivery: the same profile, subject and SANs again return the certificate kept in the\n"
         "store (with its key), without a request to the CA, unless --renew or it was revoked or\n"
         "has expired. The store entry is written before success is reported.\n"
-        "Exit status: 0 issued or re-delivered; 1 failed or pending (the pendingTokenReferenceID\n"
-        "is in the message); --batch: 1 when any request failed or is pending.\n",
+        "Exit status: 0 issued or re-delivered; 1 failed; 2 invalid command line; 3 pending:\n"
+        "the CA has not decided yet (the pendingTokenReferenceID is in the message; collect the\n"
+        "certificate with --poll ID). --batch: 1 when any request failed, else 3 when any is\n"
+        "pending, else 0.\n",
     .run = enroll_run,
 };

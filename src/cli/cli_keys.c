@@ -153,7 +153,7 @@ static int keys_show(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 1, 1))
-        return 1;
+        return CLI_EXIT_USAGE;
     const char *alias = argv[optind];
 
     dcpki_err err;
@@ -275,7 +275,7 @@ static int keys_ref(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 1, 1))
-        return 1;
+        return CLI_EXIT_USAGE;
     const char *alias = argv[optind];
     if (strlen(alias) >= DCPKI_ALIAS_MAX)
         return cli_usage_error(ctx, "the alias is longer than %d characters", DCPKI_ALIAS_MAX - 1);

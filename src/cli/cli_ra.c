@@ -57,7 +57,7 @@ static int ra_keygen(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
-        return 1;
+        return CLI_EXIT_USAGE;
 
     long bits = 2048;
     if (bits_s) {
@@ -332,7 +332,7 @@ static int ra_csr(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
-        return 1;
+        return CLI_EXIT_USAGE;
     if (!subject)
         return cli_usage_error(ctx, "--subject \"CN=...\" is required");
 
@@ -340,7 +340,8 @@ static int ra_csr(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     dcpki_err_clear(&err);
     X509_NAME *name = NULL;
     if (parse_subject(subject, &name, &err) != DCPKI_OK)
-        return cli_error(&err);
+        return err.code == DCPKI_E_INVALID_ARGUMENT ? cli_usage_error(ctx, "%s", err.detail)
+                                                    : cli_error(&err);
 
     int failed;
     const char *kp = ra_key_path(ctx, keyfile, &err, &failed);
@@ -477,7 +478,7 @@ static int ra_import(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 1, 1))
-        return 1;
+        return CLI_EXIT_USAGE;
     const char *certfile = argv[optind];
 
     dcpki_err err;

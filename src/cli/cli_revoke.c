@@ -1,11 +1,26 @@
 /* dcpki revoke / dcpki status: the certificate management service. */
 #include "cli_enroll.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 enum { OPT_SERIAL = CLI_OPT_FIRST_FREE, OPT_REASON, OPT_COMMENT, OPT_STORE };
+
+/* --serial: hex digits, ':' and ' ' between them ignored, 1 to 128 digits (what
+ * the certificate management service takes); anything else is a usage error. */
+static int serial_ok(const char *s)
+{
+    size_t k = 0;
+    for (; *s; s++) {
+        if (*s == ':' || *s == ' ')
+            continue;
+        if (!isxdigit((unsigned char)*s) || ++k > 128)
+            return 0;
+    }
+    return k > 0;
+}
 
 static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 {
@@ -31,9 +46,11 @@ static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
-        return 1;
+        return CLI_EXIT_USAGE;
     if (serial == NULL)
         return cli_usage_error(ctx, "--serial HEX is required");
+    if (!serial_ok(serial))
+        return cli_usage_error(ctx, "serial number \"%.80s\" is not hex (at most 128 digits)", serial);
     if (reason != NULL && dcpki_pki_revocation_reason(reason) == NULL)
         return cli_usage_error(ctx, "unknown --reason '%s' (unspecified, keyCompromise, "
                                "CACompromise, affiliationChanged, superseded, cessationOfOperation, "
@@ -124,9 +141,11 @@ static int status_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
-        return 1;
+        return CLI_EXIT_USAGE;
     if (serial == NULL)
         return cli_usage_error(ctx, "--serial HEX is required");
+    if (!serial_ok(serial))
+        return cli_usage_error(ctx, "serial number \"%.80s\" is not hex (at most 128 digits)", serial);
     dcpki_err err;
     dcpki_err_clear(&err);
     const char *host;

@@ -10,6 +10,30 @@
 #include "cli_common.h"
 #include "cli_enroll.h"
 
+static void print_version(void)
+{
+    printf("dcpki %s (%s)\n", DCPKI_VERSION, OpenSSL_version(OPENSSL_VERSION));
+}
+
+static int version_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
+{
+    int st = cli_parse_common_only(ctx, self, argc, argv, 0, 0);
+    if (st != CLI_OPTS_END)
+        return st;
+    print_version();
+    return CLI_EXIT_OK;
+}
+
+static const cli_cmd cli_cmd_version = {
+    .name = "version",
+    .summary = "show the version of dcpki and of the OpenSSL it runs on",
+    .usage = "Usage: dcpki version\n"
+             "\n"
+             "Prints \"dcpki VERSION (OpenSSL VERSION DATE)\", as dcpki --version does.\n",
+    .run = version_run,
+    .subs = NULL,
+};
+
 static const cli_cmd *const commands[] = {
     &cli_cmd_ra,
     &cli_cmd_keys,
@@ -19,6 +43,7 @@ static const cli_cmd *const commands[] = {
     &cli_cmd_status,
     &cli_cmd_doctor,
     &cli_cmd_certmonger,
+    &cli_cmd_version,
     NULL,
 };
 
@@ -29,7 +54,7 @@ static const cli_cmd cli_root = {
     .summary = "DigiCert cloud CA and signing keys from OpenSSL and PKCS#11",
     .usage =
         "Usage: dcpki [--config FILE] [--json] COMMAND [ARGS...]\n"
-        "       dcpki --help | --version\n"
+        "       dcpki --help | help | --version | version\n"
         "\n"
         "Options (accepted before or after the command):\n"
         "  --config FILE  configuration file (default: $DCPKI_CONF, else " DCPKI_DEFAULT_CONF ")\n"
@@ -37,8 +62,13 @@ static const cli_cmd cli_root = {
         "  -h, --help     show help (also after any command)\n"
         "  --version      show the version\n"
         "\n"
-        "Exit status: 0 on success, 1 on failure (one line on standard error);\n"
-        "certmonger-submit uses certmonger's statuses (see its --help).\n",
+        "Exit status:\n"
+        "  0  success\n"
+        "  1  failure (one line on standard error saying what failed and what to do)\n"
+        "  2  invalid command line: unknown command or option, missing operand or value,\n"
+        "     a value that can never be valid\n"
+        "  3  enroll: the CA left the request pending (collect it with 'dcpki enroll --poll ID')\n"
+        "certmonger-submit uses certmonger's statuses instead (see its --help).\n",
     .run = NULL,
     .subs = commands,
 };
@@ -64,14 +94,12 @@ int main(int argc, char **argv)
         if (c == CLI_OPTS_EXIT)
             return rc;
         if (c == OPT_VERSION) {
-            printf("dcpki %s (%s)\n", DCPKI_VERSION, OpenSSL_version(OPENSSL_VERSION));
-            return 0;
+            print_version();
+            return CLI_EXIT_OK;
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, "dcpki: invalid command line: no command given (run 'dcpki --help' for usage)\n");
-        return 1;
-    }
+    if (optind >= argc)
+        return cli_usage_error(&ctx, "no command given");
     const char *name = argv[optind];
     const cli_cmd *cmd = NULL;
     for (const cli_cmd *const *s = commands; *s; s++)
@@ -88,8 +116,15 @@ int main(int argc, char **argv)
     rc = cli_dispatch(&ctx, cmd, argc - optind, argv + optind);
     cli_ctx_free(&ctx);
     ERR_clear_error();
-    /* certmonger-submit speaks certmonger's exit statuses (0..6); all others 0 or 1 */
+    /* certmonger-submit speaks certmonger's exit statuses (0..6); all others CLI_EXIT_* */
     if (cmd == &cli_cmd_certmonger)
         return rc >= 0 && rc <= 6 ? rc : 4;
-    return rc == 0 ? 0 : 1;
+    switch (rc) {
+    case CLI_EXIT_OK:
+    case CLI_EXIT_USAGE:
+    case CLI_EXIT_PENDING:
+        return rc;
+    default:
+        return CLI_EXIT_FAILURE;
+    }
 }

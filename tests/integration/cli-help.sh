@@ -1,16 +1,17 @@
 #!/bin/bash
 # dcpki CLI: --help and --version on every group and command, usage errors
-# (one line on stderr, nothing on stdout, exit status 1).
+# (one line on stderr, nothing on stdout, exit status 2) on every command.
 source "$(dirname "$0")/lib.sh"
 
-# fails1 CMD... : exit status exactly 1, no stdout, exactly one stderr line "dcpki: ..."; sets ERR
-fails1() {
+# fails2 CMD... : exit status exactly 2 (usage error), no stdout, exactly one stderr line
+# "dcpki: invalid command line: ..."; sets ERR
+fails2() {
   local rc=0
   "$@" >"$W/out" 2>"$W/err" </dev/null || rc=$?
-  [[ $rc == 1 ]] || fail "expected exit status 1 from: $* (got $rc; stderr: $(cat "$W/err"))"
+  [[ $rc == 2 ]] || fail "expected exit status 2 from: $* (got $rc; stderr: $(cat "$W/err"))"
   [[ ! -s $W/out ]] || fail "expected nothing on stdout from: $*; got: $(cat "$W/out")"
   [[ $(wc -l <"$W/err") == 1 ]] || fail "expected one line on stderr from: $*; got: $(cat "$W/err")"
-  grep -q '^dcpki: ' "$W/err" || fail "stderr of $* does not start with 'dcpki: ': $(cat "$W/err")"
+  grep -q '^dcpki: invalid command line: ' "$W/err" || fail "stderr of $* does not start with 'dcpki: invalid command line: ': $(cat "$W/err")"
   ERR=$(cat "$W/err")
 }
 # helps "Usage line" CMD... : exit 0, usage on stdout, nothing on stderr
@@ -29,9 +30,16 @@ helps "Usage: dcpki [--config FILE]" "$DCPKI" help
 grep -q '^  ra ' "$W/out" && grep -q '^  keys ' "$W/out" || fail "dcpki --help does not list the groups: $(cat "$W/out")"
 pass "dcpki --help lists the command groups"
 
+# the version is CMake's project version (CMakeLists.txt), by option and by command
+want=$(sed -n 's/^project(dcpki VERSION \([0-9.]*\).*/\1/p' "$DCPKI_SRC/CMakeLists.txt")
+[[ -n $want ]] || fail "no project(dcpki VERSION ...) in CMakeLists.txt"
 helps "dcpki " "$DCPKI" --version
-grep -qE '^dcpki [0-9]+\.[0-9]+\.[0-9]+ \(OpenSSL 3' "$W/out" || fail "bad --version: $(cat "$W/out")"
-pass "dcpki --version"
+grep -qE "^dcpki ${want//./\\.} \(OpenSSL 3" "$W/out" || fail "bad --version (want $want): $(cat "$W/out")"
+cp "$W/out" "$W/version-opt"
+helps "dcpki " "$DCPKI" version
+cmp -s "$W/out" "$W/version-opt" || fail "dcpki version and dcpki --version differ: $(cat "$W/out" "$W/version-opt")"
+helps "Usage: dcpki version" "$DCPKI" version --help
+pass "dcpki --version and dcpki version print $want, exit 0"
 
 helps "Usage: dcpki ra COMMAND" "$DCPKI" ra --help
 for c in keygen csr import show; do grep -q "^  $c " "$W/out" || fail "dcpki ra --help does not list $c"; done
@@ -50,37 +58,77 @@ helps "Usage: dcpki keys show ALIAS" env DCPKI_CONF=/nonexistent "$DCPKI" keys s
 helps "Usage: dcpki ra show" "$DCPKI" --config /nonexistent ra show --help
 pass "--help on every group and command"
 
-fails1 "$DCPKI"
+fails2 "$DCPKI"
 grep -q "no command given" <<<"$ERR" || fail "no-command message: $ERR"
-fails1 "$DCPKI" frobnicate
+fails2 "$DCPKI" frobnicate
 grep -qF "unknown command 'frobnicate'" <<<"$ERR" || fail "unknown command message: $ERR"
 grep -qF "run 'dcpki --help' for usage" <<<"$ERR" || fail "no remedy in: $ERR"
-fails1 "$DCPKI" ra frob
+fails2 "$DCPKI" ra frob
 grep -qF "unknown command 'dcpki ra frob'" <<<"$ERR" || fail "unknown subcommand message: $ERR"
-fails1 "$DCPKI" ra
+fails2 "$DCPKI" ra
 grep -qF "'dcpki ra' needs a command" <<<"$ERR" || fail "missing subcommand message: $ERR"
-fails1 "$DCPKI" keys
-fails1 "$DCPKI" --frob
+fails2 "$DCPKI" keys
+fails2 "$DCPKI" --frob
 grep -qF "unknown option '--frob'" <<<"$ERR" || fail "unknown global option message: $ERR"
-fails1 "$DCPKI" ra keygen --frob
+fails2 "$DCPKI" ra keygen --frob
 grep -qF "unknown option '--frob'" <<<"$ERR" && grep -qF "run 'dcpki ra keygen --help'" <<<"$ERR" || fail "unknown option message: $ERR"
-fails1 "$DCPKI" ra keygen -x
+fails2 "$DCPKI" ra keygen -x
 grep -qF "unknown option '-x'" <<<"$ERR" || fail "unknown short option message: $ERR"
-fails1 "$DCPKI" ra csr --subject
+fails2 "$DCPKI" ra csr --subject
 grep -qF "option '--subject' needs a value" <<<"$ERR" || fail "missing value message: $ERR"
-fails1 "$DCPKI" --config
+fails2 "$DCPKI" --config
 grep -qF "needs a value" <<<"$ERR" || fail "missing --config value message: $ERR"
-fails1 "$DCPKI" ra csr --key "$W/none.key"
+fails2 "$DCPKI" ra csr --key "$W/none.key"
 grep -qF -- '--subject "CN=..." is required' <<<"$ERR" || fail "missing --subject message: $ERR"
-fails1 "$DCPKI" keys show
+fails2 "$DCPKI" keys show
 grep -qF "'dcpki keys show' needs one more argument" <<<"$ERR" || fail "missing alias message: $ERR"
-fails1 "$DCPKI" keys show a b
+fails2 "$DCPKI" keys show a b
 grep -qF "unexpected argument 'b'" <<<"$ERR" || fail "extra argument message: $ERR"
-fails1 "$DCPKI" keys ref
-fails1 "$DCPKI" ra import
-fails1 "$DCPKI" ra show extra
-fails1 "$DCPKI" ra keygen --bits 1024 --out "$W/k"
+fails2 "$DCPKI" keys ref
+fails2 "$DCPKI" ra import
+fails2 "$DCPKI" ra show extra
+fails2 "$DCPKI" ra keygen --bits 1024 --out "$W/k"
 grep -qF -- "--bits must be a number from 2048" <<<"$ERR" || fail "bad --bits message: $ERR"
-fails1 "$DCPKI" ra keygen --bits 2048x --out "$W/k"
+fails2 "$DCPKI" ra keygen --bits 2048x --out "$W/k"
 [[ ! -e $W/k ]] || fail "a key was written despite a usage error"
-pass "usage errors: one line, exit 1"
+pass "usage errors: one line, exit 2"
+
+# every leaf command: an unknown option and a stray operand are usage errors (2)
+# (certmonger-submit answers in certmonger's statuses: 4, under-configured)
+leaves=("ra keygen" "ra csr" "ra import" "ra show" "keys list" "keys show" "keys ref" policy enroll
+        revoke status doctor version)
+for c in "${leaves[@]}"; do
+  # shellcheck disable=SC2086
+  fails2 "$DCPKI" $c --no-such-option
+  grep -qF "unknown option '--no-such-option'" <<<"$ERR" || fail "dcpki $c: unknown option message: $ERR"
+  # shellcheck disable=SC2086
+  fails2 "$DCPKI" $c a1 a2 a3
+  grep -qF "unexpected argument" <<<"$ERR" || fail "dcpki $c: extra operand message: $ERR"
+done
+fails2 "$DCPKI" keys frob
+fails2 "$DCPKI" ra import                                     # missing operand
+fails2 "$DCPKI" enroll                                        # no mode
+grep -qF "give exactly one of --subject, --csr, --poll and --batch" <<<"$ERR" || fail "enroll without mode: $ERR"
+fails2 "$DCPKI" enroll --subject "CN=x" --pfx "$W/x.p12" --pfx-pass-file "$W/nopass" --san bogus:x
+grep -qF 'unknown type "bogus"' <<<"$ERR" || fail "enroll bad --san: $ERR"
+fails2 "$DCPKI" enroll --subject "CN" --pfx "$W/x.p12" --pfx-pass-file "$W/nopass"
+fails2 "$DCPKI" enroll --csr "$W/x.csr"                      # --csr needs --out
+fails2 "$DCPKI" enroll --poll 1 --renew --out "$W/x.pem"
+fails2 "$DCPKI" revoke
+grep -qF -- "--serial HEX is required" <<<"$ERR" || fail "revoke without --serial: $ERR"
+fails2 "$DCPKI" revoke --serial 0A --reason sleepy
+grep -qF "unknown --reason 'sleepy'" <<<"$ERR" || fail "revoke bad --reason: $ERR"
+fails2 "$DCPKI" revoke --serial XYZ
+grep -qF "is not hex" <<<"$ERR" || fail "revoke bad --serial: $ERR"
+fails2 "$DCPKI" status
+fails2 "$DCPKI" status --serial "0A-0B"
+fails2 "$DCPKI" policy --serial 1
+[[ ! -e $W/x.p12 ]] || fail "a file was written despite a usage error"
+rc=0; "$DCPKI" certmonger-submit --no-such-option >/dev/null 2>&1 || rc=$?
+[[ $rc == 4 ]] || fail "certmonger-submit usage error: exit $rc, expected certmonger's 4"
+pass "usage errors on every command: exit 2 (certmonger-submit: 4)"
+
+helps "  3  enroll: the CA left the request pending" "$DCPKI" --help
+grep -qF "  2  invalid command line" "$W/out" || fail "dcpki --help does not document exit status 2"
+helps "3 pending" "$DCPKI" enroll --help
+pass "exit statuses documented in --help"

@@ -12,6 +12,16 @@ fails1() {
   grep -q '^dcpki: ' "$W/err" || fail "stderr of $* does not start with 'dcpki: ': $(cat "$W/err")"
   ERR=$(cat "$W/err")
 }
+# fails2 CMD... : the same for a usage error (exit status 2)
+fails2() {
+  local rc=0
+  "$@" >"$W/out" 2>"$W/err" </dev/null || rc=$?
+  [[ $rc == 2 ]] || fail "expected exit status 2 from: $* (got $rc; stderr: $(cat "$W/err"))"
+  [[ ! -s $W/out ]] || fail "expected nothing on stdout from: $*; got: $(cat "$W/out")"
+  [[ $(wc -l <"$W/err") == 1 ]] || fail "expected one line on stderr from: $*; got: $(cat "$W/err")"
+  grep -q '^dcpki: ' "$W/err" || fail "stderr of $* does not start with 'dcpki: ': $(cat "$W/err")"
+  ERR=$(cat "$W/err")
+}
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$2"; }
 mode_of() { stat -c %a "$1"; }
 thumb_of() { plain x509 -in "$1" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g'; }
@@ -81,13 +91,13 @@ json 'assert d["subject"] == "CN=Doe\\, John" and d["pem"].startswith("-----BEGI
 [[ $(plain req -in "$W/utf8.csr" -noout -subject -nameopt utf8,sep_comma_plus) == "subject=C=DE,O=Bäckerei,CN=Jürgen Müller" ]] || fail "UTF-8 subject: $(plain req -in "$W/utf8.csr" -noout -subject -nameopt utf8,sep_comma_plus)"
 pass "ra csr to stdout, slash subject, quoted values, UTF-8, --json"
 
-fails1 "$DCPKI" ra csr --subject "CN" --key "$W/ra.key"
+fails2 "$DCPKI" ra csr --subject "CN" --key "$W/ra.key"
 grep -qF "'CN' is not ATTRIBUTE=value" <<<"$ERR" || fail "bad subject message: $ERR"
-fails1 "$DCPKI" ra csr --subject "CN=x, FOO=bar" --key "$W/ra.key"
+fails2 "$DCPKI" ra csr --subject "CN=x, FOO=bar" --key "$W/ra.key"
 grep -qF "unknown attribute 'FOO'" <<<"$ERR" || fail "unknown attribute message: $ERR"
-fails1 "$DCPKI" ra csr --subject "CN=x, C=USA" --key "$W/ra.key"
+fails2 "$DCPKI" ra csr --subject "CN=x, C=USA" --key "$W/ra.key"
 grep -qF "bad value for C" <<<"$ERR" || fail "bad C message: $ERR"
-fails1 "$DCPKI" ra csr --subject "CN=" --key "$W/ra.key"
+fails2 "$DCPKI" ra csr --subject "CN=" --key "$W/ra.key"
 grep -qF "attribute CN has an empty value" <<<"$ERR" || fail "empty value message: $ERR"
 fails1 "$DCPKI" ra csr --subject "CN=x" --key "$W/missing.key"
 grep -qF "the RA private key cannot be read: $W/missing.key does not exist" <<<"$ERR" || fail "missing key message: $ERR"

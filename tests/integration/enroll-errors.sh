@@ -13,14 +13,14 @@ printf 'pfx-secret\n' >"$W/pass"
 enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 pending() { "$EMULATOR" list --state "$PRIV_STATE" --kind pending --count; }
 N0=$(enrolled)
-# refused CONF MESSAGE... args : exit 1, each message in the output, no PFX, nothing issued
+# refused CONF MESSAGE... args : exit $RC (default 1), each message in the output, no PFX, nothing issued
 refused() {
   local conf=$1; shift
   local want=()
   while [[ $1 != -- ]]; do want+=("$1"); shift; done; shift
   local out rc=0
   out=$("$DCPKI" --config "$conf" enroll "${ST[@]}" "$@" --pfx "$W/x.p12" --pfx-pass-file "$W/pass" 2>&1) || rc=$?
-  [[ $rc == 1 ]] || fail "expected exit 1 from enroll $* (got $rc): $out"
+  [[ $rc == "${RC:-1}" ]] || fail "expected exit ${RC:-1} from enroll $* (got $rc): $out"
   for w in "${want[@]}"; do grep -qiF -- "$w" <<<"$out" || fail "expected '$w' in: $out"; done
   [[ ! -e $W/x.p12 ]] || fail "a PFX was written by: enroll $*"
   [[ $(enrolled) == "$N0" ]] || fail "the CA issued a certificate for: enroll $*"
@@ -49,9 +49,9 @@ refused "$C" "mail_firstName/mail_lastName" "global_admin@contoso.example" "CN=<
 pass "UPN special characters vs mail_firstName/mail_lastName"
 
 # ---- malformed hex in an other-name SAN
-refused "$C" "not valid hex" "04zz" -- --profile "$P2" --subject "CN=x" --san 'othername:1.3.6.1.4.1.311.25.1;04zz'
-refused "$C" "odd number of hex digits" -- --profile "$P2" --subject "CN=x" --san 'othername:1.3.6.1.4.1.311.25.1;041'
-pass "malformed other-name hex"
+RC=2 refused "$C" "not valid hex" "04zz" -- --profile "$P2" --subject "CN=x" --san 'othername:1.3.6.1.4.1.311.25.1;04zz'
+RC=2 refused "$C" "odd number of hex digits" -- --profile "$P2" --subject "CN=x" --san 'othername:1.3.6.1.4.1.311.25.1;041'
+pass "malformed other-name hex: a usage error (exit 2)"
 
 # ---- no e-mail/UPN source for a SAN the profile needs (profile made to demand the e-mail SAN)
 /usr/bin/python3 - "$PRIV_STATE/profiles.json" "$P1" <<'PY'
@@ -137,14 +137,16 @@ pass "[ca] name other than Symantec is refused"
 
 # ---- pending: reported with its pendingTokenReferenceID, collected with --poll
 "$EMULATOR" profile --state "$PRIV_STATE" --oid "$P1" --pending on >/dev/null
-refused "$C" "pending" "pendingTokenReferenceID" "--poll" -- --profile "$P1" --subject "CN=pend1" --san email:pend1@contoso.example
+RC=3 refused "$C" "pending" "pendingTokenReferenceID" "--poll" -- --profile "$P1" --subject "CN=pend1" --san email:pend1@contoso.example
 id=$(sed -n 's/.*pendingTokenReferenceID \([^:;) ]*\).*/\1/p' <<<"$LAST")
 [[ -n $id && $(pending) == 1 ]] || fail "no pending id in: $LAST"
 "$EMULATOR" list --state "$PRIV_STATE" --kind pending | grep -qF "$id" || fail "the emulator does not know pending $id"
 # asking again does not send a second request
-refused "$C" "already pending" "$id" -- --profile "$P1" --subject "CN=pend1" --san email:pend1@contoso.example
+RC=3 refused "$C" "already pending" "$id" -- --profile "$P1" --subject "CN=pend1" --san email:pend1@contoso.example
 [[ $(pending) == 1 ]] || fail "a second pending request was sent"
 expect_fail "still pending" "$DCPKI" --config "$C" enroll "${ST[@]}" --poll "$id" --pfx "$W/p.p12" --pfx-pass-file "$W/pass"
+rc=0; "$DCPKI" --config "$C" enroll "${ST[@]}" --poll "$id" --pfx "$W/p.p12" --pfx-pass-file "$W/pass" 2>/dev/null || rc=$?
+[[ $rc == 3 ]] || fail "--poll of a request still pending: exit $rc, expected 3"
 [[ ! -e $W/p.p12 ]] || fail "PFX written while pending"
 "$EMULATOR" approve --state "$PRIV_STATE" --id "$id" >/dev/null 2>&1
 "$DCPKI" --config "$C" enroll "${ST[@]}" --poll "$id" --pfx "$W/p.p12" --pfx-pass-file "$W/pass" 2>"$W/err" || fail "--poll: $(cat "$W/err")"
@@ -156,4 +158,4 @@ plain pkcs12 -in "$W/p.p12" -passin file:"$W/pass" -nocerts -nodes | plain pkey 
   --pfx "$W/p2.p12" --pfx-pass-file "$W/pass" 2>"$W/err" && grep -q 're-delivered' "$W/err" || fail "re-delivery after poll: $(cat "$W/err")"
 [[ $(enrolled) == $((N0 + 1)) ]] || fail "re-delivery after poll reached the CA"
 "$EMULATOR" profile --state "$PRIV_STATE" --oid "$P1" --pending off >/dev/null
-pass "pending: reported with pendingTokenReferenceID, not resent, collected by --poll after approval"
+pass "pending: exit 3, reported with pendingTokenReferenceID, not resent, collected by --poll after approval"
