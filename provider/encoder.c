@@ -39,7 +39,7 @@ static int keyref_encode(dcpki_prov *prov, int type, OSSL_CORE_BIO *cout, const 
     dcpki_err err;
     int ok = 0;
 
-    if (k == NULL || obj_abstract != NULL || k->type != type) {
+    if (!dcpki_is_key(k) || obj_abstract != NULL || k->type != type) {
         DCPKI_RAISE(prov, DCPKI_R_NOT_OURS, "only dcpki keys can be written as key references");
         return 0;
     }
@@ -85,7 +85,7 @@ static int refuse_encode(void *ctx, OSSL_CORE_BIO *cout, const void *obj_raw,
                          OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
 {
     dcpki_prov *prov = ctx;
-    const dcpki_key *k = obj_raw;
+    const dcpki_key *k = dcpki_is_key(obj_raw) ? obj_raw : NULL;
     DCPKI_RAISE(prov, DCPKI_E_PRIVATE_EXPORT, "%s: %s stays with %s (%s)",
                 dcpki_code_sentence(DCPKI_E_PRIVATE_EXPORT),
                 k != NULL && k->uri != NULL ? k->uri : "a dcpki key",

@@ -324,6 +324,7 @@ static const OSSL_DISPATCH dcpki_dispatch[] = {
     { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))dcpki_get_params },
     { OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))dcpki_query },
     { OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, (void (*)(void))dcpki_get_reason_strings },
+    { OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))dcpki_fwd_get_capabilities },
     { 0, NULL }
 };
 
@@ -378,7 +379,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (prov->libctx == NULL)
         goto err_mutex;
     prov->deflt = OSSL_PROVIDER_load(prov->libctx, "default");
-    if (prov->deflt == NULL)
+    if (prov->deflt == NULL || !dcpki_fwd_init(prov))
         goto err_mutex;
     reg_add(prov);
     *out = dcpki_dispatch;
