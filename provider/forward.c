@@ -32,16 +32,47 @@ const OSSL_DISPATCH *dcpki_fwd_entry(const OSSL_DISPATCH *t, int id)
     return &fwd_none;
 }
 
-/* The implementation whose first name is name (the default provider lists
- * its canonical name first, e.g. "EC:id-ecPublicKey:1.2.840.10045.2.1"). */
-static const OSSL_DISPATCH *find_alg(OSSL_PROVIDER *p, int op, const char *name)
+/* The value of property name in a property definition
+ * ("provider=default,fips=yes,output=pem"), *len its length; NULL if absent. */
+static const char *prop_value(const char *defn, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    while (defn != NULL && *defn != '\0') {
+        const char *end = strchr(defn, ',');
+        size_t toklen = end != NULL ? (size_t)(end - defn) : strlen(defn);
+        if (toklen > n && strncmp(defn, name, n) == 0 && defn[n] == '=') {
+            *len = toklen - n - 1;
+            return defn + n + 1;
+        }
+        defn = end != NULL ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+static int same_prop(const char *a, const char *b, const char *name)
+{
+    size_t la = 0, lb = 0;
+    const char *va = prop_value(a, name, &la), *vb = prop_value(b, name, &lb);
+    if (va == NULL || vb == NULL)
+        return va == vb;
+    return la == lb && strncmp(va, vb, la) == 0;
+}
+
+/* The default provider lists its canonical name first (e.g.
+ * "EC:id-ecPublicKey:1.2.840.10045.2.1"); its algorithm tables are static
+ * (providers/defltprov.c deflt_query), so nothing is to be released. */
+const OSSL_DISPATCH *dcpki_fwd_find(dcpki_prov *prov, int op, const char *name,
+                                    const char *props)
 {
     int no_cache = 0;
     size_t n = strlen(name);
-    const OSSL_ALGORITHM *a = OSSL_PROVIDER_query_operation(p, op, &no_cache);
+    const OSSL_ALGORITHM *a = OSSL_PROVIDER_query_operation(prov->deflt, op, &no_cache);
     for (; a != NULL && a->algorithm_names != NULL; a++)
         if (strncmp(a->algorithm_names, name, n) == 0
-            && (a->algorithm_names[n] == '\0' || a->algorithm_names[n] == ':'))
+            && (a->algorithm_names[n] == '\0' || a->algorithm_names[n] == ':')
+            && (props == NULL
+                || (same_prop(a->property_definition, props, "output")
+                    && same_prop(a->property_definition, props, "structure"))))
             return a->implementation;
     return NULL;
 }
@@ -58,12 +89,12 @@ const OSSL_DISPATCH *dcpki_fwd_km_any(int type)
 int dcpki_fwd_init(dcpki_prov *prov)
 {
     prov->deflt_provctx = OSSL_PROVIDER_get0_provider_ctx(prov->deflt);
-    prov->fwd_km_rsa = find_alg(prov->deflt, OSSL_OP_KEYMGMT, "RSA");
-    prov->fwd_km_ec = find_alg(prov->deflt, OSSL_OP_KEYMGMT, "EC");
-    prov->fwd_sig_rsa = find_alg(prov->deflt, OSSL_OP_SIGNATURE, "RSA");
-    prov->fwd_sig_ec = find_alg(prov->deflt, OSSL_OP_SIGNATURE, "ECDSA");
+    prov->fwd_km_rsa = dcpki_fwd_find(prov, OSSL_OP_KEYMGMT, "RSA", NULL);
+    prov->fwd_km_ec = dcpki_fwd_find(prov, OSSL_OP_KEYMGMT, "EC", NULL);
+    prov->fwd_sig_rsa = dcpki_fwd_find(prov, OSSL_OP_SIGNATURE, "RSA", NULL);
+    prov->fwd_sig_ec = dcpki_fwd_find(prov, OSSL_OP_SIGNATURE, "ECDSA", NULL);
     if (prov->fwd_km_rsa == NULL || prov->fwd_km_ec == NULL || prov->fwd_sig_rsa == NULL
-        || prov->fwd_sig_ec == NULL)
+        || prov->fwd_sig_ec == NULL || !dcpki_enc_fwd_init(prov))
         return 0;
     atomic_store(&any_km_rsa, prov->fwd_km_rsa);
     atomic_store(&any_km_ec, prov->fwd_km_ec);

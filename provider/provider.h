@@ -33,6 +33,9 @@
 #define DCPKI_NAMES_SIG_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
 #define DCPKI_NAMES_SIG_ECDSA "ECDSA"
 
+/* Number of encoder implementations (encoder.c DCPKI_ENCODERS). */
+#define DCPKI_N_ENCODERS 14
+
 /* Provider-specific reasons, after the catalogue codes (which are used as
  * reasons directly). */
 enum {
@@ -50,6 +53,7 @@ typedef struct dcpki_prov {
      * which every key that is not a dcpki key is forwarded (forward.c). */
     void *deflt_provctx;
     const OSSL_DISPATCH *fwd_km_rsa, *fwd_km_ec, *fwd_sig_rsa, *fwd_sig_ec;
+    const OSSL_DISPATCH *fwd_enc[DCPKI_N_ENCODERS]; /* same order as encoder.c's table */
     char *config_path;    /* from the provider parameter, NULL when unset */
 
     OSSL_FUNC_core_new_error_fn *core_new_error;
@@ -117,6 +121,11 @@ OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov);
 int dcpki_fwd_init(dcpki_prov *prov);
 /* The dispatch entry for id in t, or an empty entry (function NULL). */
 const OSSL_DISPATCH *dcpki_fwd_entry(const OSSL_DISPATCH *t, int id);
+/* The default provider's implementation of operation op whose first name is
+ * name and, when props is not NULL, whose "output" and "structure"
+ * properties are those of props (both absent counts as equal); NULL if none. */
+const OSSL_DISPATCH *dcpki_fwd_find(dcpki_prov *prov, int op, const char *name,
+                                    const char *props);
 #define DCPKI_FWD_FN(t, name, id) OSSL_FUNC_##name(dcpki_fwd_entry((t), (id)))
 const OSSL_DISPATCH *dcpki_fwd_km(dcpki_prov *prov, int type);
 /* The same, from the first instance initialised (for calls without a context). */
@@ -192,9 +201,11 @@ extern const OSSL_DISPATCH dcpki_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH dcpki_pem_keyref_decoder_functions[];
 extern const OSSL_DISPATCH dcpki_der_keyref_rsa_decoder_functions[];
 extern const OSSL_DISPATCH dcpki_der_keyref_ec_decoder_functions[];
-extern const OSSL_DISPATCH dcpki_keyref_rsa_encoder_functions[];
-extern const OSSL_DISPATCH dcpki_keyref_ec_encoder_functions[];
-extern const OSSL_DISPATCH dcpki_refuse_encoder_functions[];
+/* Our encoders (key reference PEM, refusals; the default provider's
+ * encoding for forwarded keys), with their algorithm table. */
+extern const OSSL_ALGORITHM dcpki_encoder_algorithms[];
+/* Find the default provider's encoder for each of ours. No I/O. */
+int dcpki_enc_fwd_init(dcpki_prov *prov);
 #define DCPKI_KEYREF_STRUCTURE "dcpki-keyref"
 
 #endif
