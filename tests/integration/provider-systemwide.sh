@@ -158,7 +158,7 @@ PY
   echo "== host program"
   for m in defprops fips-off propq libctx; do
     echo "-- $m"
-    OPENSSL_CONF=$conf ./systemwide-host "$m" ec256.key 2>"host.$tag.$m.err" || echo "exit $?"
+    OPENSSL_CONF=$conf ./systemwide-host "$m" ec256.key rsa.key 2>"host.$tag.$m.err" || echo "exit $?"
   done
 }
 

@@ -2,11 +2,15 @@
  * do (stunnel's SSL_CTX_new_ex(NULL, "provider!=fips"), default properties
  * replaced or FIPS mode switched off, a library context of its own with the
  * configuration loaded), then checks the TLS group list, EC and RSA key
- * generation, signing with the generated key and writing it as PEM. Its output
- * must be the same with and without the dcpki provider (provider-systemwide.sh).
+ * generation, signing with the generated key, and for the key files and
+ * the generated keys every usual encoding (PKCS#8 and traditional PEM, DER,
+ * PUBKEY PEM and DER, text), each compared byte for byte with the default
+ * provider's encoding of the same key, and read back with the host's
+ * settings. Its output must be the same with and without the dcpki provider
+ * (provider-systemwide.sh).
  *
- * usage: systemwide-host MODE KEY.pem   MODE: defprops | fips-off | propq | libctx
- * KEY.pem is read first, as daemons read their key before making contexts. */
+ * usage: systemwide-host MODE EC.pem RSA.pem   MODE: defprops | fips-off | propq | libctx
+ * The key files are read first, as daemons read their key before making contexts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,16 +66,162 @@ static int sign_verify(OSSL_LIB_CTX *lc, const char *propq, EVP_PKEY *pk)
     return ok;
 }
 
-static int pem_roundtrip(EVP_PKEY *pk)
+/* ---- encoders and decoders ---- */
+
+enum { ENC_PEM_PKCS8, ENC_DER, ENC_PEM_TRAD, ENC_PEM_PUBKEY, ENC_DER_PUBKEY, ENC_TEXT_PRIV,
+       ENC_TEXT_PUB, ENC__COUNT };
+static const char *const enc_names[ENC__COUNT] = {
+    "PEM_write_bio_PrivateKey", "i2d_PrivateKey", "PEM_write_bio_PrivateKey_traditional",
+    "PEM_write_bio_PUBKEY", "i2d_PUBKEY", "EVP_PKEY_print_private", "EVP_PKEY_print_public"
+};
+
+/* One encoding of pk into a memory BIO (NULL on failure). */
+static BIO *encode(EVP_PKEY *pk, int which)
 {
     BIO *b = BIO_new(BIO_s_mem());
-    EVP_PKEY *back = NULL;
-    int ok = b != NULL && PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL) == 1
-             && (back = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) != NULL
-             && EVP_PKEY_eq(back, pk) == 1;
-    EVP_PKEY_free(back);
+    unsigned char *der = NULL;
+    int ok = 0, n;
+    if (b == NULL)
+        return NULL;
+    switch (which) {
+    case ENC_PEM_PKCS8: ok = PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL); break;
+    case ENC_DER:
+        ok = (n = i2d_PrivateKey(pk, &der)) > 0 && BIO_write(b, der, n) == n;
+        break;
+    case ENC_PEM_TRAD:
+        ok = PEM_write_bio_PrivateKey_traditional(b, pk, NULL, NULL, 0, NULL, NULL);
+        break;
+    case ENC_PEM_PUBKEY: ok = PEM_write_bio_PUBKEY(b, pk); break;
+    case ENC_DER_PUBKEY:
+        ok = (n = i2d_PUBKEY(pk, &der)) > 0 && BIO_write(b, der, n) == n;
+        break;
+    case ENC_TEXT_PRIV: ok = EVP_PKEY_print_private(b, pk, 0, NULL) == 1; break;
+    case ENC_TEXT_PUB: ok = EVP_PKEY_print_public(b, pk, 0, NULL) == 1; break;
+    }
+    OPENSSL_free(der);
+    if (!ok) {
+        BIO_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static int same_bytes(BIO *a, BIO *b)
+{
+    char *pa, *pb;
+    long la = BIO_get_mem_data(a, &pa), lb = BIO_get_mem_data(b, &pb);
+    return la > 0 && la == lb && memcmp(pa, pb, (size_t)la) == 0;
+}
+
+/* A copy of pk made by the default provider in a library context of its
+ * own, without any configuration: the reference for every encoding. */
+static EVP_PKEY *default_copy(OSSL_LIB_CTX *ref, EVP_PKEY *pk)
+{
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY *copy = NULL;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(ref, EVP_PKEY_get0_type_name(pk), NULL);
+    if (c == NULL || EVP_PKEY_todata(pk, EVP_PKEY_KEYPAIR, &params) != 1
+        || EVP_PKEY_fromdata_init(c) != 1 || EVP_PKEY_fromdata(c, &copy, EVP_PKEY_KEYPAIR, params) != 1)
+        copy = NULL;
+    OSSL_PARAM_free(params);
+    EVP_PKEY_CTX_free(c);
+    return copy;
+}
+
+/* Every encoding of pk is byte for byte the default provider's, and what
+ * was written reads back (with the host's library context and property
+ * query) as the same key. */
+static void codec_checks(OSSL_LIB_CTX *lc, const char *propq, const char *what, EVP_PKEY *pk)
+{
+    OSSL_LIB_CTX *ref = OSSL_LIB_CTX_new();
+    EVP_PKEY *copy = ref != NULL ? default_copy(ref, pk) : NULL;
+    char line[160];
+    for (int i = 0; i < ENC__COUNT; i++) {
+        BIO *mine = encode(pk, i), *theirs = copy != NULL ? encode(copy, i) : NULL;
+        snprintf(line, sizeof(line), "%s %s as the default provider writes it", what, enc_names[i]);
+        report(line, mine != NULL && theirs != NULL && same_bytes(mine, theirs));
+        BIO_free(mine);
+        BIO_free(theirs);
+    }
+    {
+        BIO *b = encode(pk, ENC_PEM_PKCS8);
+        EVP_PKEY *back = b != NULL ? PEM_read_bio_PrivateKey_ex(b, NULL, NULL, NULL, lc, propq) : NULL;
+        snprintf(line, sizeof(line), "%s PEM_read_bio_PrivateKey_ex reads it back", what);
+        report(line, back != NULL && EVP_PKEY_eq(back, pk) == 1);
+        EVP_PKEY_free(back);
+        BIO_free(b);
+    }
+    {
+        BIO *b = encode(pk, ENC_DER);
+        const unsigned char *p = NULL;
+        long n = b != NULL ? BIO_get_mem_data(b, (char **)&p) : 0;
+        EVP_PKEY *back = n > 0 ? d2i_AutoPrivateKey_ex(NULL, &p, n, lc, propq) : NULL;
+        snprintf(line, sizeof(line), "%s d2i_AutoPrivateKey_ex reads it back", what);
+        report(line, back != NULL && EVP_PKEY_eq(back, pk) == 1);
+        EVP_PKEY_free(back);
+        BIO_free(b);
+    }
+    {
+        BIO *b = encode(pk, ENC_PEM_PUBKEY);
+        EVP_PKEY *back = b != NULL ? PEM_read_bio_PUBKEY_ex(b, NULL, NULL, NULL, lc, propq) : NULL;
+        snprintf(line, sizeof(line), "%s PEM_read_bio_PUBKEY_ex reads it back", what);
+        report(line, back != NULL && EVP_PKEY_eq(back, pk) == 1);
+        EVP_PKEY_free(back);
+        BIO_free(b);
+    }
+    {
+        BIO *b = encode(pk, ENC_DER_PUBKEY);
+        const unsigned char *p = NULL;
+        long n = b != NULL ? BIO_get_mem_data(b, (char **)&p) : 0;
+        EVP_PKEY *back = n > 0 ? d2i_PUBKEY_ex(NULL, &p, n, lc, propq) : NULL;
+        snprintf(line, sizeof(line), "%s d2i_PUBKEY_ex reads it back", what);
+        report(line, back != NULL && EVP_PKEY_eq(back, pk) == 1);
+        EVP_PKEY_free(back);
+        BIO_free(b);
+    }
+    {
+        /* encrypted PKCS#8 (random salt and IV: compared by reading back) */
+        BIO *b = BIO_new(BIO_s_mem());
+        EVP_PKEY *back = NULL;
+        int ok = b != NULL
+                 && PEM_write_bio_PrivateKey(b, pk, EVP_aes_256_cbc(), (unsigned char *)"pw", 2,
+                                             NULL, NULL) == 1
+                 && (back = PEM_read_bio_PrivateKey_ex(b, NULL, NULL, "pw", lc, propq)) != NULL
+                 && EVP_PKEY_eq(back, pk) == 1;
+        snprintf(line, sizeof(line), "%s encrypted PEM written and read back", what);
+        report(line, ok);
+        EVP_PKEY_free(back);
+        BIO_free(b);
+    }
+    EVP_PKEY_free(copy);
+    OSSL_LIB_CTX_free(ref);
+}
+
+/* A key file read the ways hosts read them (PEM_read_bio_PrivateKey_ex and
+ * OSSL_DECODER with the host's library context and property query), then
+ * the codec checks. */
+static void key_file(OSSL_LIB_CTX *lc, const char *propq, const char *what, const char *path)
+{
+    BIO *b = BIO_new_file(path, "r");
+    EVP_PKEY *pk = NULL, *pk2 = NULL;
+    OSSL_DECODER_CTX *d;
+    char line[160];
+    snprintf(line, sizeof(line), "%s file: PEM_read_bio_PrivateKey_ex", what);
+    report(line, b != NULL && (pk = PEM_read_bio_PrivateKey_ex(b, NULL, NULL, NULL, lc, propq)) != NULL);
     BIO_free(b);
-    return ok;
+    b = BIO_new_file(path, "r");
+    d = OSSL_DECODER_CTX_new_for_pkey(&pk2, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, lc, propq);
+    snprintf(line, sizeof(line), "%s file: OSSL_DECODER", what);
+    report(line, b != NULL && d != NULL && OSSL_DECODER_from_bio(d, b) == 1 && pk != NULL
+                     && EVP_PKEY_eq(pk, pk2) == 1);
+    OSSL_DECODER_CTX_free(d);
+    BIO_free(b);
+    if (pk != NULL) {
+        snprintf(line, sizeof(line), "%s file key", what);
+        codec_checks(lc, propq, line, pk);
+    }
+    EVP_PKEY_free(pk2);
+    EVP_PKEY_free(pk);
 }
 
 int main(int argc, char **argv)
@@ -100,19 +250,11 @@ int main(int argc, char **argv)
         report("its default properties", EVP_set_default_properties(lc, ""));
         propq = "provider!=fips";
     } else {
-        fprintf(stderr, "usage: %s defprops|fips-off|propq|libctx KEY.pem\n", argv[0]);
+        fprintf(stderr, "usage: %s defprops|fips-off|propq|libctx EC.pem RSA.pem\n", argv[0]);
         return 2;
     }
-    {
-        BIO *b = BIO_new_file(argc > 2 ? argv[2] : "", "r");
-        OSSL_DECODER_CTX *d;
-        pk = NULL;
-        d = OSSL_DECODER_CTX_new_for_pkey(&pk, "PEM", NULL, NULL, EVP_PKEY_KEYPAIR, lc, propq);
-        report("read the key file", b != NULL && d != NULL && OSSL_DECODER_from_bio(d, b) == 1);
-        OSSL_DECODER_CTX_free(d);
-        BIO_free(b);
-        EVP_PKEY_free(pk);
-    }
+    key_file(lc, propq, "EC", argc > 2 ? argv[2] : "");
+    key_file(lc, propq, "RSA", argc > 3 ? argv[3] : "");
     {
         /* on stderr: which provider a plain fetch by name gets (differs by design) */
         EVP_KEYMGMT *km = EVP_KEYMGMT_fetch(lc, "EC", propq);
@@ -131,7 +273,8 @@ int main(int argc, char **argv)
     pk = keygen(lc, propq, "EC", "group", "P-256");
     report("EC P-256 keygen", pk != NULL);
     report("EC sign/verify", pk != NULL && sign_verify(lc, propq, pk));
-    report("EC PEM", pk != NULL && (lc != NULL || pem_roundtrip(pk)));
+    if (pk != NULL)
+        codec_checks(lc, propq, "generated EC key", pk);
     if (pk != NULL) /* on stderr: differs by design */
         fprintf(stderr, "EC key made by %s\n",
                 OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(pk)));
@@ -139,6 +282,8 @@ int main(int argc, char **argv)
     pk = keygen(lc, propq, "RSA", "bits", NULL);
     report("RSA keygen", pk != NULL);
     report("RSA sign/verify", pk != NULL && sign_verify(lc, propq, pk));
+    if (pk != NULL)
+        codec_checks(lc, propq, "generated RSA key", pk);
     EVP_PKEY_free(pk);
     OSSL_LIB_CTX_free(lc);
     return 0;
