@@ -94,8 +94,12 @@ int dcpki_fwd_init(dcpki_prov *prov)
     prov->fwd_sig_rsa = dcpki_fwd_find(prov, OSSL_OP_SIGNATURE, "RSA", NULL);
     prov->fwd_sig_ec = dcpki_fwd_find(prov, OSSL_OP_SIGNATURE, "ECDSA", NULL);
     if (prov->fwd_km_rsa == NULL || prov->fwd_km_ec == NULL || prov->fwd_sig_rsa == NULL
-        || prov->fwd_sig_ec == NULL || !dcpki_enc_fwd_init(prov))
+        || prov->fwd_sig_ec == NULL || !dcpki_enc_fwd_init(prov)) {
+        DCPKI_RAISE(prov, DCPKI_E_INTERNAL,
+                    "the built-in default provider lacks an RSA or EC key management, "
+                    "signature or encoder that dcpki hands other keys to");
         return 0;
+    }
     atomic_store(&any_km_rsa, prov->fwd_km_rsa);
     atomic_store(&any_km_ec, prov->fwd_km_ec);
     return 1;

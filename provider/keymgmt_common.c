@@ -409,8 +409,10 @@ void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[],
     dcpki_prov *prov = provctx;
     dcpki_fwd_gen *g = calloc(1, sizeof(*g));
     OSSL_FUNC_keymgmt_gen_init_fn *fn;
-    if (g == NULL)
+    if (g == NULL) {
+        DCPKI_RAISE(prov, DCPKI_E_NOMEM, "out of memory");
         return NULL;
+    }
     g->prov = prov;
     g->type = type;
     g->km = dcpki_fwd_km(prov, type);
@@ -428,7 +430,11 @@ int dcpki_km_gen_set_template(void *genctx, void *templ)
     dcpki_fwd_key *t = templ;
     OSSL_FUNC_keymgmt_gen_set_template_fn *fn = GEN(g, gen_set_template,
                                                     OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE);
-    if (!dcpki_is_fwd(t) || fn == NULL) {
+    /* The default RSA keymgmt takes no template: libcrypto then ignores it
+     * and succeeds (ossl crypto/evp/keymgmt_meth.c evp_keymgmt_gen_set_template). */
+    if (fn == NULL)
+        return 1;
+    if (!dcpki_is_fwd(t) || t->type != g->type) {
         DCPKI_RAISE(g->prov, DCPKI_R_NOT_OURS,
                     "a dcpki key cannot serve as a key generation template");
         return 0;
