@@ -91,6 +91,9 @@ static int fwd_init(dcpki_sig_ctx *c, const dcpki_fwd_key *f, const char *mdname
             c->fwd, mdname, f->inner, params);
     else if (op == EVP_PKEY_OP_SIGN)
         ok = DCPKI_SIG_FWD(c, sign_init, OSSL_FUNC_SIGNATURE_SIGN_INIT)(c->fwd, f->inner, params);
+    else if (op == EVP_PKEY_OP_VERIFYRECOVER)
+        ok = DCPKI_SIG_FWD(c, verify_recover_init, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT)(
+            c->fwd, f->inner, params);
     else
         ok = DCPKI_SIG_FWD(c, verify_init, OSSL_FUNC_SIGNATURE_VERIFY_INIT)(c->fwd, f->inner,
                                                                              params);
@@ -241,7 +244,10 @@ static EVP_PKEY_CTX *sig_local_pctx(dcpki_sig_ctx *c, int op)
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(dcpki_prov_libctx(c->prov), c->key->pkey, NULL);
     if (pctx == NULL)
         return NULL;
-    if ((op == EVP_PKEY_OP_SIGN ? EVP_PKEY_sign_init(pctx) : EVP_PKEY_verify_init(pctx)) <= 0)
+    if ((op == EVP_PKEY_OP_SIGN             ? EVP_PKEY_sign_init(pctx)
+         : op == EVP_PKEY_OP_VERIFYRECOVER ? EVP_PKEY_verify_recover_init(pctx)
+                                           : EVP_PKEY_verify_init(pctx))
+        <= 0)
         goto err;
     if (c->md != NULL && EVP_PKEY_CTX_set_signature_md(pctx, c->md) <= 0)
         goto err;
@@ -366,6 +372,41 @@ int dcpki_sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
         return DCPKI_SIG_FWD(c, verify, OSSL_FUNC_SIGNATURE_VERIFY)(c->fwd, sig, siglen, tbs,
                                                                    tbslen);
     return sig_verify_hash(vctx, sig, siglen, tbs, tbslen);
+}
+
+/* RSA verify-recover (pkeyutl -verifyrecover): local, from the public key,
+ * or the default provider's for a forwarded key. */
+int dcpki_sig_verify_recover_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    dcpki_sig_ctx *c = vctx;
+    if (dcpki_is_fwd(provkey))
+        return fwd_init(c, provkey, NULL, 0, params, EVP_PKEY_OP_VERIFYRECOVER);
+    if (provkey == NULL && c->fwd != NULL) /* re-init with the same key */
+        return DCPKI_SIG_FWD(c, verify_recover_init, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT)(
+            c->fwd, NULL, params);
+    return sig_init(c, provkey, params, EVP_PKEY_OP_VERIFYRECOVER);
+}
+
+int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, size_t routsize,
+                             const unsigned char *sig, size_t siglen)
+{
+    dcpki_sig_ctx *c = vctx;
+    EVP_PKEY_CTX *pctx;
+    int ok;
+    if (c->fwd != NULL)
+        return DCPKI_SIG_FWD(c, verify_recover, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER)(
+            c->fwd, rout, routlen, routsize, sig, siglen);
+    if (c->operation != EVP_PKEY_OP_VERIFYRECOVER || c->key == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "verify_recover called without verify_recover_init");
+        return 0;
+    }
+    pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFYRECOVER);
+    if (pctx == NULL)
+        return 0;
+    *routlen = routsize;
+    ok = EVP_PKEY_verify_recover(pctx, rout, routlen, sig, siglen);
+    EVP_PKEY_CTX_free(pctx);
+    return ok == 1;
 }
 
 static int digest_init(dcpki_sig_ctx *c, const char *mdname, void *provkey,

@@ -82,6 +82,10 @@ int dcpki_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
                                  const OSSL_PARAM params[]);
 int dcpki_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen);
 void *dcpki_sig_newctx(void *provctx, int alg);
+/* RSA only (the default provider's ECDSA has no verify-recover either). */
+int dcpki_sig_verify_recover_init(void *vctx, void *provkey, const OSSL_PARAM params[]);
+int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, size_t routsize,
+                             const unsigned char *sig, size_t siglen);
 /* Parameter calls of a context that forwards: 1 and *ok set, else 0. */
 int dcpki_sig_fwd_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[], int *ok);
 int dcpki_sig_fwd_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[], int *ok);

@@ -66,6 +66,52 @@ static int sign_verify(OSSL_LIB_CTX *lc, const char *propq, EVP_PKEY *pk)
     return ok;
 }
 
+/* A second key made with pk as the template (EVP_PKEY_CTX_new_from_pkey), as
+ * libssl makes its ephemeral keys (ssl/s3_lib.c ssl_generate_pkey). */
+static EVP_PKEY *keygen_like(OSSL_LIB_CTX *lc, const char *propq, EVP_PKEY *pk)
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(lc, pk, propq);
+    EVP_PKEY *out = NULL;
+    if (c == NULL || EVP_PKEY_keygen_init(c) != 1 || EVP_PKEY_generate(c, &out) != 1)
+        out = NULL;
+    EVP_PKEY_CTX_free(c);
+    return out;
+}
+
+/* RSA: sign a hash and recover it (pkeyutl -sign / -verifyrecover). */
+static int sign_recover(OSSL_LIB_CTX *lc, const char *propq, EVP_PKEY *pk)
+{
+    unsigned char h[32], sig[1024], rec[1024];
+    size_t siglen = sizeof(sig), reclen = sizeof(rec);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(lc, pk, propq);
+    int ok;
+    memset(h, 0x5a, sizeof(h));
+    ok = c != NULL && EVP_PKEY_sign_init(c) == 1 && EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1
+         && EVP_PKEY_sign(c, sig, &siglen, h, sizeof(h)) == 1;
+    EVP_PKEY_CTX_free(c);
+    c = EVP_PKEY_CTX_new_from_pkey(lc, pk, propq);
+    ok = ok && c != NULL && EVP_PKEY_verify_recover_init(c) == 1
+         && EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1
+         && EVP_PKEY_verify_recover(c, rec, &reclen, sig, siglen) == 1 && reclen == sizeof(h)
+         && memcmp(rec, h, sizeof(h)) == 0;
+    EVP_PKEY_CTX_free(c);
+    return ok;
+}
+
+/* EC: ECDH between pk and a peer key made with pk as the template. */
+static int ecdh(OSSL_LIB_CTX *lc, const char *propq, EVP_PKEY *pk)
+{
+    EVP_PKEY *peer = keygen_like(lc, propq, pk);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(lc, pk, propq);
+    unsigned char secret[128];
+    size_t len = sizeof(secret);
+    int ok = peer != NULL && c != NULL && EVP_PKEY_derive_init(c) == 1
+             && EVP_PKEY_derive_set_peer(c, peer) == 1 && EVP_PKEY_derive(c, secret, &len) == 1;
+    EVP_PKEY_CTX_free(c);
+    EVP_PKEY_free(peer);
+    return ok;
+}
+
 /* ---- encoders and decoders ---- */
 
 enum { ENC_PEM_PKCS8, ENC_DER, ENC_PEM_TRAD, ENC_PEM_PUBKEY, ENC_DER_PUBKEY, ENC_TEXT_PRIV,
@@ -230,7 +276,7 @@ int main(int argc, char **argv)
     OSSL_LIB_CTX *lc = NULL;
     const char *propq = NULL;
     SSL_CTX *ctx;
-    EVP_PKEY *pk;
+    EVP_PKEY *pk, *pk2 = NULL;
 
     /* stunnel asks this first (src/ssl.c fips_available): a lookup by name
      * sorts the provider list, after which "dcpki" comes before "default". */
@@ -273,6 +319,10 @@ int main(int argc, char **argv)
     pk = keygen(lc, propq, "EC", "group", "P-256");
     report("EC P-256 keygen", pk != NULL);
     report("EC sign/verify", pk != NULL && sign_verify(lc, propq, pk));
+    report("EC keygen with the key as template", pk != NULL && (pk2 = keygen_like(lc, propq, pk)) != NULL);
+    EVP_PKEY_free(pk2);
+    pk2 = NULL;
+    report("ECDH", pk != NULL && ecdh(lc, propq, pk));
     if (pk != NULL)
         codec_checks(lc, propq, "generated EC key", pk);
     if (pk != NULL) /* on stderr: differs by design */
@@ -282,6 +332,10 @@ int main(int argc, char **argv)
     pk = keygen(lc, propq, "RSA", "bits", NULL);
     report("RSA keygen", pk != NULL);
     report("RSA sign/verify", pk != NULL && sign_verify(lc, propq, pk));
+    report("RSA sign and verify-recover", pk != NULL && sign_recover(lc, propq, pk));
+    report("RSA keygen with the key as template", pk != NULL && (pk2 = keygen_like(lc, propq, pk)) != NULL);
+    EVP_PKEY_free(pk2);
+    pk2 = NULL;
     if (pk != NULL)
         codec_checks(lc, propq, "generated RSA key", pk);
     EVP_PKEY_free(pk);
