@@ -4,8 +4,10 @@
  * service (or, for dcpki:ra, in the RA identity of the core). Public parts are
  * exportable so that libcrypto can compare keys and encode SPKIs; every export
  * that selects the private key is refused, which also makes libcrypto fall
- * back to this provider's own signature implementation. Imports are refused
- * so that keys of other providers never land here. */
+ * back to this provider's own signature implementation. Imports never make a
+ * dcpki key: a key libcrypto generates or imports through our keymgmt is a
+ * key of the built-in default provider, handled by its own functions
+ * (forward.c explains why such keys reach us at all). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@ dcpki_key *dcpki_key_new(dcpki_prov *prov)
     dcpki_key *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return NULL;
+    k->magic = DCPKI_KEY_MAGIC;
     k->prov = prov;
     atomic_init(&k->refs, 1);
     return k;
@@ -158,17 +161,19 @@ dcpki_key *dcpki_key_from_uri_string(dcpki_prov *prov, const char *s, int want_p
     return dcpki_key_from_uri(prov, &u, want_private && u.type != DCPKI_OBJ_PUBLIC);
 }
 
-/* ---- keymgmt entry points shared by RSA and EC ---- */
+/* ---- keymgmt entry points shared by RSA and EC ----
+ *
+ * Each takes either a dcpki key or a forwarded default-provider key
+ * (dcpki_fwd_key); the latter goes to the default provider's function. */
 
-/* An empty object: only so that libcrypto's key comparison, which first tries
- * to move the other key into ours, fails quietly in import instead of
- * leaving a "malloc failure" on the error queue. */
+#define KM(f, name, id) DCPKI_FWD_FN((f)->km, keymgmt_##name, (id))
+
 void *dcpki_km_new(void *provctx, int type)
 {
-    dcpki_key *k = dcpki_key_new(provctx);
-    if (k != NULL)
-        k->type = type;
-    return k;
+    dcpki_prov *prov = provctx;
+    const OSSL_DISPATCH *km = dcpki_fwd_km(prov, type);
+    OSSL_FUNC_keymgmt_new_fn *fn = DCPKI_FWD_FN(km, keymgmt_new, OSSL_FUNC_KEYMGMT_NEW);
+    return fn == NULL ? NULL : dcpki_fwd_wrap(prov, type, fn(prov->deflt_provctx));
 }
 
 void *dcpki_km_load(const void *reference, size_t reference_sz, int type)
@@ -177,32 +182,90 @@ void *dcpki_km_load(const void *reference, size_t reference_sz, int type)
     if (reference == NULL || reference_sz != sizeof(k))
         return NULL;
     k = *(dcpki_key *const *)reference;
-    if (k == NULL || k->type != type)
+    if (!dcpki_is_key(k) || k->type != type)
         return NULL;
     return dcpki_key_ref(k);
 }
 
 void dcpki_km_free(void *keydata)
 {
+    dcpki_fwd_key *f = keydata;
+    if (dcpki_is_fwd(f)) {
+        KM(f, free, OSSL_FUNC_KEYMGMT_FREE)(f->inner);
+        free(f);
+        return;
+    }
     dcpki_key_free(keydata);
 }
 
 int dcpki_km_has(const void *keydata, int selection, int type)
 {
     const dcpki_key *k = keydata;
-    if (k == NULL || k->type != type || k->pkey == NULL)
+    const dcpki_fwd_key *f = keydata;
+    if (dcpki_is_fwd(f))
+        return f->type == type && KM(f, has, OSSL_FUNC_KEYMGMT_HAS)(f->inner, selection);
+    if (!dcpki_is_key(k) || k->type != type || k->pkey == NULL)
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0 && !k->has_private)
         return 0;
     return 1;
 }
 
+struct fwd_public_data {
+    const dcpki_fwd_key *f;
+    EVP_PKEY *pk;
+};
+
+static int fwd_to_pkey(const OSSL_PARAM params[], void *arg)
+{
+    struct fwd_public_data *d = arg;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(dcpki_prov_libctx(d->f->prov),
+                                                    d->f->type == EVP_PKEY_RSA ? "RSA" : "EC",
+                                                    NULL);
+    int ok = pctx != NULL && EVP_PKEY_fromdata_init(pctx) == 1
+             && EVP_PKEY_fromdata(pctx, &d->pk, EVP_PKEY_PUBLIC_KEY, (OSSL_PARAM *)params) == 1;
+    EVP_PKEY_CTX_free(pctx);
+    return ok;
+}
+
+/* The public half of a forwarded key as an EVP_PKEY in our library context,
+ * to compare it with a dcpki key's public key (EVP_PKEY_eq of a peer or
+ * certificate key with ours exports one into the other's keymgmt first,
+ * ossl crypto/evp/p_lib.c evp_pkey_cmp_any). */
+static EVP_PKEY *fwd_public(const dcpki_fwd_key *f)
+{
+    struct fwd_public_data d = { f, NULL };
+    if (!KM(f, export, OSSL_FUNC_KEYMGMT_EXPORT)(
+            f->inner, OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS,
+            fwd_to_pkey, &d)) {
+        EVP_PKEY_free(d.pk);
+        return NULL;
+    }
+    return d.pk;
+}
+
 int dcpki_km_match(const void *keydata1, const void *keydata2, int selection, int type)
 {
     const dcpki_key *a = keydata1, *b = keydata2;
+    const dcpki_fwd_key *fa = keydata1, *fb = keydata2;
+    EVP_PKEY *tmp = NULL;
     int ok = 1;
-    if (a == NULL || b == NULL || a->type != type || b->type != type || a->pkey == NULL
-        || b->pkey == NULL)
+    if (dcpki_is_fwd(fa) && dcpki_is_fwd(fb))
+        return KM(fa, match, OSSL_FUNC_KEYMGMT_MATCH)(fa->inner, fb->inner, selection);
+    if (dcpki_is_fwd(fa) || dcpki_is_fwd(fb)) {
+        const dcpki_key *k = dcpki_is_fwd(fa) ? b : a;
+        const dcpki_fwd_key *f = dcpki_is_fwd(fa) ? fa : fb;
+        if (!dcpki_is_key(k) || k->type != type || f->type != type || k->pkey == NULL)
+            return 0;
+        if ((tmp = fwd_public(f)) == NULL)
+            return 0;
+        /* Private halves are identical exactly when the public halves are. */
+        ok = EVP_PKEY_eq(tmp, k->pkey) == 1;
+        EVP_PKEY_free(tmp);
+        return ok;
+    }
+    if (!dcpki_is_key(a) || !dcpki_is_key(b) || a->type != type || b->type != type
+        || a->pkey == NULL || b->pkey == NULL)
         return 0;
     if (a == b)
         return 1;
@@ -219,7 +282,10 @@ int dcpki_km_match(const void *keydata1, const void *keydata2, int selection, in
 int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *allowed, int type)
 {
     dcpki_key *k = keydata;
-    if (k == NULL || k->type != type || k->pkey == NULL)
+    dcpki_fwd_key *f = keydata;
+    if (dcpki_is_fwd(f))
+        return KM(f, get_params, OSSL_FUNC_KEYMGMT_GET_PARAMS)(f->inner, params);
+    if (!dcpki_is_key(k) || k->type != type || k->pkey == NULL)
         return 0;
     for (OSSL_PARAM *p = params; p != NULL && p->key != NULL; p++) {
         int known = 0;
@@ -254,10 +320,13 @@ int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *a
 int dcpki_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg, int type)
 {
     dcpki_key *k = keydata;
+    dcpki_fwd_key *f = keydata;
     OSSL_PARAM *params = NULL;
     int ok;
 
-    if (k == NULL || k->type != type || k->pkey == NULL)
+    if (dcpki_is_fwd(f))
+        return KM(f, export, OSSL_FUNC_KEYMGMT_EXPORT)(f->inner, selection, cb, cbarg);
+    if (!dcpki_is_key(k) || k->type != type || k->pkey == NULL)
         return 0;
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0) {
         /* Not an error on the queue: libcrypto tries this on every signature
@@ -275,9 +344,142 @@ int dcpki_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg
     return ok;
 }
 
-int dcpki_km_import_refused(void *keydata, int selection, const OSSL_PARAM params[])
+int dcpki_km_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
-    /* Keys of other providers never become dcpki keys (no circular use of a
-     * peer's or CA's key through the remote service). */
-    return 0;
+    dcpki_fwd_key *f = keydata;
+    /* A dcpki key is never made from imported data: no other provider's key
+     * (a peer's, a CA's) reaches the signing service. */
+    if (!dcpki_is_fwd(f))
+        return 0;
+    return KM(f, import, OSSL_FUNC_KEYMGMT_IMPORT)(f->inner, selection, params);
+}
+
+int dcpki_km_set_params(void *keydata, const OSSL_PARAM params[])
+{
+    dcpki_fwd_key *f = keydata;
+    OSSL_FUNC_keymgmt_set_params_fn *fn;
+    if (!dcpki_is_fwd(f))
+        return 1; /* dcpki keys have nothing settable; as if absent (keymgmt_meth.c) */
+    fn = KM(f, set_params, OSSL_FUNC_KEYMGMT_SET_PARAMS);
+    return fn == NULL || fn(f->inner, params);
+}
+
+int dcpki_km_validate(const void *keydata, int selection, int checktype)
+{
+    const dcpki_fwd_key *f = keydata;
+    OSSL_FUNC_keymgmt_validate_fn *fn;
+    if (!dcpki_is_fwd(f))
+        return dcpki_is_key(keydata); /* the service holds the key; nothing to check here */
+    fn = KM(f, validate, OSSL_FUNC_KEYMGMT_VALIDATE);
+    return fn == NULL || fn(f->inner, selection, checktype);
+}
+
+void *dcpki_km_dup(const void *keydata, int selection)
+{
+    const dcpki_fwd_key *f = keydata;
+    OSSL_FUNC_keymgmt_dup_fn *fn;
+    if (dcpki_is_key(keydata)) /* immutable: a reference is a copy */
+        return dcpki_key_ref((dcpki_key *)keydata);
+    if (!dcpki_is_fwd(f) || (fn = KM(f, dup, OSSL_FUNC_KEYMGMT_DUP)) == NULL)
+        return NULL;
+    return dcpki_fwd_wrap(f->prov, f->type, fn(f->inner, selection));
+}
+
+/* import_types / export_types: the default provider's lists, which cover the
+ * public parameters a dcpki key exports. */
+const OSSL_PARAM *dcpki_km_types(int type, int id, int selection)
+{
+    OSSL_FUNC_keymgmt_import_types_fn *fn =
+        OSSL_FUNC_keymgmt_import_types(dcpki_fwd_entry(dcpki_fwd_km_any(type), id));
+    return fn == NULL ? NULL : fn(selection);
+}
+
+/* gettable_params / settable_params of the default provider. */
+const OSSL_PARAM *dcpki_km_provctx_params(dcpki_prov *prov, int type, int id)
+{
+    OSSL_FUNC_keymgmt_gettable_params_fn *fn =
+        OSSL_FUNC_keymgmt_gettable_params(dcpki_fwd_entry(dcpki_fwd_km(prov, type), id));
+    return fn == NULL ? NULL : fn(prov->deflt_provctx);
+}
+
+/* ---- key generation: always the default provider's ---- */
+
+typedef struct {
+    dcpki_prov *prov;
+    int type;
+    const OSSL_DISPATCH *km;
+    void *inner;
+} dcpki_fwd_gen;
+
+#define GEN(g, name, id) DCPKI_FWD_FN((g)->km, keymgmt_##name, (id))
+
+void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[], int type)
+{
+    dcpki_prov *prov = provctx;
+    dcpki_fwd_gen *g = calloc(1, sizeof(*g));
+    OSSL_FUNC_keymgmt_gen_init_fn *fn;
+    if (g == NULL) {
+        DCPKI_RAISE(prov, DCPKI_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    g->prov = prov;
+    g->type = type;
+    g->km = dcpki_fwd_km(prov, type);
+    fn = GEN(g, gen_init, OSSL_FUNC_KEYMGMT_GEN_INIT);
+    if (fn == NULL || (g->inner = fn(prov->deflt_provctx, selection, params)) == NULL) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+int dcpki_km_gen_set_template(void *genctx, void *templ)
+{
+    dcpki_fwd_gen *g = genctx;
+    dcpki_fwd_key *t = templ;
+    OSSL_FUNC_keymgmt_gen_set_template_fn *fn = GEN(g, gen_set_template,
+                                                    OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE);
+    /* The default RSA keymgmt takes no template: libcrypto then ignores it
+     * and succeeds (ossl crypto/evp/keymgmt_meth.c evp_keymgmt_gen_set_template). */
+    if (fn == NULL)
+        return 1;
+    if (!dcpki_is_fwd(t) || t->type != g->type) {
+        DCPKI_RAISE(g->prov, DCPKI_R_NOT_OURS,
+                    "a dcpki key cannot serve as a key generation template");
+        return 0;
+    }
+    return fn(g->inner, t->inner);
+}
+
+int dcpki_km_gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+    dcpki_fwd_gen *g = genctx;
+    OSSL_FUNC_keymgmt_gen_set_params_fn *fn = GEN(g, gen_set_params,
+                                                  OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS);
+    return fn != NULL && fn(g->inner, params);
+}
+
+const OSSL_PARAM *dcpki_km_gen_settable_params(void *genctx, void *provctx, int type)
+{
+    dcpki_prov *prov = provctx;
+    dcpki_fwd_gen *g = genctx;
+    OSSL_FUNC_keymgmt_gen_settable_params_fn *fn = OSSL_FUNC_keymgmt_gen_settable_params(
+        dcpki_fwd_entry(dcpki_fwd_km(prov, type), OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS));
+    return fn == NULL ? NULL : fn(g != NULL ? g->inner : NULL, prov->deflt_provctx);
+}
+
+void *dcpki_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+    dcpki_fwd_gen *g = genctx;
+    OSSL_FUNC_keymgmt_gen_fn *fn = GEN(g, gen, OSSL_FUNC_KEYMGMT_GEN);
+    return fn == NULL ? NULL : dcpki_fwd_wrap(g->prov, g->type, fn(g->inner, cb, cbarg));
+}
+
+void dcpki_km_gen_cleanup(void *genctx)
+{
+    dcpki_fwd_gen *g = genctx;
+    if (g == NULL)
+        return;
+    GEN(g, gen_cleanup, OSSL_FUNC_KEYMGMT_GEN_CLEANUP)(g->inner);
+    free(g);
 }

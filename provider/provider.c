@@ -52,30 +52,6 @@ static const OSSL_ALGORITHM dcpki_decoder[] = {
     { NULL, NULL, NULL, NULL }
 };
 
-static const OSSL_ALGORITHM dcpki_encoder[] = {
-    { DCPKI_NAMES_RSA, DCPKI_PROV_PROPS ",output=pem,structure=PrivateKeyInfo",
-      dcpki_keyref_rsa_encoder_functions, "dcpki RSA key as a key reference PEM" },
-    { DCPKI_NAMES_EC, DCPKI_PROV_PROPS ",output=pem,structure=PrivateKeyInfo",
-      dcpki_keyref_ec_encoder_functions, "dcpki EC key as a key reference PEM" },
-#define DCPKI_REFUSE(names, props) \
-    { names, DCPKI_PROV_PROPS "," props, dcpki_refuse_encoder_functions, \
-      "refuses to export a dcpki private key" }
-    DCPKI_REFUSE(DCPKI_NAMES_RSA, "output=der,structure=PrivateKeyInfo"),
-    DCPKI_REFUSE(DCPKI_NAMES_RSA, "output=der,structure=EncryptedPrivateKeyInfo"),
-    DCPKI_REFUSE(DCPKI_NAMES_RSA, "output=pem,structure=EncryptedPrivateKeyInfo"),
-    DCPKI_REFUSE(DCPKI_NAMES_RSA, "output=der,structure=type-specific"),
-    DCPKI_REFUSE(DCPKI_NAMES_RSA, "output=pem,structure=type-specific"),
-    DCPKI_REFUSE(DCPKI_NAMES_RSA, "output=text"),
-    DCPKI_REFUSE(DCPKI_NAMES_EC, "output=der,structure=PrivateKeyInfo"),
-    DCPKI_REFUSE(DCPKI_NAMES_EC, "output=der,structure=EncryptedPrivateKeyInfo"),
-    DCPKI_REFUSE(DCPKI_NAMES_EC, "output=pem,structure=EncryptedPrivateKeyInfo"),
-    DCPKI_REFUSE(DCPKI_NAMES_EC, "output=der,structure=type-specific"),
-    DCPKI_REFUSE(DCPKI_NAMES_EC, "output=pem,structure=type-specific"),
-    DCPKI_REFUSE(DCPKI_NAMES_EC, "output=text"),
-#undef DCPKI_REFUSE
-    { NULL, NULL, NULL, NULL }
-};
-
 static const OSSL_ALGORITHM *dcpki_query(void *provctx, int operation_id, int *no_cache)
 {
     *no_cache = 0;
@@ -84,7 +60,7 @@ static const OSSL_ALGORITHM *dcpki_query(void *provctx, int operation_id, int *n
     case OSSL_OP_SIGNATURE: return dcpki_signature;
     case OSSL_OP_STORE: return dcpki_store;
     case OSSL_OP_DECODER: return dcpki_decoder;
-    case OSSL_OP_ENCODER: return dcpki_encoder;
+    case OSSL_OP_ENCODER: return dcpki_encoder_algorithms;
     default: return NULL;
     }
 }
@@ -247,6 +223,7 @@ static const OSSL_DISPATCH dcpki_dispatch[] = {
     { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))dcpki_get_params },
     { OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))dcpki_query },
     { OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, (void (*)(void))dcpki_get_reason_strings },
+    { OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))dcpki_fwd_get_capabilities },
     { 0, NULL }
 };
 
@@ -299,7 +276,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (prov->libctx == NULL)
         goto err;
     prov->deflt = OSSL_PROVIDER_load(prov->libctx, "default");
-    if (prov->deflt == NULL)
+    if (prov->deflt == NULL || !dcpki_fwd_init(prov))
         goto err;
     dcpki_err e;
     if (dcpki_ctx_new(prov->config_path, prov->libctx, &prov->core, &e) != DCPKI_OK)

@@ -8,6 +8,7 @@
 #define DCPKI_PROVIDER_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <sys/types.h>
 #include <openssl/core.h>
@@ -33,6 +34,9 @@
 #define DCPKI_NAMES_SIG_RSA "RSA:rsaEncryption:1.2.840.113549.1.1.1"
 #define DCPKI_NAMES_SIG_ECDSA "ECDSA"
 
+/* Number of encoder implementations (encoder.c DCPKI_ENCODERS). */
+#define DCPKI_N_ENCODERS 14
+
 /* Provider-specific reasons, after the catalogue codes (which are used as
  * reasons directly). */
 enum {
@@ -46,6 +50,11 @@ typedef struct dcpki_prov {
     const OSSL_CORE_HANDLE *handle;
     OSSL_LIB_CTX *libctx; /* private: built-in default provider only */
     OSSL_PROVIDER *deflt;
+    /* The built-in default provider's own implementations (in libctx), to
+     * which every key that is not a dcpki key is forwarded (forward.c). */
+    void *deflt_provctx;
+    const OSSL_DISPATCH *fwd_km_rsa, *fwd_km_ec, *fwd_sig_rsa, *fwd_sig_ec;
+    const OSSL_DISPATCH *fwd_enc[DCPKI_N_ENCODERS]; /* same order as encoder.c's table */
     char *config_path;    /* from the provider parameter, NULL when unset */
 
     OSSL_FUNC_core_new_error_fn *core_new_error;
@@ -55,7 +64,13 @@ typedef struct dcpki_prov {
     dcpki_ctx *core;      /* config, RA identity, transport, signing client */
 } dcpki_prov;
 
+/* Key objects of our keymgmt start with a magic number: a dcpki key
+ * (remote or RA) or a forwarded key of the built-in default provider. */
+#define DCPKI_KEY_MAGIC 0x64636b79u /* "dcky" */
+#define DCPKI_FWD_MAGIC 0x64636677u /* "dcfw" */
+
 typedef struct dcpki_key {
+    uint32_t magic;       /* DCPKI_KEY_MAGIC */
     dcpki_prov *prov;
     atomic_int refs;
     int is_ra;            /* dcpki:ra: the RA identity key, used locally */
@@ -65,6 +80,18 @@ typedef struct dcpki_key {
     EVP_PKEY *pkey;       /* public key (remote) or the RA key (in prov->libctx) */
     char *uri;            /* canonical dcpki: URI of the private key */
 } dcpki_key;
+
+/* A key that is not a dcpki key but landed in our keymgmt because a generic
+ * fetch by name ("EC", "RSA") chose it: key generation, import (fromdata,
+ * legacy keys), TLS ephemeral keys. It is the default provider's key data,
+ * handled by the default provider's own functions. */
+typedef struct dcpki_fwd_key {
+    uint32_t magic;       /* DCPKI_FWD_MAGIC */
+    dcpki_prov *prov;
+    int type;             /* EVP_PKEY_RSA or EVP_PKEY_EC */
+    const OSSL_DISPATCH *km; /* the default provider's keymgmt */
+    void *inner;          /* its key data */
+} dcpki_fwd_key;
 
 /* ---- provider.c ---- */
 /* Raise an error through the core: reason is a dcpki_code or DCPKI_R_*. */
@@ -85,6 +112,30 @@ int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing);
 const dcpki_identity *dcpki_prov_identity(dcpki_prov *prov);
 dcpki_signing *dcpki_prov_signing(dcpki_prov *prov);
 OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov);
+
+/* ---- forward.c ---- */
+/* Find the default provider's implementations to forward to. No I/O. */
+int dcpki_fwd_init(dcpki_prov *prov);
+/* The dispatch entry for id in t, or an empty entry (function NULL). */
+const OSSL_DISPATCH *dcpki_fwd_entry(const OSSL_DISPATCH *t, int id);
+/* The default provider's implementation of operation op whose first name is
+ * name and, when props is not NULL, whose "output" and "structure"
+ * properties are those of props (both absent counts as equal); NULL if none. */
+const OSSL_DISPATCH *dcpki_fwd_find(dcpki_prov *prov, int op, const char *name,
+                                    const char *props);
+#define DCPKI_FWD_FN(t, name, id) OSSL_FUNC_##name(dcpki_fwd_entry((t), (id)))
+const OSSL_DISPATCH *dcpki_fwd_km(dcpki_prov *prov, int type);
+/* The same, from the first instance initialised (for calls without a context). */
+const OSSL_DISPATCH *dcpki_fwd_km_any(int type);
+const OSSL_DISPATCH *dcpki_fwd_sig(dcpki_prov *prov, int type);
+/* 1 for a dcpki key, 0 otherwise (forwarded key, NULL). */
+int dcpki_is_key(const void *keydata);
+int dcpki_is_fwd(const void *keydata);
+/* Wrap a default-provider key (takes ownership of inner); NULL frees it. */
+dcpki_fwd_key *dcpki_fwd_wrap(dcpki_prov *prov, int type, void *inner);
+/* get_capabilities: the default provider's TLS groups of our key types. */
+int dcpki_fwd_get_capabilities(void *provctx, const char *capability, OSSL_CALLBACK *cb,
+                               void *arg);
 
 /* ---- keymgmt_common.c ---- */
 dcpki_key *dcpki_key_new(dcpki_prov *prov);
@@ -110,7 +161,31 @@ int dcpki_km_match(const void *k1, const void *k2, int selection, int type);
 int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *allowed, int type);
 int dcpki_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg, int type);
 void dcpki_km_free(void *keydata);
-int dcpki_km_import_refused(void *keydata, int selection, const OSSL_PARAM params[]);
+int dcpki_km_import(void *keydata, int selection, const OSSL_PARAM params[]);
+int dcpki_km_set_params(void *keydata, const OSSL_PARAM params[]);
+int dcpki_km_validate(const void *keydata, int selection, int checktype);
+void *dcpki_km_dup(const void *keydata, int selection);
+/* import_types / export_types (no provider context in 3.0: the default
+ * provider's lists are static, any instance's will do). */
+const OSSL_PARAM *dcpki_km_types(int type, int id, int selection);
+const OSSL_PARAM *dcpki_km_provctx_params(dcpki_prov *prov, int type, int id);
+void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[], int type);
+int dcpki_km_gen_set_template(void *genctx, void *templ);
+int dcpki_km_gen_set_params(void *genctx, const OSSL_PARAM params[]);
+const OSSL_PARAM *dcpki_km_gen_settable_params(void *genctx, void *provctx, int type);
+void *dcpki_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg);
+void dcpki_km_gen_cleanup(void *genctx);
+/* The keymgmt dispatch entries shared by RSA and EC (typed in keymgmt_rsa.c / _ec.c). */
+#define DCPKI_KM_COMMON_DISPATCH                                                          \
+    { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))dcpki_km_free },                            \
+    { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))dcpki_km_import },                        \
+    { OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))dcpki_km_set_params },                \
+    { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))dcpki_km_validate },                    \
+    { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))dcpki_km_dup },                              \
+    { OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, (void (*)(void))dcpki_km_gen_set_template },    \
+    { OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))dcpki_km_gen_set_params },        \
+    { OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))dcpki_km_gen },                              \
+    { OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))dcpki_km_gen_cleanup }
 
 /* ---- store.c ---- */
 extern const OSSL_DISPATCH dcpki_store_functions[];
@@ -123,9 +198,11 @@ extern const OSSL_DISPATCH dcpki_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH dcpki_pem_keyref_decoder_functions[];
 extern const OSSL_DISPATCH dcpki_der_keyref_rsa_decoder_functions[];
 extern const OSSL_DISPATCH dcpki_der_keyref_ec_decoder_functions[];
-extern const OSSL_DISPATCH dcpki_keyref_rsa_encoder_functions[];
-extern const OSSL_DISPATCH dcpki_keyref_ec_encoder_functions[];
-extern const OSSL_DISPATCH dcpki_refuse_encoder_functions[];
+/* Our encoders (key reference PEM, refusals; the default provider's
+ * encoding for forwarded keys), with their algorithm table. */
+extern const OSSL_ALGORITHM dcpki_encoder_algorithms[];
+/* Find the default provider's encoder for each of ours. No I/O. */
+int dcpki_enc_fwd_init(dcpki_prov *prov);
 #define DCPKI_KEYREF_STRUCTURE "dcpki-keyref"
 
 #endif

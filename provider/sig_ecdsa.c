@@ -33,11 +33,17 @@ static void *ecdsa_newctx(void *provctx, const char *propq)
 
 static int ecdsa_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
+    int ok;
+    if (dcpki_sig_fwd_set_params(vctx, params, &ok))
+        return ok;
     return dcpki_sig_set_common_params(vctx, params);
 }
 
 static int ecdsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
+    int ok;
+    if (dcpki_sig_fwd_get_params(vctx, params, &ok))
+        return ok;
     return dcpki_ecdsa_sig_get_params(vctx, params);
 }
 
@@ -55,11 +61,17 @@ static const OSSL_PARAM ecdsa_gettable[] = {
 
 static const OSSL_PARAM *ecdsa_settable_ctx_params(void *vctx, void *provctx)
 {
+    const OSSL_PARAM *f = dcpki_sig_fwd_table(vctx, OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS);
+    if (f != NULL)
+        return f;
     return ecdsa_settable;
 }
 
 static const OSSL_PARAM *ecdsa_gettable_ctx_params(void *vctx, void *provctx)
 {
+    const OSSL_PARAM *f = dcpki_sig_fwd_table(vctx, OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS);
+    if (f != NULL)
+        return f;
     return ecdsa_gettable;
 }
 

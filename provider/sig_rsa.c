@@ -297,11 +297,17 @@ static void *rsa_newctx(void *provctx, const char *propq)
 
 static int rsa_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
+    int ok;
+    if (dcpki_sig_fwd_set_params(vctx, params, &ok))
+        return ok;
     return dcpki_rsa_sig_set_params(vctx, params);
 }
 
 static int rsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
 {
+    int ok;
+    if (dcpki_sig_fwd_get_params(vctx, params, &ok))
+        return ok;
     return dcpki_rsa_sig_get_params(vctx, params);
 }
 
@@ -326,17 +332,25 @@ static const OSSL_PARAM rsa_gettable[] = {
 
 static const OSSL_PARAM *rsa_settable_ctx_params(void *vctx, void *provctx)
 {
+    const OSSL_PARAM *f = dcpki_sig_fwd_table(vctx, OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS);
+    if (f != NULL)
+        return f;
     return rsa_settable;
 }
 
 static const OSSL_PARAM *rsa_gettable_ctx_params(void *vctx, void *provctx)
 {
+    const OSSL_PARAM *f = dcpki_sig_fwd_table(vctx, OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS);
+    if (f != NULL)
+        return f;
     return rsa_gettable;
 }
 
 const OSSL_DISPATCH dcpki_rsa_signature_functions[] = {
     { OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))rsa_newctx },
     DCPKI_SIG_COMMON_DISPATCH,
+    { OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT, (void (*)(void))dcpki_sig_verify_recover_init },
+    { OSSL_FUNC_SIGNATURE_VERIFY_RECOVER, (void (*)(void))dcpki_sig_verify_recover },
     { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))rsa_set_ctx_params },
     { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))rsa_settable_ctx_params },
     { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))rsa_get_ctx_params },

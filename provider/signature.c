@@ -59,11 +59,79 @@ void *dcpki_sig_newctx(void *provctx, int alg)
     return c;
 }
 
+/* ---- keys that are not dcpki keys: the default provider's signature ---- */
+
+static void fwd_end(dcpki_sig_ctx *c)
+{
+    if (c->fwd != NULL)
+        DCPKI_SIG_FWD(c, freectx, OSSL_FUNC_SIGNATURE_FREECTX)(c->fwd);
+    c->fwd = NULL;
+    c->fwd_sig = NULL;
+}
+
+/* Start forwarding for a forwarded key: mdname is NULL for sign/verify
+ * init, "" or a name for digest init. */
+static int fwd_init(dcpki_sig_ctx *c, const dcpki_fwd_key *f, const char *mdname, int digest,
+                    const OSSL_PARAM params[], int op)
+{
+    OSSL_FUNC_signature_newctx_fn *newctx;
+    int ok = 0;
+    fwd_end(c);
+    c->fwd_sig = dcpki_fwd_sig(c->prov, f->type);
+    newctx = DCPKI_SIG_FWD(c, newctx, OSSL_FUNC_SIGNATURE_NEWCTX);
+    if (newctx == NULL || (c->fwd = newctx(c->prov->deflt_provctx, NULL)) == NULL) {
+        c->fwd_sig = NULL;
+        return 0;
+    }
+    if (digest && op == EVP_PKEY_OP_SIGN)
+        ok = DCPKI_SIG_FWD(c, digest_sign_init, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT)(
+            c->fwd, mdname, f->inner, params);
+    else if (digest)
+        ok = DCPKI_SIG_FWD(c, digest_verify_init, OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT)(
+            c->fwd, mdname, f->inner, params);
+    else if (op == EVP_PKEY_OP_SIGN)
+        ok = DCPKI_SIG_FWD(c, sign_init, OSSL_FUNC_SIGNATURE_SIGN_INIT)(c->fwd, f->inner, params);
+    else if (op == EVP_PKEY_OP_VERIFYRECOVER)
+        ok = DCPKI_SIG_FWD(c, verify_recover_init, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT)(
+            c->fwd, f->inner, params);
+    else
+        ok = DCPKI_SIG_FWD(c, verify_init, OSSL_FUNC_SIGNATURE_VERIFY_INIT)(c->fwd, f->inner,
+                                                                             params);
+    c->operation = op;
+    return ok;
+}
+
+int dcpki_sig_fwd_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[], int *ok)
+{
+    if (c->fwd == NULL)
+        return 0;
+    *ok = DCPKI_SIG_FWD(c, set_ctx_params, OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS)(c->fwd, params);
+    return 1;
+}
+
+int dcpki_sig_fwd_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[], int *ok)
+{
+    if (c->fwd == NULL)
+        return 0;
+    *ok = DCPKI_SIG_FWD(c, get_ctx_params, OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS)(c->fwd, params);
+    return 1;
+}
+
+const OSSL_PARAM *dcpki_sig_fwd_table(dcpki_sig_ctx *c, int id)
+{
+    OSSL_FUNC_signature_settable_ctx_params_fn *fn;
+    if (c == NULL || c->fwd == NULL)
+        return NULL;
+    fn = OSSL_FUNC_signature_settable_ctx_params(dcpki_fwd_entry(c->fwd_sig, id));
+    return fn == NULL ? NULL : fn(c->fwd, c->prov->deflt_provctx);
+}
+
 void dcpki_sig_freectx(void *vctx)
 {
     dcpki_sig_ctx *c = vctx;
     if (c == NULL)
         return;
+    fwd_end(c);
     dcpki_key_free(c->key);
     EVP_MD_free(c->md);
     EVP_MD_free(c->mgf1);
@@ -78,6 +146,12 @@ void *dcpki_sig_dupctx(void *vctx)
     if (c == NULL)
         return NULL;
     *c = *src;
+    c->fwd = NULL;
+    if (src->fwd != NULL
+        && (c->fwd = DCPKI_SIG_FWD(src, dupctx, OSSL_FUNC_SIGNATURE_DUPCTX)(src->fwd)) == NULL) {
+        free(c);
+        return NULL;
+    }
     c->key = NULL;
     c->md = NULL;
     c->mgf1 = NULL;
@@ -110,7 +184,19 @@ static int sig_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[])
 static int sig_init(dcpki_sig_ctx *c, void *provkey, const OSSL_PARAM params[], int op)
 {
     dcpki_key *k = provkey;
+    if (dcpki_is_fwd(provkey))
+        return fwd_init(c, provkey, NULL, 0, params, op);
+    if (provkey == NULL && c->fwd != NULL) /* re-init with the same key */
+        return op == EVP_PKEY_OP_SIGN
+                   ? DCPKI_SIG_FWD(c, sign_init, OSSL_FUNC_SIGNATURE_SIGN_INIT)(c->fwd, NULL, params)
+                   : DCPKI_SIG_FWD(c, verify_init, OSSL_FUNC_SIGNATURE_VERIFY_INIT)(c->fwd, NULL,
+                                                                                     params);
+    fwd_end(c);
     if (k != NULL) {
+        if (!dcpki_is_key(k)) {
+            DCPKI_RAISE(c->prov, DCPKI_R_NOT_OURS, "the key is not a key of the dcpki provider");
+            return 0;
+        }
         int want = c->alg == DCPKI_SIGALG_RSA ? EVP_PKEY_RSA : EVP_PKEY_EC;
         if (k->type != want || k->pkey == NULL) {
             DCPKI_RAISE(c->prov, DCPKI_R_NOT_OURS, "the key is not an %s key",
@@ -158,7 +244,10 @@ static EVP_PKEY_CTX *sig_local_pctx(dcpki_sig_ctx *c, int op)
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(dcpki_prov_libctx(c->prov), c->key->pkey, NULL);
     if (pctx == NULL)
         return NULL;
-    if ((op == EVP_PKEY_OP_SIGN ? EVP_PKEY_sign_init(pctx) : EVP_PKEY_verify_init(pctx)) <= 0)
+    if ((op == EVP_PKEY_OP_SIGN             ? EVP_PKEY_sign_init(pctx)
+         : op == EVP_PKEY_OP_VERIFYRECOVER ? EVP_PKEY_verify_recover_init(pctx)
+                                           : EVP_PKEY_verify_init(pctx))
+        <= 0)
         goto err;
     if (c->md != NULL && EVP_PKEY_CTX_set_signature_md(pctx, c->md) <= 0)
         goto err;
@@ -247,6 +336,10 @@ static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, s
 int dcpki_sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
                    const unsigned char *tbs, size_t tbslen)
 {
+    dcpki_sig_ctx *c = vctx;
+    if (c->fwd != NULL)
+        return DCPKI_SIG_FWD(c, sign, OSSL_FUNC_SIGNATURE_SIGN)(c->fwd, sig, siglen, sigsize, tbs,
+                                                               tbslen);
     return sig_sign_hash(vctx, sig, siglen, sigsize, tbs, tbslen);
 }
 
@@ -270,12 +363,60 @@ static int sig_verify_hash(dcpki_sig_ctx *c, const unsigned char *sig, size_t si
 int dcpki_sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
                      const unsigned char *tbs, size_t tbslen)
 {
+    dcpki_sig_ctx *c = vctx;
+    if (c->fwd != NULL)
+        return DCPKI_SIG_FWD(c, verify, OSSL_FUNC_SIGNATURE_VERIFY)(c->fwd, sig, siglen, tbs,
+                                                                   tbslen);
     return sig_verify_hash(vctx, sig, siglen, tbs, tbslen);
+}
+
+/* RSA verify-recover (pkeyutl -verifyrecover): local, from the public key,
+ * or the default provider's for a forwarded key. */
+int dcpki_sig_verify_recover_init(void *vctx, void *provkey, const OSSL_PARAM params[])
+{
+    dcpki_sig_ctx *c = vctx;
+    if (dcpki_is_fwd(provkey))
+        return fwd_init(c, provkey, NULL, 0, params, EVP_PKEY_OP_VERIFYRECOVER);
+    if (provkey == NULL && c->fwd != NULL) /* re-init with the same key */
+        return DCPKI_SIG_FWD(c, verify_recover_init, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT)(
+            c->fwd, NULL, params);
+    return sig_init(c, provkey, params, EVP_PKEY_OP_VERIFYRECOVER);
+}
+
+int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, size_t routsize,
+                             const unsigned char *sig, size_t siglen)
+{
+    dcpki_sig_ctx *c = vctx;
+    EVP_PKEY_CTX *pctx;
+    int ok;
+    if (c->fwd != NULL)
+        return DCPKI_SIG_FWD(c, verify_recover, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER)(
+            c->fwd, rout, routlen, routsize, sig, siglen);
+    if (c->operation != EVP_PKEY_OP_VERIFYRECOVER || c->key == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "verify_recover called without verify_recover_init");
+        return 0;
+    }
+    pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFYRECOVER);
+    if (pctx == NULL)
+        return 0;
+    *routlen = routsize;
+    ok = EVP_PKEY_verify_recover(pctx, rout, routlen, sig, siglen);
+    EVP_PKEY_CTX_free(pctx);
+    return ok == 1;
 }
 
 static int digest_init(dcpki_sig_ctx *c, const char *mdname, void *provkey,
                        const OSSL_PARAM params[], int op)
 {
+    if (dcpki_is_fwd(provkey) || (provkey == NULL && c->fwd != NULL)) {
+        if (provkey != NULL)
+            return fwd_init(c, provkey, mdname, 1, params, op);
+        return op == EVP_PKEY_OP_SIGN
+                   ? DCPKI_SIG_FWD(c, digest_sign_init, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT)(
+                         c->fwd, mdname, NULL, params)
+                   : DCPKI_SIG_FWD(c, digest_verify_init, OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT)(
+                         c->fwd, mdname, NULL, params);
+    }
     if (!sig_init(c, provkey, params, op))
         return 0;
     /* NULL name: the key's default digest (apps/ca "default_md = default",
@@ -309,6 +450,12 @@ int dcpki_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
 int dcpki_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen)
 {
     dcpki_sig_ctx *c = vctx;
+    if (c->fwd != NULL)
+        return c->operation == EVP_PKEY_OP_SIGN
+                   ? DCPKI_SIG_FWD(c, digest_sign_update, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE)(
+                         c->fwd, data, datalen)
+                   : DCPKI_SIG_FWD(c, digest_verify_update,
+                                   OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE)(c->fwd, data, datalen);
     if (c->mdctx == NULL) {
         DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "digest update without digest init");
         return 0;
@@ -339,6 +486,9 @@ int dcpki_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, 
     dcpki_sig_ctx *c = vctx;
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned int hlen = 0;
+    if (c->fwd != NULL)
+        return DCPKI_SIG_FWD(c, digest_sign_final, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL)(
+            c->fwd, sig, siglen, sigsize);
     if (sig == NULL) /* size query only: no digest, no network */
         return sig_sign_hash(c, NULL, siglen, 0, NULL, 0);
     if (!digest_peek(c, h, &hlen))
@@ -351,6 +501,9 @@ int dcpki_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t s
     dcpki_sig_ctx *c = vctx;
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned int hlen = 0;
+    if (c->fwd != NULL)
+        return DCPKI_SIG_FWD(c, digest_verify_final, OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL)(
+            c->fwd, sig, siglen);
     if (!digest_peek(c, h, &hlen))
         return 0;
     return sig_verify_hash(c, sig, siglen, h, hlen);

@@ -19,7 +19,13 @@ typedef struct dcpki_sig_ctx {
     int pad;              /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
     int saltlen;          /* RSA_PSS_SALTLEN_* or a byte count */
     EVP_MD *mgf1;         /* NULL: same as md */
+    /* A forwarded (default-provider) key: the default provider's signature
+     * context and functions do the whole operation. */
+    const OSSL_DISPATCH *fwd_sig;
+    void *fwd;
 } dcpki_sig_ctx;
+
+#define DCPKI_SIG_FWD(c, name, id) DCPKI_FWD_FN((c)->fwd_sig, signature_##name, (id))
 
 /* signature.c */
 /* Fetch a digest the service supports (SHA-256/384/512) into *out; raises. */
@@ -76,5 +82,14 @@ int dcpki_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
                                  const OSSL_PARAM params[]);
 int dcpki_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen);
 void *dcpki_sig_newctx(void *provctx, int alg);
+/* RSA only (the default provider's ECDSA has no verify-recover either). */
+int dcpki_sig_verify_recover_init(void *vctx, void *provkey, const OSSL_PARAM params[]);
+int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, size_t routsize,
+                             const unsigned char *sig, size_t siglen);
+/* Parameter calls of a context that forwards: 1 and *ok set, else 0. */
+int dcpki_sig_fwd_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[], int *ok);
+int dcpki_sig_fwd_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[], int *ok);
+/* settable/gettable of a forwarding context, NULL when not forwarding. */
+const OSSL_PARAM *dcpki_sig_fwd_table(dcpki_sig_ctx *c, int id);
 
 #endif

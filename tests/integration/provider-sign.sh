@@ -135,6 +135,10 @@ CNF
     -pkeyopt rsa_pss_saltlen:digest -in msg.sha256 -out p-pss.sig || fail "pkeyutl (PSS)"
   plain pkeyutl -verify -pubin -inkey rsa.pub -pkeyopt digest:sha256 -pkeyopt rsa_padding_mode:pss \
     -pkeyopt rsa_pss_saltlen:digest -in msg.sha256 -sigfile p-pss.sig | grep -q 'Success' || fail "pkeyutl PSS signature"
+  # verify-recover is local, from the dcpki key's public half
+  openssl pkeyutl -verifyrecover -inkey dcpki:key=issuing-ca -pkeyopt digest:sha256 -in p-rsa.sig \
+    -out p-rsa.rec || fail "pkeyutl -verifyrecover (RSA)"
+  cmp -s p-rsa.rec msg.sha256 || fail "pkeyutl -verifyrecover did not give back the hash"
   openssl pkeyutl -sign -inkey dcpki:key=ec-ca -in msg.sha256 -out p-ec.sig || fail "pkeyutl (EC)"
   plain pkeyutl -verify -pubin -inkey ec.pub -in msg.sha256 -sigfile p-ec.sig | grep -q 'Success' || fail "pkeyutl EC signature"
   # PKCS#1 v1.5 without a digest signs the given bytes as they are (the service's NONEWithRSA)
