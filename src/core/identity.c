@@ -213,6 +213,11 @@ void dcpki_identity_free(dcpki_identity *id)
 
 X509 *dcpki_identity_cert(const dcpki_identity *id) { return id ? id->cert : NULL; }
 
+int dcpki_identity_creds_intact(const dcpki_identity *id)
+{
+    return !id->mem || dcpki_memfile_intact(id->mem);
+}
+
 void dcpki_identity_keep_token_loaded(dcpki_identity *id)
 {
     if (id)

@@ -65,6 +65,9 @@ void dcpki_ra_token_free(dcpki_ra_token *t);
  * OPENSSL_cleanup), a module that uses OpenSSL itself (SoftHSM2) crashes in
  * C_Finalize; pkcs11-provider #723 meets the same. The process is ending. */
 void dcpki_ra_token_keep_loaded(dcpki_ra_token *t);
+/* 1 unless the identity's TLS credentials are a memory file whose descriptor
+ * no longer refers to it (identity.c). */
+int dcpki_identity_creds_intact(const dcpki_identity *id);
 /* The same for an identity's token (identity.c). */
 void dcpki_identity_keep_token_loaded(dcpki_identity *id);
 /* As dcpki_identity_sign; pub verifies the result. */

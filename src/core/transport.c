@@ -64,6 +64,8 @@ struct dcpki_transport {
     size_t nsocks, capsocks;
     char *cainfo;
     dcpki_memfile *trust_mem;    /* [ca] trust in memory (memfile.c), NULL on fallback */
+    const dcpki_identity *id;    /* borrowed: its TLS credentials may be memory files too */
+    int creds_lost;              /* a host program closed a memory file's descriptor (after fork) */
     char *cert, *cert_type, *key, *key_type, *key_pass; /* key_pass is secret */
     int has_client;              /* an RA identity is presented ... */
     unsigned char client_tp[DCPKI_THUMBPRINT_LEN]; /* ... with this certificate thumbprint */
@@ -321,6 +323,7 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
         ok &= (t->cainfo = strdup(t->trust_mem ? dcpki_memfile_path(t->trust_mem) : cfg->ca.trust)) != NULL;
     if (id) {
         t->has_client = 1;
+        t->id = id;
         dcpki_identity_thumbprint(id, t->client_tp);
         dcpki_tls_client_creds c;
         dcpki_identity_tls_creds(id, &c);
@@ -410,6 +413,10 @@ static void after_fork(struct dcpki_transport *t)
     pthread_mutex_unlock(&t->sock_lock);
     t->share = make_share(t);
     t->pid = getpid();
+    /* a daemon that closes every descriptor after fork() takes the memory
+     * files with them: say so rather than fail the handshake obscurely */
+    t->creds_lost = (t->trust_mem && !dcpki_memfile_intact(t->trust_mem)) ||
+                    (t->id && !dcpki_identity_creds_intact(t->id));
     DCPKI_DEBUG("transport: new process %ld, connections dropped", (long)t->pid);
 }
 
@@ -548,6 +555,14 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
         }
         int shared;
         CURL *h = pool_get(t, &shared);
+        if (t->creds_lost) {
+            if (h)
+                curl_easy_cleanup(h);
+            rc = dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE,
+                               "%s %s: the in-memory copy of the RA identity or [ca] trust was closed by this program after it forked (it closes descriptors it did not open); load dcpki keys after that point or keep descriptors open",
+                               req->method, req->url);
+            break;
+        }
         if (!h || !shared) {
             if (h)
                 curl_easy_cleanup(h);

@@ -412,6 +412,27 @@ static void test_one_connection(void **state)
     for (int i = 0; i < 3; i++)
         sign_and_check(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256");
     assert_int_equal(dcpki_transport_connections(e.t), 1);
+
+    /* a child that closes every descriptor it did not open (a daemonising
+     * program) loses the in-memory RA identity and trust: the error says so */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        unsigned char d[32] = { 2 };
+        unsigned char *sig = NULL;
+        size_t sl;
+        dcpki_err cerr;
+        dcpki_code rc = dcpki_signing_sign(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &cerr);
+        int ok = rc == DCPKI_E_FILE_UNREADABLE && strstr(cerr.detail, "closed by this program after it forked");
+        if (!ok)
+            fprintf(stderr, "child: %s: %s\n", dcpki_code_id(rc), cerr.detail);
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sign_and_check(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256");
     dcpki_keypair_free(kp);
     env_free(&e);
 }
