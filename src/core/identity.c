@@ -17,6 +17,7 @@
  * lives only in this process's memory (CURLOPT_KEYPASSWD). The key is never
  * written to a disk in clear. */
 #include "dcpki/identity.h"
+#include "dcpki/ossl.h"
 #include "internal.h"
 #include "dcpki/log.h"
 
@@ -240,31 +241,13 @@ dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme
     if (id->token)
         return dcpki_ra_token_sign(id->token, pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len,
                                    err);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(id->libctx, id->key, NULL);
-    int ok = ctx && EVP_PKEY_sign_init(ctx) == 1;
-    if (ok) {
-        OSSL_PARAM params[5];
-        size_t np = 0;
-        char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
-        char saltlen[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
-        char mdbuf[16] = "";
-        if (md)
-            snprintf(mdbuf, sizeof(mdbuf), "%s", md);
-        if (scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_RAW)
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pkcs1, 0);
-        if (scheme == DCPKI_SIG_RSA_PSS)
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pss, 0);
-        if (md && scheme != DCPKI_SIG_RSA_RAW)
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdbuf, 0);
-        if (scheme == DCPKI_SIG_RSA_PSS) {
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdbuf, 0);
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen, 0);
-        }
-        params[np] = OSSL_PARAM_construct_end();
-        ok = EVP_PKEY_CTX_set_params(ctx, params) == 1 && EVP_PKEY_sign(ctx, NULL, sig_len, data, len) == 1 &&
-             (*sig = OPENSSL_malloc(*sig_len)) != NULL && EVP_PKEY_sign(ctx, *sig, sig_len, data, len) == 1;
-    }
-    EVP_PKEY_CTX_free(ctx);
+    dcpki_sig_params sp;
+    dcpki_sig_params_of(&sp, scheme, md_of(scheme, md));
+    int room = EVP_PKEY_get_size(id->key);
+    *sig_len = room > 0 ? (size_t)room : 0;
+    /* not EVP_PKEY_sign(): an ENGINE of the host could answer (dcpki/ossl.h) */
+    int ok = room > 0 && (*sig = OPENSSL_malloc(*sig_len)) != NULL &&
+             dcpki_pkey_sign(id->libctx, id->key, sp.p, *sig, sig_len, data, len);
     ERR_clear_error();
     if (!ok) {
         OPENSSL_free(*sig);

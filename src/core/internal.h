@@ -4,6 +4,7 @@
 #define DCPKI_CORE_INTERNAL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/params.h>
 #include "dcpki/config.h"
 #include "dcpki/error.h"
 
@@ -76,6 +77,14 @@ dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *l
                                size_t *sig_len, dcpki_err *err);
 /* r||s (two halves of len) -> DER ECDSA-Sig-Value (OPENSSL_free); 1 or 0. */
 int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len);
+/* The OSSL_SIGNATURE_PARAM_* of a scheme (provider-signature(7)): pad mode,
+ * digest, MGF1 digest and salt length = digest for PSS. The strings live in
+ * the struct, as long as p. */
+typedef struct dcpki_sig_params {
+    OSSL_PARAM p[5];
+    char md[16], pad[16], salt[16];
+} dcpki_sig_params;
+void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md);
 /* Verify sig over data (a digest, or a DigestInfo for DCPKI_SIG_RSA_RAW) with
  * pub, as the scheme says (PSS: MGF1 with md, salt = digest length); 1 or 0. */
 int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,

@@ -851,29 +851,31 @@ int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char *
     return ok;
 }
 
+void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md)
+{
+    size_t np = 0;
+    snprintf(sp->md, sizeof(sp->md), "%s", md ? md : "");
+    snprintf(sp->pad, sizeof(sp->pad), "%s",
+             scheme == DCPKI_SIG_RSA_PSS ? OSSL_PKEY_RSA_PAD_MODE_PSS : OSSL_PKEY_RSA_PAD_MODE_PKCSV15);
+    snprintf(sp->salt, sizeof(sp->salt), "%s", OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST);
+    if (scheme != DCPKI_SIG_ECDSA)
+        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, sp->pad, 0);
+    if (md && scheme != DCPKI_SIG_RSA_RAW)
+        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, sp->md, 0);
+    if (scheme == DCPKI_SIG_RSA_PSS) {
+        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, sp->md, 0);
+        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, sp->salt, 0);
+    }
+    sp->p[np] = OSSL_PARAM_construct_end();
+}
+
 int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,
                            const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
 {
-    OSSL_PARAM params[5];
-    size_t np = 0;
-    char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
-    char saltlen[] = OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST;
-    char mdbuf[16];
-    if (md)
-        snprintf(mdbuf, sizeof(mdbuf), "%s", md);
-    if (scheme == DCPKI_SIG_RSA_PKCS1 || scheme == DCPKI_SIG_RSA_RAW)
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pkcs1, 0);
-    if (scheme == DCPKI_SIG_RSA_PSS)
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, pad_pss, 0);
-    if (md && scheme != DCPKI_SIG_RSA_RAW)
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdbuf, 0);
-    if (scheme == DCPKI_SIG_RSA_PSS) {
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mdbuf, 0);
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, saltlen, 0);
-    }
-    params[np] = OSSL_PARAM_construct_end();
+    dcpki_sig_params sp;
+    dcpki_sig_params_of(&sp, scheme, md);
     /* not EVP_PKEY_verify(): an ENGINE of the host could answer (dcpki/ossl.h) */
-    return dcpki_pkey_verify(libctx, pub, params, sig, siglen, data, len);
+    return dcpki_pkey_verify(libctx, pub, sp.p, sig, siglen, data, len);
 }
 
 /* The signature in the service's answer {"signature": b64}: decoded, an ECDSA
