@@ -13,11 +13,13 @@
 
 void p11_logf(const char *fmt, ...)
 {
-    char buf[1024];
+    char raw[1024], buf[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* untrusted text (aliases, server messages) never reaches syslog raw */
+    dcpki_escape(raw, buf, sizeof(buf));
     if (dcpki_log_level() >= 1)
         dcpki_log(1, "dcpki-pkcs11: %s", buf);
     syslog(LOG_USER | LOG_ERR, "dcpki-pkcs11: %s", buf);

@@ -87,6 +87,15 @@ static void dcpki_fill_reasons(void)
     dcpki_reasons[n].ptr = NULL;
 }
 
+/* core_vset_error takes a va_list: this passes one that holds text. */
+static void dcpki_raise_text(dcpki_prov *prov, uint32_t reason, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    prov->core_vset_error(prov->handle, reason, fmt, ap);
+    va_end(ap);
+}
+
 static const OSSL_ITEM *dcpki_get_reason_strings(void *provctx)
 {
     return dcpki_reasons;
@@ -97,12 +106,16 @@ static const OSSL_ITEM *dcpki_get_reason_strings(void *provctx)
 static void dcpki_vraise(dcpki_prov *prov, int reason, const char *file, int line,
                          const char *func, const char *fmt, va_list ap)
 {
+    char raw[DCPKI_ERR_DETAIL_MAX + 512], text[4 * (DCPKI_ERR_DETAIL_MAX + 512)];
     if (prov == NULL || prov->core_new_error == NULL || prov->core_vset_error == NULL)
         return;
+    /* the data quotes untrusted text (a URI, a server message): escaped */
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    dcpki_escape(raw, text, sizeof(text));
     prov->core_new_error(prov->handle);
     if (prov->core_set_error_debug != NULL)
         prov->core_set_error_debug(prov->handle, file, line, func);
-    prov->core_vset_error(prov->handle, (uint32_t)reason, fmt, ap);
+    dcpki_raise_text(prov, (uint32_t)reason, "%s", text);
 }
 
 void dcpki_raise(dcpki_prov *prov, int reason, const char *file, int line, const char *func,

@@ -34,34 +34,36 @@ int cli_errorf(dcpki_code code, const char *fmt, ...)
 {
     dcpki_err err;
     va_list ap;
+    char raw[DCPKI_ERR_DETAIL_MAX];
     dcpki_err_clear(&err);
     err.code = code;
     va_start(ap, fmt);
-    vsnprintf(err.detail, sizeof err.detail, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    dcpki_escape(raw, err.detail, sizeof err.detail);
     return cli_error(&err);
 }
 
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 {
-    char detail[512];
+    char raw[512], detail[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "dcpki: invalid command line: %s (run '%s --help' for usage)\n", detail,
+    fprintf(stderr, "dcpki: invalid command line: %s (run '%s --help' for usage)\n", dcpki_escape(raw, detail, sizeof detail),
             ctx->cmdpath[0] ? ctx->cmdpath : "dcpki");
     return CLI_EXIT_USAGE;
 }
 
 void cli_warn(const char *fmt, ...)
 {
+    char raw[2048], line[8192];
     va_list ap;
-    fputs("dcpki: warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "dcpki: warning: %s\n", dcpki_escape(raw, line, sizeof line));
 }
 
 dcpki_code cli_ossl_err(dcpki_err *err, dcpki_code code, const char *what)

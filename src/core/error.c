@@ -113,16 +113,81 @@ const char *dcpki_code_id(dcpki_code c) { return lookup(c)->id; }
 const char *dcpki_code_sentence(dcpki_code c) { return lookup(c)->sentence; }
 const char *dcpki_code_remedy(dcpki_code c) { return lookup(c)->remedy; }
 
+/* Length of the valid UTF-8 sequence (RFC 3629 §4) at p (n bytes left) that
+ * is not a C1 control (U+0080..U+009F), else 0. */
+static size_t utf8_printable(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (len == 0 || len > n || p[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((len == 2 && p[0] == 0xc2 && p[1] < 0xa0) ||                 /* C1 controls */
+        (len == 3 && p[0] == 0xe0 && p[1] < 0xa0) ||                 /* overlong */
+        (len == 3 && p[0] == 0xed && p[1] >= 0xa0) ||                /* surrogates */
+        (len == 4 && p[0] == 0xf0 && p[1] < 0x90) ||                 /* overlong */
+        (len == 4 && p[0] == 0xf4 && p[1] >= 0x90))                  /* above U+10FFFF */
+        return 0;
+    return len;
+}
+
+const char *dcpki_escape(const char *in, char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(in ? in : "");
+    size_t o = 0, left = strlen((const char *)p);
+    if (n == 0)
+        return out;
+    while (*p && o + 1 < n) {
+        size_t u = *p >= 0x80 ? utf8_printable(p, left) : 0;
+        char esc[5];
+        size_t el = 0;
+        if (u) {
+            if (o + u >= n)
+                break;
+            memcpy(out + o, p, u);
+            o += u;
+            p += u;
+            left -= u;
+            continue;
+        }
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            esc[el++] = '\\';
+            esc[el++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            esc[el++] = '\\';
+            esc[el++] = 'x';
+            esc[el++] = hex[*p >> 4];
+            esc[el++] = hex[*p & 15];
+        } else {
+            esc[el++] = (char)*p;
+        }
+        if (o + el >= n)
+            break;
+        memcpy(out + o, esc, el);
+        o += el;
+        p++;
+        left--;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 dcpki_code dcpki_err_set(dcpki_err *err, dcpki_code code, const char *fmt, ...)
 {
     if (err) {
         err->code = code;
         err->detail[0] = '\0';
         if (fmt) {
+            /* the detail quotes untrusted text (URIs, subjects, server
+             * messages): control characters are shown escaped, never raw */
+            char raw[DCPKI_ERR_DETAIL_MAX];
             va_list ap;
             va_start(ap, fmt);
-            vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+            vsnprintf(raw, sizeof(raw), fmt, ap);
             va_end(ap);
+            dcpki_escape(raw, err->detail, sizeof(err->detail));
         }
     }
     return code;

@@ -88,12 +88,33 @@ static void test_set_and_format(void **state)
     assert_string_equal(e.detail, "");
 }
 
+/* untrusted text in messages: control characters escaped, UTF-8 kept */
+static void test_escape(void **state)
+{
+    (void)state;
+    char out[128];
+    assert_string_equal(dcpki_escape("dcpki:key=\x1b[31mred", out, sizeof(out)), "dcpki:key=\\x1b[31mred");
+    assert_string_equal(dcpki_escape("dns:a\nb\r\tc\x7f", out, sizeof(out)), "dns:a\\nb\\r\\tc\\x7f");
+    assert_string_equal(dcpki_escape("CN=J\xc3\xbcrgen \xe2\x82\xac", out, sizeof(out)), "CN=J\xc3\xbcrgen \xe2\x82\xac");
+    /* a C1 control (CSI as U+009B), a lone continuation byte, an overlong form */
+    assert_string_equal(dcpki_escape("a\xc2\x9b" "b\x9b" "c\xc0\xaf", out, sizeof(out)), "a\\xc2\\x9bb\\x9bc\\xc0\\xaf");
+    /* truncation never splits an escape and always terminates */
+    assert_string_equal(dcpki_escape("ab\x1b", out, 5), "ab");
+    assert_string_equal(dcpki_escape(NULL, out, sizeof(out)), "");
+    dcpki_err e;
+    dcpki_err_set(&e, DCPKI_E_URI, "bad URI '%s'", "x\ny\x1b");
+    assert_string_equal(e.detail, "bad URI 'x\\ny\\x1b'");
+    for (const char *c = e.detail; *c; c++)
+        assert_true((unsigned char)*c >= 0x20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_code_is_catalogued),
         cmocka_unit_test(test_brief_sentences),
         cmocka_unit_test(test_set_and_format),
+        cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,7 +70,13 @@ const char *dcpki_code_sentence(dcpki_code c);
 /* What to do, one sentence. */
 const char *dcpki_code_remedy(dcpki_code c);
 
-/* Set err (may be NULL) and return code. Detail is printf-formatted. */
+/* Copy in to out (n bytes, always NUL-terminated, truncated if needed) with
+ * every control character escaped: \n \r \t, other C0/C1 controls, DEL and
+ * bytes that are not valid UTF-8 as \xNN. For untrusted text in messages.
+ * Returns out. */
+const char *dcpki_escape(const char *in, char *out, size_t n);
+/* Set err (may be NULL) and return code. Detail is printf-formatted, then
+ * escaped (dcpki_escape). */
 dcpki_code dcpki_err_set(dcpki_err *err, dcpki_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void dcpki_err_clear(dcpki_err *err);
