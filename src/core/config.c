@@ -711,7 +711,7 @@ dcpki_code dcpki_config_load(const char *path, dcpki_config **out, dcpki_err *er
             if ((*out)->from_env & (1u << i))
                 snprintf(used + strlen(used), sizeof(used) - strlen(used), "%s%s", used[0] ? ", " : "",
                          origin_env[i]);
-        DCPKI_DEBUG("config: %s leaves unset what %s give", path, used);
+        DCPKI_DEBUG("config: %s: the keys it leaves unset are taken from %s", path, used);
     }
     return rc;
 }

@@ -88,7 +88,13 @@ run P openssl dgst -sha384 -sign dcpki:key=ec-ca -out ec.sig d || fail "openssl 
 run P openssl storeutl -certs -out ec-certs.pem dcpki:key=ec-ca || fail "storeutl ec-ca"
 plain x509 -in ec-certs.pem -pubkey -noout >ec.pub
 plain dgst -sha384 -verify ec.pub -signature ec.sig d >/dev/null || fail "the provider's EC signature does not verify"
-pass "openssl dgst -sign dcpki:key=... through the provider with SM_* only; plain OpenSSL verifies"
+# the shipped example names the default file explicitly (dcpki-config = /etc/dcpki/dcpki.conf): the same
+sed '/^\[dcpki_sect\]/a dcpki-config = /etc/dcpki/dcpki.conf' sm-openssl.cnf >sm-example.cnf
+grep -qx 'dcpki-config = /etc/dcpki/dcpki.conf' sm-example.cnf || fail "cannot write sm-example.cnf"
+run sm OPENSSL_CONF="$W/sm-example.cnf" openssl dgst -sha256 -sign dcpki:key=issuing-ca -out ex.sig d \
+  || fail "openssl dgst -sign with dcpki-config = /etc/dcpki/dcpki.conf: $(tail -5 "$LOG")"
+plain dgst -sha256 -verify ca.pub -signature ex.sig d >/dev/null || fail "ex.sig does not verify"
+pass "openssl dgst -sign dcpki:key=... through the provider with SM_* only (no dcpki-config, or the default one named); plain OpenSSL verifies"
 
 # ---- the CLI reads the same; ra show and doctor say where it came from
 out sm "$DCPKI" ra show || fail "dcpki ra show: $OUT"
@@ -147,7 +153,9 @@ fails "the server certificate is not trusted" sm -u SM_CA_FILE "$DCPKI" keys lis
 pass "bad SM_HOST, SM_CONN_TIMEOUT, SM_CA_FILE named"
 
 # ---- precedence: DCPKI_CONF naming a missing file is an error; a file wins
-fails "cannot read $W/none.conf" sm DCPKI_CONF="$W/none.conf" "$DCPKI" keys list
+fails "cannot read $W/none.conf: no such file or directory" sm DCPKI_CONF="$W/none.conf" "$DCPKI" keys list
+fails "cannot read $W/none.conf: no such file or directory" sm OPENSSL_CONF="$(openssl_cnf_for "$W/none.cnf" "$W/none.conf"; echo "$W/none.cnf")" \
+  openssl dgst -sha256 -sign dcpki:key=issuing-ca -out x.sig d
 # the shared dcpki.conf sets everything: a wrong SM_API_KEY and SM_CLIENT_CERT_* are not used
 out sm DCPKI_CONF="$RUN/dcpki.conf" SM_API_KEY="$WRONGKEY" SM_CLIENT_CERT_PASSWORD="$WRONGPASS" \
   SM_HOST=https://unused.invalid "$DCPKI" keys list || fail "the file's settings do not win: $OUT"
