@@ -7,8 +7,9 @@
  * and the identity of what the token stands for:
  *   "dcpki RA":      the RA certificate's SHA-1 thumbprint ([ra]
  *                    certificate_thumbprint, else the loaded identity's);
- *   "dcpki signing": [signing] url, that thumbprint and, when api_key_file is
- *                    set, the SHA-256 of the API key (never the key itself).
+ *   "dcpki signing": [signing] url, that thumbprint and, when an API key is
+ *                    configured (api_key_file or SM_API_KEY), the SHA-256 of
+ *                    the API key (never the key itself).
  * They are stable across runs and processes, and computed once per
  * C_Initialize. While those inputs cannot be had (no configuration, an RA
  * identity that does not load) the serial is "unconfigured", not remembered,
@@ -96,7 +97,7 @@ static int derive_serial(p11_module *m, CK_SLOT_ID slot, char serial[17])
     if (slot == P11_SLOT_SIGNING) {
         if (!cfg->signing.url)
             return 0;
-        if (cfg->signing.api_key_file) {
+        if (dcpki_config_has_api_key(cfg)) {
             char *key = NULL;
             dcpki_err err;
             dcpki_err_clear(&err);

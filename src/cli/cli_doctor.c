@@ -130,7 +130,7 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     if (cli_config(ctx, &cfg, &err) != DCPKI_OK) {
         report_err(&d, "configuration", &err, NULL);
     } else {
-        report(&d, "configuration", "ok", NULL, "%s read", path);
+        report(&d, "configuration", "ok", NULL, "%s read", cfg->path ? cfg->path : path);
         /* 2. [ca] host */
         const char *hp = host_problem(cfg->ca.host);
         if (hp != NULL)

@@ -2,7 +2,9 @@
  * exactly the keys of DESIGN.md (plus [pkcs11] pin_file, the module's PIN). Comments: lines starting with ; or #, and " ;" after a
  * value. A key may follow its section header on the same line, as in
  * DESIGN.md's block ("[ca]   host = ..."). Every error names file, line, key. */
+#define _GNU_SOURCE /* secure_getenv */
 #include "dcpki/config.h"
+#include "dcpki/log.h"
 #include "dcpki/thumbprint.h"
 #include "internal.h"
 
@@ -66,8 +68,10 @@ void dcpki_config_free(dcpki_config *cfg)
     free(cfg->ra.key);
     free(cfg->ra.pkcs12);
     free(cfg->ra.pkcs12_password_file);
+    dcpki_secret_free(cfg->ra.pkcs12_password);
     free(cfg->signing.url);
     free(cfg->signing.api_key_file);
+    dcpki_secret_free(cfg->signing.api_key);
     free(cfg->pkcs11.pin_file);
     for (size_t i = 0; i < cfg->n_profiles; i++) {
         free(cfg->profiles[i].name);
@@ -357,6 +361,7 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
                         "'%s' in [%s] must be between 1 and 3600000 (one hour), not '%s'", key, sn, val);
         cfg->ca.timeout_ms = v;
+        cfg->ca.timeout_ms_set = 1;
         return DCPKI_OK;
     }
     if (slot == &cfg->ca.host) {
@@ -504,6 +509,174 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dc
     return DCPKI_OK;
 }
 
+/* ---- the SM_* environment of DigiCert KeyLocker / Software Trust Manager ---- */
+
+static const char *const origin_file[DCPKI_CI__COUNT] = {
+    [DCPKI_CI_SIGNING_URL] = "[signing] url",
+    [DCPKI_CI_API_KEY] = "[signing] api_key_file",
+    [DCPKI_CI_RA_PKCS12] = "[ra] pkcs12",
+    [DCPKI_CI_RA_PKCS12_PASSWORD] = "[ra] pkcs12_password_file",
+    [DCPKI_CI_CA_TIMEOUT] = "[ca] timeout_ms",
+    [DCPKI_CI_CA_TRUST] = "[ca] trust",
+};
+static const char *const origin_env[DCPKI_CI__COUNT] = {
+    [DCPKI_CI_SIGNING_URL] = "SM_HOST",
+    [DCPKI_CI_API_KEY] = "SM_API_KEY",
+    [DCPKI_CI_RA_PKCS12] = "SM_CLIENT_CERT_FILE",
+    [DCPKI_CI_RA_PKCS12_PASSWORD] = "SM_CLIENT_CERT_PASSWORD",
+    [DCPKI_CI_CA_TIMEOUT] = "SM_CONN_TIMEOUT",
+    [DCPKI_CI_CA_TRUST] = "SM_CA_FILE",
+};
+
+const char *dcpki_config_origin(const dcpki_config *cfg, dcpki_config_item item)
+{
+    if ((unsigned)item >= DCPKI_CI__COUNT)
+        return "?";
+    return cfg && (cfg->from_env & (1u << item)) ? origin_env[item] : origin_file[item];
+}
+
+int dcpki_config_has_api_key(const dcpki_config *cfg)
+{
+    return cfg && (cfg->signing.api_key || cfg->signing.api_key_file);
+}
+
+/* secure_getenv: a set-user-ID program does not take its caller's service,
+ * credentials or trust. Empty counts as unset. */
+static const char *sm_env(dcpki_config_item item)
+{
+    const char *v = secure_getenv(origin_env[item]);
+    return v && *v ? v : NULL;
+}
+
+static dcpki_code env_set(dcpki_config *cfg, dcpki_config_item item, char **slot, const char *v, dcpki_err *err)
+{
+    char *d = strdup(v);
+    if (!d)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", origin_env[item]);
+    free(*slot);
+    *slot = d;
+    cfg->from_env |= 1u << item;
+    return DCPKI_OK;
+}
+
+dcpki_code dcpki_config_apply_env(dcpki_config *cfg, dcpki_err *err)
+{
+    const char *v;
+    dcpki_code rc = DCPKI_OK;
+    if (!cfg->signing.url && (v = sm_env(DCPKI_CI_SIGNING_URL))) {
+        /* as smpkcs11 takes it: https://host[:port], a trailing '/' tolerated */
+        char *u = strdup(v);
+        if (!u)
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_HOST");
+        size_t n = strlen(u);
+        while (n > 8 && u[n - 1] == '/')
+            u[--n] = '\0';
+        const char *why = check_url(u);
+        if (why)
+            rc = dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE, "SM_HOST '%.200s' %s", v, why);
+        else
+            rc = env_set(cfg, DCPKI_CI_SIGNING_URL, &cfg->signing.url, u, err);
+        free(u);
+        if (rc != DCPKI_OK)
+            return rc;
+    }
+    if (!cfg->signing.api_key_file && (v = sm_env(DCPKI_CI_API_KEY))) {
+        /* as from a file: trailing white space and line ends dropped; the value
+         * itself never appears in a message */
+        size_t n = strlen(v);
+        while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            return dcpki_err_set(err, DCPKI_E_API_KEY, "SM_API_KEY holds only white space");
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+                return dcpki_err_set(err, DCPKI_E_API_KEY,
+                                     "SM_API_KEY holds a control character (give the API key alone, on one line)");
+        char *k = malloc(n + 1);
+        if (!k)
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_API_KEY");
+        memcpy(k, v, n);
+        k[n] = '\0';
+        dcpki_secret_free(cfg->signing.api_key);
+        cfg->signing.api_key = k;
+        cfg->from_env |= 1u << DCPKI_CI_API_KEY;
+    }
+    /* the RA identity as a whole: only when [ra] names none */
+    if (!cfg->ra.certificate && !cfg->ra.key && !cfg->ra.pkcs12 && !cfg->ra.store &&
+        !cfg->ra.certificate_thumbprint && !cfg->ra.pkcs12_password_file &&
+        (v = sm_env(DCPKI_CI_RA_PKCS12))) {
+        if ((rc = env_set(cfg, DCPKI_CI_RA_PKCS12, &cfg->ra.pkcs12, v, err)) != DCPKI_OK)
+            return rc;
+        if ((v = sm_env(DCPKI_CI_RA_PKCS12_PASSWORD))) {
+            char *p = strdup(v); /* taken as it is: a password may end in a space */
+            if (!p)
+                return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_CLIENT_CERT_PASSWORD");
+            dcpki_secret_free(cfg->ra.pkcs12_password);
+            cfg->ra.pkcs12_password = p;
+            cfg->from_env |= 1u << DCPKI_CI_RA_PKCS12_PASSWORD;
+        }
+    }
+    if (!cfg->ca.timeout_ms_set && (v = sm_env(DCPKI_CI_CA_TIMEOUT))) {
+        long t = 0;
+        for (const char *c = v; *c; c++) {
+            if (!isdigit((unsigned char)*c))
+                return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
+                                     "SM_CONN_TIMEOUT must be a whole number of milliseconds, not '%.100s'", v);
+            if (t <= 3600000L)
+                t = t * 10 + (*c - '0');
+        }
+        if (t <= 0 || t > 3600000L)
+            return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
+                                 "SM_CONN_TIMEOUT must be between 1 and 3600000 (one hour), not '%.100s'", v);
+        cfg->ca.timeout_ms = t;
+        cfg->from_env |= 1u << DCPKI_CI_CA_TIMEOUT;
+    }
+    if (!cfg->ca.trust && (v = sm_env(DCPKI_CI_CA_TRUST)) &&
+        (rc = env_set(cfg, DCPKI_CI_CA_TRUST, &cfg->ca.trust, v, err)) != DCPKI_OK)
+        return rc;
+    return DCPKI_OK;
+}
+
+dcpki_code dcpki_config_from_env(const char *path, dcpki_config **out, dcpki_err *err)
+{
+    *out = NULL;
+    if (!path)
+        path = DCPKI_DEFAULT_CONF;
+    if (!sm_env(DCPKI_CI_SIGNING_URL))
+        return dcpki_err_set(err, DCPKI_E_CONFIG_MISSING,
+                             "%s does not exist and SM_HOST, which would take the configuration from the SM_* "
+                             "environment variables, is not set", path);
+    dcpki_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg || !(cfg->path = dcpki_strfmt("the SM_* environment variables (%s does not exist)", path))) {
+        dcpki_config_free(cfg);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading the SM_* environment variables");
+    }
+    cfg->ca.timeout_ms = DCPKI_DEFAULT_TIMEOUT_MS;
+    dcpki_code rc = dcpki_config_apply_env(cfg, err);
+    if (rc == DCPKI_OK && !cfg->signing.api_key)
+        rc = dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
+                           "SM_API_KEY is not set (needed with SM_HOST when no dcpki.conf is found: %s does not "
+                           "exist); set SM_API_KEY to the API key of the DigiCert ONE service user, or write %s",
+                           path, path);
+    else if (rc == DCPKI_OK && !cfg->ra.pkcs12)
+        rc = dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
+                           "SM_CLIENT_CERT_FILE is not set (needed with SM_HOST when no dcpki.conf is found: %s "
+                           "does not exist); set SM_CLIENT_CERT_FILE to the client authentication certificate's "
+                           "PKCS#12 file (and SM_CLIENT_CERT_PASSWORD to its password), or write %s",
+                           path, path);
+    if (rc != DCPKI_OK) {
+        dcpki_config_free(cfg);
+        return rc;
+    }
+    DCPKI_DEBUG("config: %s does not exist; using SM_HOST=%s, SM_API_KEY (not shown), SM_CLIENT_CERT_FILE=%s%s%s%s%s",
+                path, cfg->signing.url, cfg->ra.pkcs12,
+                cfg->ra.pkcs12_password ? ", SM_CLIENT_CERT_PASSWORD (not shown)" : "",
+                cfg->from_env & (1u << DCPKI_CI_CA_TIMEOUT) ? ", SM_CONN_TIMEOUT" : "",
+                cfg->ca.trust ? ", SM_CA_FILE=" : "", cfg->ca.trust ? cfg->ca.trust : "");
+    *out = cfg;
+    return DCPKI_OK;
+}
+
 dcpki_code dcpki_config_load(const char *path, dcpki_config **out, dcpki_err *err)
 {
     *out = NULL;
@@ -515,11 +688,31 @@ dcpki_code dcpki_config_load(const char *path, dcpki_config **out, dcpki_err *er
         int e = errno;
         if (e == EFBIG)
             return dcpki_err_set(err, DCPKI_E_CONFIG_MISSING, "%s is larger than 1 MiB", path);
+        /* only the default file may be absent; a file named on purpose must exist */
+        if (e == ENOENT && strcmp(path, DCPKI_DEFAULT_CONF) == 0 && sm_env(DCPKI_CI_SIGNING_URL))
+            return dcpki_config_from_env(path, out, err);
+        if (e == ENOENT && strcmp(path, DCPKI_DEFAULT_CONF) == 0)
+            return dcpki_err_set(err, DCPKI_E_CONFIG_MISSING,
+                                 "cannot read %s: %s (and SM_HOST, which would take the configuration from the "
+                                 "SM_* environment variables, is not set)",
+                                 path, dcpki_strerror(e, eb, sizeof(eb)));
         return dcpki_err_set(err, DCPKI_E_CONFIG_MISSING, "cannot read %s: %s", path,
                              dcpki_strerror(e, eb, sizeof(eb)));
     }
     dcpki_code rc = dcpki_config_parse((const char *)data, len, path, out, err);
     free(data);
+    if (rc == DCPKI_OK && (rc = dcpki_config_apply_env(*out, err)) != DCPKI_OK) {
+        dcpki_config_free(*out);
+        *out = NULL;
+    }
+    if (rc == DCPKI_OK && (*out)->from_env) {
+        char used[200] = "";
+        for (int i = 0; i < DCPKI_CI__COUNT; i++)
+            if ((*out)->from_env & (1u << i))
+                snprintf(used + strlen(used), sizeof(used) - strlen(used), "%s%s", used[0] ? ", " : "",
+                         origin_env[i]);
+        DCPKI_DEBUG("config: %s: the keys it leaves unset are taken from %s", path, used);
+    }
     return rc;
 }
 
@@ -562,6 +755,11 @@ dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err)
 dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_err *err)
 {
     *out = NULL;
+    if (cfg && cfg->signing.api_key) {
+        if (!(*out = strdup(cfg->signing.api_key)))
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_API_KEY");
+        return DCPKI_OK;
+    }
     if (!cfg || !cfg->signing.api_key_file)
         return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE, "[signing] api_key_file is not set in %s",
                              cfg && cfg->path ? cfg->path : "the configuration");

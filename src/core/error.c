@@ -1,6 +1,7 @@
 /* The error catalogue (BRIEF.md §6): for every code a stable id, a sentence
  * saying what failed, and a remedy saying what to do. */
 #include "dcpki/error.h"
+#include "dcpki/config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,17 +16,18 @@ struct entry {
 static const struct entry catalogue[DCPKI_E__COUNT] = {
     [DCPKI_OK] = { "ok", "success", "nothing to do" },
     [DCPKI_E_CONFIG_MISSING] = { "config_missing", "the configuration file cannot be read",
-        "create it from dcpki.conf.example, or name another file with --config or DCPKI_CONF" },
+        "create it from dcpki.conf.example, or name another file with --config or DCPKI_CONF; without "
+        DCPKI_DEFAULT_CONF ", SM_HOST, SM_API_KEY and SM_CLIENT_CERT_FILE may give the configuration (dcpki.conf(5))" },
     [DCPKI_E_CONFIG_SYNTAX] = { "config_syntax", "the configuration file has a syntax error",
         "write each line as [section], key = value, or a comment starting with ; or #, each key once" },
     [DCPKI_E_CONFIG_UNKNOWN_KEY] = { "config_unknown_key",
         "the configuration file has an unknown section or key",
         "use only the sections [ca] [ra] [signing] [profiles] and the keys listed in dcpki.conf.example" },
-    [DCPKI_E_CONFIG_BAD_VALUE] = { "config_bad_value", "the configuration file has an invalid value",
-        "correct the value as dcpki.conf.example describes it" },
+    [DCPKI_E_CONFIG_BAD_VALUE] = { "config_bad_value", "the configuration has an invalid value",
+        "correct the value as dcpki.conf.example describes it (an SM_* variable: dcpki.conf(5), ENVIRONMENT)" },
     [DCPKI_E_CONFIG_INCOMPLETE] = { "config_incomplete",
         "the configuration lacks a setting this operation needs",
-        "add the named key to dcpki.conf (see dcpki.conf.example)" },
+        "add the named key to dcpki.conf (see dcpki.conf.example), or set the named SM_* variable (dcpki.conf(5))" },
     [DCPKI_E_URI] = { "bad_uri", "the dcpki: URI is malformed",
         "write dcpki:ra or dcpki:key=ALIAS, optionally followed by ;type=private, ;type=public or ;type=cert" },
     [DCPKI_E_KEYREF] = { "bad_keyref", "the key reference file is malformed",
@@ -34,7 +36,7 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
         "unable to retrieve the client (RA) certificate",
         "install the RA certificate with its private key and check [ra] certificate_thumbprint / certificate" },
     [DCPKI_E_RA_KEY_UNREADABLE] = { "ra_key_unreadable", "the RA private key cannot be read",
-        "install the RA private key and run with the rights to read it; check [ra] key, pkcs12 and pkcs12_password_file" },
+        "install the RA private key and run with the rights to read it; check [ra] key, pkcs12 and pkcs12_password_file (or SM_CLIENT_CERT_FILE and SM_CLIENT_CERT_PASSWORD)" },
     [DCPKI_E_RA_KEY_MISMATCH] = { "ra_key_mismatch",
         "the RA private key does not belong to the RA certificate",
         "install the private key that made the RA certificate's request, or the certificate issued for that key" },
@@ -55,7 +57,7 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
     [DCPKI_E_HTTP] = { "http", "the service answered with an unexpected HTTP status",
         "check [signing] url / [ca] host, then retry; DCPKI_DEBUG=1 shows the requests" },
     [DCPKI_E_API_KEY] = { "api_key", "the API key is missing, or the service refused the API key or the client certificate",
-        "check that [signing] api_key_file holds a valid API key and that the RA certificate has not expired" },
+        "check that [signing] api_key_file (or SM_API_KEY) holds a valid API key and that the RA certificate has not expired" },
     [DCPKI_E_ACCESS_DENIED] = { "access_denied", "the service denied access",
         "ask the service administrator for a signer role on this key" },
     [DCPKI_E_KEY_NOT_FOUND] = { "key_not_found", "no signing key with that alias",

@@ -589,14 +589,21 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
                               dcpki_err *err)
 {
     const char *path = cfg->ra.pkcs12;
+    /* "[ra] pkcs12" or "SM_CLIENT_CERT_FILE", and the same for the password */
+    const char *from = dcpki_config_origin(cfg, DCPKI_CI_RA_PKCS12);
+    const char *pass_from = cfg->ra.pkcs12_password ? dcpki_config_origin(cfg, DCPKI_CI_RA_PKCS12_PASSWORD)
+                                                    : "[ra] pkcs12_password_file";
+    /* what to set when the file needs a password and none was given */
+    const char *pass_set = (cfg->from_env & (1u << DCPKI_CI_RA_PKCS12)) ? "SM_CLIENT_CERT_PASSWORD"
+                                                                          : "[ra] pkcs12_password_file";
     char eb[128];
     unsigned char *data = NULL;
     size_t len = 0;
     if (dcpki_read_file(path, MAX_FILE, &data, &len) != 0) {
         int e = errno;
         if (e == ENOENT)
-            return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "the file %s ([ra] pkcs12) does not exist", path);
-        return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "cannot read %s ([ra] pkcs12): %s", path,
+            return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "the file %s (%s) does not exist", path, from);
+        return dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "cannot read %s (%s): %s", path, from,
                              dcpki_strerror(e, eb, sizeof(eb)));
     }
     char *pass = NULL;
@@ -605,7 +612,12 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
     EVP_PKEY *pkey = NULL;
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
-    if (cfg->ra.pkcs12_password_file) {
+    if (cfg->ra.pkcs12_password) {
+        if (!(pass = strdup(cfg->ra.pkcs12_password))) {
+            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", pass_from);
+            goto out;
+        }
+    } else if (cfg->ra.pkcs12_password_file) {
         dcpki_err perr;
         if (dcpki_read_secret_file(cfg->ra.pkcs12_password_file, &pass, &perr) != DCPKI_OK) {
             rc = dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "[ra] pkcs12_password_file: %.400s", perr.detail);
@@ -615,7 +627,7 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
     const unsigned char *p = data;
     p12 = d2i_PKCS12(NULL, &p, (long)len);
     if (!p12) {
-        rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "%s ([ra] pkcs12) is not a PKCS#12 file", path);
+        rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "%s (%s) is not a PKCS#12 file", path, from);
         goto out;
     }
     if (PKCS12_mac_present(p12)) {
@@ -625,10 +637,12 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
         else
             ok = PKCS12_verify_mac(p12, NULL, 0) || PKCS12_verify_mac(p12, "", 0);
         if (!ok) {
-            rc = dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE,
-                               pass ? "wrong password for %s (check [ra] pkcs12_password_file)"
-                                    : "%s is protected by a password: set [ra] pkcs12_password_file",
-                               path);
+            if (pass)
+                rc = dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "wrong password for %s (check %s)", path,
+                                   pass_from);
+            else
+                rc = dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "%s is protected by a password: set %s", path,
+                                   pass_set);
             goto out;
         }
     }
@@ -641,11 +655,11 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
         goto out;
     }
     if (!cert) {
-        rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "%s ([ra] pkcs12) holds no certificate for its key", path);
+        rc = dcpki_err_set(err, DCPKI_E_RA_CERT_NOT_FOUND, "%s (%s) holds no certificate for its key", path, from);
         goto out;
     }
     if (!pkey) {
-        rc = dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "%s ([ra] pkcs12) holds no private key", path);
+        rc = dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "%s (%s) holds no private key", path, from);
         goto out;
     }
     /* move key and certificate into libctx */

@@ -53,6 +53,7 @@ struct dcpki_signing {
     char *base;     /* <url>/signingmanager/api/v1/ */
     char *api_hdr;  /* "x-api-key: ..." (secret) */
     char *url;      /* [signing] url */
+    const char *key_from; /* where the API key came from: "[signing] api_key_file" or "SM_API_KEY" */
     char *ra_label; /* the RA identity in the disk cache's file names (no secret) */
     char *disk_dir; /* disk cache directory, NULL when none */
     pthread_mutex_t lock;
@@ -189,14 +190,16 @@ static void error_message(const dcpki_http_response *r, char *out, size_t n)
             *c = ' ';
 }
 
-static dcpki_code map_status(const dcpki_http_response *r, const char *what, const char *alias, dcpki_err *err)
+static dcpki_code map_status(const dcpki_http_response *r, const char *what, const char *alias, const char *key_from,
+                             dcpki_err *err)
 {
     char msg[400];
     error_message(r, msg, sizeof(msg));
     const char *sep = msg[0] ? ": " : "";
     long st = r->status;
     if (st == 401)
-        return dcpki_err_set(err, DCPKI_E_API_KEY, "HTTP 401 to %s%s%s", what, sep, msg);
+        return dcpki_err_set(err, DCPKI_E_API_KEY, "HTTP 401 to %s%s%s (the API key is from %s)", what, sep, msg,
+                             key_from);
     if (st == 403)
         return dcpki_err_set(err, DCPKI_E_ACCESS_DENIED, "HTTP 403 to %s%s%s", what, sep, msg);
     if (st == 404 && alias)
@@ -289,7 +292,7 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
     if (status)
         *status = r.status;
     if (r.status < 200 || r.status > 299) {
-        rc = map_status(&r, what, alias, err);
+        rc = map_status(&r, what, alias, s->key_from, err);
         dcpki_http_response_free(&r);
         return rc;
     }
@@ -490,6 +493,7 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     s->api_hdr = dcpki_strfmt("x-api-key: %s", key);
     dcpki_secret_free(key);
     s->url = strdup(cfg->signing.url);
+    s->key_from = dcpki_config_origin(cfg, DCPKI_CI_API_KEY);
     s->ra_label = ra_label(t);
     s->disk_dir = dcpki_keycache_dir();
     if (!s->base || !s->api_hdr || !s->url || !s->ra_label) {

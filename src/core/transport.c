@@ -265,7 +265,7 @@ static CURLSH *make_share(struct dcpki_transport *t)
  * its keys before it drops privileges), and keep it in a memory file that
  * GnuTLS reads for each new connection. Where memory files are unavailable,
  * GnuTLS reads the file itself. */
-static dcpki_code load_trust(struct dcpki_transport *t, const char *path, dcpki_err *err)
+static dcpki_code load_trust(struct dcpki_transport *t, const char *path, const char *from, dcpki_err *err)
 {
     unsigned char *data;
     size_t len;
@@ -273,8 +273,8 @@ static dcpki_code load_trust(struct dcpki_transport *t, const char *path, dcpki_
     if (dcpki_read_file(path, 16 * 1024 * 1024, &data, &len) != 0) {
         int e = errno;
         if (e == ENOENT)
-            return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "the file %s ([ca] trust) does not exist", path);
-        return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "cannot read %s ([ca] trust): %s", path,
+            return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "the file %s (%s) does not exist", path, from);
+        return dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE, "cannot read %s (%s): %s", path, from,
                              e == EFBIG ? "larger than 16 MiB" : dcpki_strerror(e, eb, sizeof(eb)));
     }
     dcpki_err merr;
@@ -308,7 +308,7 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
     if (!t)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the transport");
     if (cfg->ca.trust) {
-        dcpki_code rc = load_trust(t, cfg->ca.trust, err);
+        dcpki_code rc = load_trust(t, cfg->ca.trust, dcpki_config_origin(cfg, DCPKI_CI_CA_TRUST), err);
         if (rc != DCPKI_OK) {
             free(t);
             return rc;

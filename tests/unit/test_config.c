@@ -381,6 +381,236 @@ static void test_files(void **state)
     rmdir(tmpdir);
 }
 
+
+/* ---- the SM_* environment of DigiCert KeyLocker / Software Trust Manager ---- */
+
+static const char *const SM_VARS[] = { "SM_HOST", "SM_API_KEY", "SM_CLIENT_CERT_FILE",
+                                       "SM_CLIENT_CERT_PASSWORD", "SM_CONN_TIMEOUT", "SM_CA_FILE" };
+#define SM_KEY "sm-api-key-VALUE-0123456789"
+#define SM_PASS "sm-p12-PASSWORD-9876"
+
+static void sm_clear(void)
+{
+    for (size_t i = 0; i < sizeof(SM_VARS) / sizeof(SM_VARS[0]); i++)
+        unsetenv(SM_VARS[i]);
+}
+
+static void sm_all(void)
+{
+    setenv("SM_HOST", "https://clientauth.one.digicert.com/", 1);
+    setenv("SM_API_KEY", SM_KEY "\r\n", 1);
+    setenv("SM_CLIENT_CERT_FILE", "/home/u/client.p12", 1);
+    setenv("SM_CLIENT_CERT_PASSWORD", SM_PASS, 1);
+    setenv("SM_CONN_TIMEOUT", "45000", 1);
+    setenv("SM_CA_FILE", "/home/u/ca.pem", 1);
+}
+
+/* no secret in a message */
+static void no_secret(const dcpki_err *e)
+{
+    char line[2048];
+    dcpki_err_format(e, line, sizeof(line));
+    if (strstr(line, "sm-api-key") || strstr(line, "sm-p12-PASSWORD"))
+        fail_msg("a secret in the message: %s", line);
+}
+
+static void env_bad(const char *text, dcpki_code code, const char *detail)
+{
+    dcpki_config *c = parse_ok(text);
+    dcpki_err e;
+    dcpki_code rc = dcpki_config_apply_env(c, &e);
+    if (rc != code || strcmp(e.detail, detail) != 0)
+        fail_msg("want %d '%s'\ngot  %d '%s'", code, detail, rc, e.detail);
+    no_secret(&e);
+    dcpki_config_free(c);
+}
+
+static void from_env_bad(dcpki_code code, const char *detail)
+{
+    dcpki_config *c = (dcpki_config *)1;
+    dcpki_err e;
+    dcpki_code rc = dcpki_config_from_env("/nonexistent/dcpki.conf", &c, &e);
+    assert_null(c);
+    if (rc != code || strcmp(e.detail, detail) != 0)
+        fail_msg("want %d '%s'\ngot  %d '%s'", code, detail, rc, e.detail);
+    no_secret(&e);
+}
+
+static void test_sm_env(void **state)
+{
+    (void)state;
+    dcpki_err e;
+    char *api = NULL;
+    sm_clear();
+
+    /* no dcpki.conf: the variables alone */
+    sm_all();
+    dcpki_config *c = NULL;
+    assert_int_equal(dcpki_config_from_env("/nonexistent/dcpki.conf", &c, &e), DCPKI_OK);
+    assert_string_equal(c->path, "the SM_* environment variables (/nonexistent/dcpki.conf does not exist)");
+    assert_string_equal(c->signing.url, "https://clientauth.one.digicert.com"); /* trailing '/' dropped */
+    assert_null(c->signing.api_key_file);
+    assert_string_equal(c->signing.api_key, SM_KEY);                        /* CR/LF dropped */
+    assert_true(dcpki_config_has_api_key(c));
+    assert_int_equal(dcpki_config_read_api_key(c, &api, &e), DCPKI_OK);
+    assert_string_equal(api, SM_KEY);
+    dcpki_secret_free(api);
+    assert_string_equal(c->ra.pkcs12, "/home/u/client.p12");
+    assert_string_equal(c->ra.pkcs12_password, SM_PASS);
+    assert_null(c->ra.pkcs12_password_file);
+    assert_int_equal(c->ca.timeout_ms, 45000);
+    assert_string_equal(c->ca.trust, "/home/u/ca.pem");
+    assert_null(c->ca.host);
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_SIGNING_URL), "SM_HOST");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_API_KEY), "SM_API_KEY");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_RA_PKCS12), "SM_CLIENT_CERT_FILE");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_RA_PKCS12_PASSWORD), "SM_CLIENT_CERT_PASSWORD");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_CA_TIMEOUT), "SM_CONN_TIMEOUT");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_CA_TRUST), "SM_CA_FILE");
+    dcpki_config_free(c);
+
+    /* optional ones: no password, timeout, trust */
+    unsetenv("SM_CLIENT_CERT_PASSWORD");
+    unsetenv("SM_CONN_TIMEOUT");
+    unsetenv("SM_CA_FILE");
+    assert_int_equal(dcpki_config_from_env(NULL, &c, &e), DCPKI_OK);
+    assert_string_equal(c->path, "the SM_* environment variables (" DCPKI_DEFAULT_CONF " does not exist)");
+    assert_null(c->ra.pkcs12_password);
+    assert_int_equal(c->ca.timeout_ms, DCPKI_DEFAULT_TIMEOUT_MS);
+    assert_null(c->ca.trust);
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_CA_TRUST), "[ca] trust");
+    dcpki_config_free(c);
+
+    /* each required variable missing, named */
+    sm_all();
+    unsetenv("SM_API_KEY");
+    from_env_bad(DCPKI_E_CONFIG_INCOMPLETE,
+                 "SM_API_KEY is not set (needed with SM_HOST when no dcpki.conf is found: /nonexistent/dcpki.conf "
+                 "does not exist); set SM_API_KEY to the API key of the DigiCert ONE service user, or write "
+                 "/nonexistent/dcpki.conf");
+    setenv("SM_API_KEY", "", 1); /* empty is unset */
+    from_env_bad(DCPKI_E_CONFIG_INCOMPLETE,
+                 "SM_API_KEY is not set (needed with SM_HOST when no dcpki.conf is found: /nonexistent/dcpki.conf "
+                 "does not exist); set SM_API_KEY to the API key of the DigiCert ONE service user, or write "
+                 "/nonexistent/dcpki.conf");
+    sm_all();
+    unsetenv("SM_CLIENT_CERT_FILE");
+    from_env_bad(DCPKI_E_CONFIG_INCOMPLETE,
+                 "SM_CLIENT_CERT_FILE is not set (needed with SM_HOST when no dcpki.conf is found: "
+                 "/nonexistent/dcpki.conf does not exist); set SM_CLIENT_CERT_FILE to the client authentication "
+                 "certificate's PKCS#12 file (and SM_CLIENT_CERT_PASSWORD to its password), or write "
+                 "/nonexistent/dcpki.conf");
+    sm_all();
+    unsetenv("SM_HOST");
+    from_env_bad(DCPKI_E_CONFIG_MISSING,
+                 "/nonexistent/dcpki.conf does not exist and SM_HOST, which would take the configuration from the "
+                 "SM_* environment variables, is not set");
+
+    /* bad values, named (the API key's value never shown) */
+    sm_all();
+    setenv("SM_HOST", "clientauth.one.digicert.com", 1);
+    from_env_bad(DCPKI_E_CONFIG_BAD_VALUE,
+                 "SM_HOST 'clientauth.one.digicert.com' must start with https:// (e.g. https://clientauth.one.digicert.com)");
+    setenv("SM_HOST", "http://clientauth.one.digicert.com", 1);
+    from_env_bad(DCPKI_E_CONFIG_BAD_VALUE,
+                 "SM_HOST 'http://clientauth.one.digicert.com' must start with https:// (e.g. https://clientauth.one.digicert.com)");
+    setenv("SM_HOST", "https://bad host", 1);
+    from_env_bad(DCPKI_E_CONFIG_BAD_VALUE,
+                 "SM_HOST 'https://bad host' must not contain spaces, control characters, '?' or '#'");
+    sm_all();
+    setenv("SM_CONN_TIMEOUT", "30s", 1);
+    from_env_bad(DCPKI_E_CONFIG_BAD_VALUE, "SM_CONN_TIMEOUT must be a whole number of milliseconds, not '30s'");
+    setenv("SM_CONN_TIMEOUT", "0", 1);
+    from_env_bad(DCPKI_E_CONFIG_BAD_VALUE, "SM_CONN_TIMEOUT must be between 1 and 3600000 (one hour), not '0'");
+    setenv("SM_CONN_TIMEOUT", "99999999999999999999", 1);
+    from_env_bad(DCPKI_E_CONFIG_BAD_VALUE,
+                 "SM_CONN_TIMEOUT must be between 1 and 3600000 (one hour), not '99999999999999999999'");
+    sm_all();
+    setenv("SM_API_KEY", "sm-api-key\tVALUE", 1);
+    from_env_bad(DCPKI_E_API_KEY, "SM_API_KEY holds a control character (give the API key alone, on one line)");
+    setenv("SM_API_KEY", " \r\n", 1);
+    from_env_bad(DCPKI_E_API_KEY, "SM_API_KEY holds only white space");
+
+    /* a file: every key it sets wins, the variables fill only what it leaves unset */
+    sm_all();
+    c = parse_ok("[ca]\ntimeout_ms = 1000\ntrust = /etc/dcpki/roots.pem\n"
+                 "[ra]\ncertificate = /etc/dcpki/ra.pem\nkey = /etc/dcpki/ra.key\n"
+                 "[signing]\nurl = https://file.example\napi_key_file = /etc/dcpki/api-key\n");
+    assert_int_equal(dcpki_config_apply_env(c, &e), DCPKI_OK);
+    assert_int_equal(c->from_env, 0);
+    assert_string_equal(c->signing.url, "https://file.example");
+    assert_null(c->signing.api_key);
+    assert_null(c->ra.pkcs12);
+    assert_null(c->ra.pkcs12_password);
+    assert_int_equal(c->ca.timeout_ms, 1000);
+    assert_string_equal(c->ca.trust, "/etc/dcpki/roots.pem");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_API_KEY), "[signing] api_key_file");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_RA_PKCS12), "[ra] pkcs12");
+    dcpki_config_free(c);
+    /* a file with the PKI Platform only: signing, identity, timeout and trust from the variables */
+    c = parse_ok("[ca]\nhost = pki-ws.symauth.com\nname = Symantec\n");
+    assert_int_equal(dcpki_config_apply_env(c, &e), DCPKI_OK);
+    assert_string_equal(c->ca.host, "pki-ws.symauth.com");
+    assert_string_equal(c->signing.url, "https://clientauth.one.digicert.com");
+    assert_string_equal(c->signing.api_key, SM_KEY);
+    assert_string_equal(c->ra.pkcs12, "/home/u/client.p12");
+    assert_string_equal(c->ra.pkcs12_password, SM_PASS);
+    assert_int_equal(c->ca.timeout_ms, 45000);
+    assert_string_equal(c->ca.trust, "/home/u/ca.pem");
+    dcpki_config_free(c);
+    /* per key: the file's url with the variables' API key; the RA identity is
+     * all or nothing (a thumbprint or a store alone already names one) */
+    c = parse_ok("[ra]\nstore = /var/lib/dcpki/ra\n[signing]\nurl = https://file.example\n");
+    assert_int_equal(dcpki_config_apply_env(c, &e), DCPKI_OK);
+    assert_string_equal(c->signing.url, "https://file.example");
+    assert_string_equal(dcpki_config_origin(c, DCPKI_CI_SIGNING_URL), "[signing] url");
+    assert_string_equal(c->signing.api_key, SM_KEY);
+    assert_null(c->ra.pkcs12);
+    assert_null(c->ra.pkcs12_password);
+    dcpki_config_free(c);
+    c = parse_ok("[signing]\napi_key_file = /etc/dcpki/api-key\n");
+    assert_int_equal(dcpki_config_apply_env(c, &e), DCPKI_OK);
+    assert_null(c->signing.api_key);
+    assert_string_equal(c->signing.url, "https://clientauth.one.digicert.com");
+    dcpki_config_free(c);
+    /* a bad variable matters only where it would be used */
+    setenv("SM_CONN_TIMEOUT", "abc", 1);
+    c = parse_ok("[ca]\ntimeout_ms = 1000\n");
+    assert_int_equal(dcpki_config_apply_env(c, &e), DCPKI_OK);
+    dcpki_config_free(c);
+    env_bad("[ca]\nhost = pki-ws.symauth.com\n", DCPKI_E_CONFIG_BAD_VALUE,
+            "SM_CONN_TIMEOUT must be a whole number of milliseconds, not 'abc'");
+
+    /* dcpki_config_load: a file applies the variables; a missing file named on
+     * purpose stays an error even with SM_HOST set */
+    sm_all();
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/dcpki-test-config-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    char conf[512], missing[512], want[1200];
+    write_file("dcpki.conf", "[ca]\nhost = pki-ws.symauth.com\n", 0644, conf);
+    snprintf(missing, sizeof(missing), "%s/missing.conf", tmpdir);
+    assert_int_equal(dcpki_config_load(conf, &c, &e), DCPKI_OK);
+    assert_string_equal(c->path, conf);
+    assert_string_equal(c->signing.url, "https://clientauth.one.digicert.com");
+    assert_string_equal(c->signing.api_key, SM_KEY);
+    dcpki_config_free(c);
+    setenv("SM_HOST", "ftp://x", 1);
+    assert_int_equal(dcpki_config_load(conf, &c, &e), DCPKI_E_CONFIG_BAD_VALUE);
+    assert_null(c);
+    assert_string_equal(e.detail, "SM_HOST 'ftp://x' must start with https:// (e.g. https://clientauth.one.digicert.com)");
+    sm_all();
+    assert_int_equal(dcpki_config_load(missing, &c, &e), DCPKI_E_CONFIG_MISSING);
+    snprintf(want, sizeof(want), "cannot read %s: no such file or directory", missing);
+    assert_string_equal(e.detail, want);
+    setenv("DCPKI_CONF", missing, 1);
+    assert_int_equal(dcpki_config_load(NULL, &c, &e), DCPKI_E_CONFIG_MISSING);
+    assert_string_equal(e.detail, want);
+    unsetenv("DCPKI_CONF");
+    unlink(conf);
+    rmdir(tmpdir);
+    sm_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_sm_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -439,6 +439,47 @@ static void test_pkcs12(void **state)
     load_bad(c, DCPKI_E_RA_CERT_NOT_FOUND, want);
     dcpki_config_free(c);
 
+    /* the same from SM_CLIENT_CERT_FILE + SM_CLIENT_CERT_PASSWORD (KeyLocker's
+     * variables): the password is held in memory; errors name the variables */
+    setenv("SM_CLIENT_CERT_FILE", path_of("ra.p12"), 1);
+    setenv("SM_CLIENT_CERT_PASSWORD", "p12-pass", 1);
+    c = conf("[ra]\n");
+    assert_int_equal(dcpki_config_apply_env(c, NULL), DCPKI_OK);
+    assert_string_equal(c->ra.pkcs12_password, "p12-pass");
+    id = load_ok(c);
+    check_ra(id);
+    dcpki_identity_free(id);
+    dcpki_config_free(c);
+    setenv("SM_CLIENT_CERT_PASSWORD", "nope", 1);
+    c = conf("[ra]\n");
+    assert_int_equal(dcpki_config_apply_env(c, NULL), DCPKI_OK);
+    snprintf(want, sizeof(want), "wrong password for %s (check SM_CLIENT_CERT_PASSWORD)", path_of("ra.p12"));
+    load_bad(c, DCPKI_E_RA_KEY_UNREADABLE, want);
+    dcpki_config_free(c);
+    unsetenv("SM_CLIENT_CERT_PASSWORD");
+    c = conf("[ra]\n");
+    assert_int_equal(dcpki_config_apply_env(c, NULL), DCPKI_OK);
+    snprintf(want, sizeof(want), "%s is protected by a password: set SM_CLIENT_CERT_PASSWORD", path_of("ra.p12"));
+    load_bad(c, DCPKI_E_RA_KEY_UNREADABLE, want);
+    dcpki_config_free(c);
+    setenv("SM_CLIENT_CERT_FILE", path_of("none.p12"), 1);
+    c = conf("[ra]\n");
+    assert_int_equal(dcpki_config_apply_env(c, NULL), DCPKI_OK);
+    snprintf(want, sizeof(want), "the file %s (SM_CLIENT_CERT_FILE) does not exist", path_of("none.p12"));
+    load_bad(c, DCPKI_E_RA_CERT_NOT_FOUND, want);
+    dcpki_config_free(c);
+    /* a file that names the identity wins: the variables are not used */
+    setenv("SM_CLIENT_CERT_FILE", path_of("none.p12"), 1);
+    setenv("SM_CLIENT_CERT_PASSWORD", "nope", 1);
+    c = conf("[ra]\npkcs12 = %s\npkcs12_password_file = %s\n", path_of("ra.p12"), path_of("ra.pass"));
+    assert_int_equal(dcpki_config_apply_env(c, NULL), DCPKI_OK);
+    assert_null(c->ra.pkcs12_password);
+    id = load_ok(c);
+    dcpki_identity_free(id);
+    dcpki_config_free(c);
+    unsetenv("SM_CLIENT_CERT_FILE");
+    unsetenv("SM_CLIENT_CERT_PASSWORD");
+
     /* no password at all */
     write_p12("open.p12", NULL);
     c = conf("[ra]\npkcs12 = %s\n", path_of("open.p12"));

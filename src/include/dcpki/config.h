@@ -1,5 +1,21 @@
 /* dcpki.conf: the configuration of DESIGN.md, exactly those keys.
- * Unknown sections/keys and bad values are errors naming file, line and key. */
+ * Unknown sections/keys and bad values are errors naming file, line and key.
+ *
+ * The environment of DigiCert KeyLocker / Software Trust Manager's PKCS#11
+ * library (smpkcs11) is accepted too, read by dcpki_config_load:
+ *   SM_HOST                 -> [signing] url
+ *   SM_API_KEY              -> the API key ([signing] api_key_file), in memory
+ *   SM_CLIENT_CERT_FILE     -> [ra] pkcs12
+ *   SM_CLIENT_CERT_PASSWORD -> the PKCS#12 password ([ra] pkcs12_password_file), in memory
+ *   SM_CONN_TIMEOUT         -> [ca] timeout_ms
+ *   SM_CA_FILE              -> [ca] trust
+ * When the file is the default one (DCPKI_DEFAULT_CONF), it does not exist and
+ * SM_HOST is set, the configuration is made of these variables alone
+ * (SM_API_KEY and SM_CLIENT_CERT_FILE are then required). When a file is read,
+ * a variable fills only a key the file leaves unset (the file wins); the RA
+ * identity is taken from SM_CLIENT_CERT_FILE (+ _PASSWORD) only when [ra]
+ * names none at all. Variables are read with secure_getenv (ignored in
+ * set-user-ID programs); an empty one counts as unset. */
 #ifndef DCPKI_CONFIG_H
 #define DCPKI_CONFIG_H
 #include "dcpki/error.h"
@@ -19,6 +35,7 @@ typedef struct dcpki_config {
         char *host;              /* host[:port], no scheme, no trailing slash */
         char *name;              /* "Symantec" */
         long timeout_ms;         /* default DCPKI_DEFAULT_TIMEOUT_MS */
+        int timeout_ms_set;      /* timeout_ms was written in the file */
         char *trust;             /* PEM bundle verifying the servers */
     } ca;
     struct {
@@ -28,28 +45,61 @@ typedef struct dcpki_config {
         char *key;               /* PEM key file or pkcs11: URI */
         char *pkcs12;            /* PKCS#12 file */
         char *pkcs12_password_file;
+        char *pkcs12_password;   /* secret (SM_CLIENT_CERT_PASSWORD), never from the file */
     } ra;
     struct {
         char *url;               /* https://host[:port] base, no trailing slash */
         char *api_key_file;
+        char *api_key;           /* secret (SM_API_KEY), never from the file */
     } signing;
     struct {
         char *pin_file;          /* the tokens' user PIN (first line); unset: no PIN */
     } pkcs11;
     dcpki_profile_entry *profiles; /* [profiles] name = OID */
     size_t n_profiles;
+    unsigned from_env;           /* bits 1u << dcpki_config_item: values taken from SM_* */
 } dcpki_config;
+
+/* The settings the SM_* variables can give, for dcpki_config_origin. */
+typedef enum dcpki_config_item {
+    DCPKI_CI_SIGNING_URL,        /* SM_HOST */
+    DCPKI_CI_API_KEY,            /* SM_API_KEY */
+    DCPKI_CI_RA_PKCS12,          /* SM_CLIENT_CERT_FILE */
+    DCPKI_CI_RA_PKCS12_PASSWORD, /* SM_CLIENT_CERT_PASSWORD */
+    DCPKI_CI_CA_TIMEOUT,         /* SM_CONN_TIMEOUT */
+    DCPKI_CI_CA_TRUST,           /* SM_CA_FILE */
+    DCPKI_CI__COUNT
+} dcpki_config_item;
+
+/* Where a setting came from, for messages: the environment variable
+ * ("SM_CLIENT_CERT_FILE") when it gave the value, else the dcpki.conf key
+ * ("[ra] pkcs12"). A static string. */
+const char *dcpki_config_origin(const dcpki_config *cfg, dcpki_config_item item);
+/* Whether an API key is configured (in memory or as api_key_file). */
+int dcpki_config_has_api_key(const dcpki_config *cfg);
 
 /* Path to use: explicit if non-NULL, else $DCPKI_CONF, else DCPKI_DEFAULT_CONF. */
 const char *dcpki_config_path(const char *explicit_path);
+/* Read the file dcpki_config_path(path) names and apply the SM_* variables
+ * (above). With the configuration from the environment alone, cfg->path
+ * describes that ("the SM_* environment variables (... does not exist)"). */
 dcpki_code dcpki_config_load(const char *path, dcpki_config **out, dcpki_err *err);
+/* The configuration of the SM_* variables alone, used by dcpki_config_load
+ * when path (the default file; NULL: DCPKI_DEFAULT_CONF) does not exist: needs
+ * SM_HOST, SM_API_KEY and SM_CLIENT_CERT_FILE, else an error naming the
+ * missing variable. */
+dcpki_code dcpki_config_from_env(const char *path, dcpki_config **out, dcpki_err *err);
+/* Apply the SM_* variables to a parsed file's configuration: each fills only
+ * what the file leaves unset. Errors name the variable. */
+dcpki_code dcpki_config_apply_env(dcpki_config *cfg, dcpki_err *err);
 /* Parse text; `name` is used in messages and stored as cfg->path. */
 dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name,
                               dcpki_config **out, dcpki_err *err);
 void dcpki_config_free(dcpki_config *cfg);
 /* Profile OID by name ("default"), NULL when absent. */
 const char *dcpki_config_profile(const dcpki_config *cfg, const char *name);
-/* Read the API key from [signing] api_key_file (trailing whitespace stripped).
+/* The API key: from SM_API_KEY (in memory) or read from [signing]
+ * api_key_file (trailing whitespace stripped).
  * *out is freed by the caller with dcpki_secret_free. */
 dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_err *err);
 /* The longest PIN [pkcs11] pin_file may hold (the tokens' ulMaxPinLen). */
