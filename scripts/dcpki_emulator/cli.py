@@ -1,6 +1,6 @@
 """Command line of the emulator.
 
-  dcpki-emulator --state DIR [--port N] [--delay-ms N]       serve (foreground)
+  dcpki-emulator --state DIR [--port N] [--delay-ms N] [--workers N]   serve (foreground)
   dcpki-emulator ra-issue --state DIR --csr IN --out OUT [--days N]
   dcpki-emulator ra-revoke --state DIR --cert PEM
   dcpki-emulator fault --state DIR [--delay-ms N] [--status S] [--count K]
@@ -42,6 +42,52 @@ def load_services(app):
     return names
 
 
+def default_workers():
+    """Worker processes when --workers is not given: one per CPU, 2 to 4."""
+    return max(2, min(4, os.cpu_count() or 1))
+
+
+def _die_with_parent():
+    """A worker ends when the process that started it ends, even by SIGKILL."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_until_stopped(httpd, stop, what):
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                              daemon=True)
+    thread.start()
+    while not stop.wait(0.5):
+        if not thread.is_alive():
+            raise EmulatorError("the %s stopped unexpectedly" % what)
+    httpd.shutdown()
+
+
+def _start_worker(httpd, app, parent):
+    """fork() a worker that serves the shared listening socket; returns its pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        _die_with_parent()
+        if os.getppid() != parent:
+            os._exit(0)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+        _run_until_stopped(httpd, stop, "worker %d" % os.getpid())
+    except BaseException as e:  # noqa: B902 - a worker never returns into the parent's code
+        app.log("worker %d: %s" % (os.getpid(), e))
+        code = 1
+    finally:
+        os._exit(code)
+
+
 def serve(args):
     state = State(args.state)
     state.ensure()
@@ -59,23 +105,36 @@ def serve(args):
     services = load_services(app)
     # build the TLS context now so that a broken state fails before we announce
     app.tls.get()
+    nworkers = args.workers if args.workers is not None else default_workers()
 
     stop = threading.Event()
 
     def on_signal(signum, frame):
         stop.set()
 
+    workers = []
+    if nworkers > 1:
+        # several processes accept on one socket: a Python process serves one
+        # request at a time (GIL), and a signature costs the server far more
+        # CPU than the client; the state is on disk under flock, signature
+        # records in a shared file, so any worker answers any request
+        httpd.share_listener()
+        parent = os.getpid()
+        for _ in range(nworkers):
+            workers.append(_start_worker(httpd, app, parent))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                              daemon=True)
-    thread.start()
+    if not workers:
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                  daemon=True)
+        thread.start()
 
     info = {
         "url": url,
         "host": host,
         "port": port,
         "pid": os.getpid(),
+        "workers": workers or [os.getpid()],
         "trust": state.tls_ca_pem,
         "root": state.root_pem,
         "api_key_file": state.api_key_file,
@@ -90,13 +149,30 @@ def serve(args):
         info["crl"] = url + "/crl/issuing-ca.crl"
     info_path = state.path("emulator.json")
     atomic_write(info_path, json.dumps(info, indent=1) + "\n")
-    app.log("listening on %s (state %s, services: %s)" % (url, state.dir, ", ".join(services)))
+    app.log("listening on %s (state %s, services: %s, %s)" % (
+        url, state.dir, ", ".join(services),
+        "%d worker processes" % len(workers) if workers else "one process"))
     try:
         while not stop.wait(0.5):
-            if not thread.is_alive():
+            if workers:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+                if pid in workers:
+                    raise EmulatorError("worker process %d stopped unexpectedly" % pid)
+            elif not thread.is_alive():
                 raise EmulatorError("the server thread stopped unexpectedly")
     finally:
-        httpd.shutdown()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in workers:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        if not workers:
+            httpd.shutdown()
         httpd.server_close()
         try:
             with open(info_path) as f:
@@ -270,6 +346,9 @@ def build_parser(sub):
         p.add_argument("--state", required=True, help="state directory (created on first start)")
         p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
         p.add_argument("--delay-ms", type=int, default=0, help="delay every request by N ms")
+        p.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="worker processes accepting connections (default: one per CPU, "
+                       "2 to 4; 1 = a single process)")
         p.add_argument("--listen", default="127.0.0.1", metavar="IPV4",
                        help="loopback address to listen on (default 127.0.0.1, the only one "
                        "the server certificate names; another, e.g. 127.0.0.2, makes a "
@@ -336,6 +415,9 @@ def main(argv=None):
     if sub:
         argv = argv[1:]
     args = build_parser(sub).parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        print("dcpki-emulator: --workers must be at least 1", file=sys.stderr)
+        return 1
     for key in ("port", "delay_ms", "days", "count", "retry_after", "status"):
         v = getattr(args, key, None)
         if v is not None and v < 0:

@@ -329,9 +329,16 @@ class EmulatorHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.server_name = host
         self.server_port = port
 
+    def share_listener(self):
+        """Several worker processes accept on this socket: it becomes non-blocking,
+        so a worker that loses the race for a connection goes back to its select
+        (BlockingIOError is an OSError, which serve_forever ignores)."""
+        self.socket.setblocking(False)
+
     def get_request(self):
         sock, addr = self.socket.accept()
         try:
+            sock.setblocking(True)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             ctx = self.app.tls.get()
             return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr

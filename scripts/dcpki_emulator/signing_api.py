@@ -4,21 +4,22 @@ Base /signingmanager/api/v1/:
   GET  keypairs                 {total, offset, limit, items[]}  (?offset, ?limit, ?alias)
   GET  keypairs/{id}            id = keypair UUID or alias
   POST keypairs/{id}/sign       {"hash": b64 digest, "sig_alg": ..., "account"?} -> {id, signature}
-  GET  signatures/{id}          record of a signature made by this process
+  GET  signatures/{id}          record of a signature made by this emulator (any worker)
   GET  certificates             ?alias= / ?id= / ?certificate_status=
 Every call needs the x-api-key header (and mutual TLS, enforced by the server).
 """
 import base64
 import binascii
 import hmac
-import threading
+import json
+import os
 import uuid
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 from .server import json_error, json_response
-from .state import der_cert, fingerprint_b64, iso, spki_der, utcnow
+from .state import der_cert, file_lock, fingerprint_b64, iso, spki_der, utcnow
 
 BASE = "/signingmanager/api/v1"
 HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
@@ -29,7 +30,13 @@ for _h in HASHES:
     SIG_ALGS[_h + "WithRSA/PSS"] = ("RSA-PSS", _h)
     SIG_ALGS[_h + "WithECDSA"] = ("ECDSA", _h)
 SIG_ALGS["NONEWithRSA"] = ("RSA-RAW", None)
-MAX_SIGNATURE_RECORDS = 10000
+# Signature records: one JSON line each in STATE/signatures.jsonl, appended with
+# O_APPEND by whichever worker process made the signature (one write per record,
+# so lines of concurrent workers never interleave). Past ROTATE_BYTES the file
+# becomes signatures.jsonl.1 (the previous .1 is dropped): the last ~7,000 to
+# 14,000 records can be read back from any worker.
+RECORDS = "signatures.jsonl"
+ROTATE_BYTES = 4 * 1024 * 1024
 
 
 def invalid(message):
@@ -45,8 +52,7 @@ class SigningService:
         self.keypairs = app.state.keypairs()
         self.by_id = {kp.id: kp for kp in self.keypairs}
         self.by_alias = {kp.alias: kp for kp in self.keypairs}
-        self.signatures = {}
-        self._sig_lock = threading.Lock()
+        self.records = app.state.path(RECORDS)
 
     def register(self):
         r = self.app.route
@@ -157,9 +163,38 @@ class SigningService:
         return json_response(200, {"total": len(items), "offset": offset, "limit": limit,
                                    "items": items[offset:offset + limit]})
 
+    def save_record(self, rec):
+        line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.records, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, line)
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > ROTATE_BYTES:
+            with file_lock(self.records + ".lock"):
+                try:
+                    if os.stat(self.records).st_size > ROTATE_BYTES:
+                        os.replace(self.records, self.records + ".1")
+                except FileNotFoundError:
+                    pass
+
+    def find_record(self, rec_id):
+        needle = ('"id":%s,' % json.dumps(rec_id)).encode()
+        for path in (self.records, self.records + ".1"):
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            i = data.rfind(needle)
+            if i >= 0 and (i == 1 and data[0:1] == b"{" or data[i - 2:i] == b"\n{"):
+                end = data.find(b"\n", i)
+                return json.loads(data[i - 1:end if end >= 0 else len(data)])
+        return None
+
     def get_signature(self, req):
-        with self._sig_lock:
-            rec = self.signatures.get(req.params["id"])
+        rec = self.find_record(req.params["id"])
         if rec is None:
             return json_error(404, "Signature not present with id %s." % req.params["id"],
                               code="invalid_input_field")
@@ -217,12 +252,9 @@ class SigningService:
             sig = rsa_pkcs1_sign_digestinfo(kp.key, digest)
         rec_id = str(uuid.uuid4())
         signature = base64.b64encode(sig).decode()
-        with self._sig_lock:
-            if len(self.signatures) >= MAX_SIGNATURE_RECORDS:
-                self.signatures.pop(next(iter(self.signatures)))
-            self.signatures[rec_id] = {"id": rec_id, "keypair": {"id": kp.id, "alias": kp.alias},
-                                       "sig_alg": sig_alg, "hash": b64, "signature": signature,
-                                       "created_on": iso(utcnow())}
+        self.save_record({"id": rec_id, "keypair": {"id": kp.id, "alias": kp.alias},
+                          "sig_alg": sig_alg, "hash": b64, "signature": signature,
+                          "created_on": iso(utcnow())})
         return json_response(200, {"id": rec_id, "signature": signature})
 
 

@@ -2,7 +2,13 @@
  *
  * - One CURLSH per transport shares the connection cache, TLS sessions and DNS
  *   between all easy handles and threads, so N requests reuse one connection
- *   (one TLS handshake). Easy handles are pooled and reset before each use.
+ *   (one TLS handshake). Easy handles are pooled and configured once: a
+ *   request sets only what differs from the handle's previous request (body,
+ *   and URL, headers or deadline when they changed), and a handle is reset
+ *   only when the HTTP method changes. The pool grows to the largest number of
+ *   requests in flight and MAXCONNECTS follows it (libcurl's default of 5
+ *   would close connections that other threads are about to reuse), so T
+ *   threads use T connections, never more.
  * - The server is verified against [ca] trust only (CAINFO set, CAPATH cleared,
  *   VERIFYPEER/VERIFYHOST always on); mutual TLS with the RA identity's files.
  * - Every request has a deadline ([ca] timeout_ms) covering connect, transfer
@@ -48,18 +54,43 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#define POOL_MAX 8
+#define MAXCONN_MIN 8 /* connections kept at least (libcurl's default is 5) */
 #define MAX_ATTEMPTS 5
 #define MAX_BODY (16 * 1024 * 1024)
 
+struct xfer {
+    char *body;
+    size_t len, cap;
+    int too_big;
+    long retry_after_ms; /* -1 when absent */
+};
+
+enum method { M_NONE, M_GET, M_POST, M_OTHER };
+
+/* A pooled easy handle and what is set on it now. */
+struct handle {
+    CURL *h;
+    CURLSH *share;             /* the share it is attached to */
+    struct xfer x;             /* CURLOPT_WRITEDATA / HEADERDATA */
+    char eb[CURL_ERROR_SIZE];  /* CURLOPT_ERRORBUFFER */
+    enum method method;
+    char *custom;              /* CUSTOMREQUEST for M_OTHER */
+    char *url;                 /* CURLOPT_URL */
+    char **hdr;                /* the header lines of hdrs, NULL-terminated */
+    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER */
+    long timeout_ms;           /* CURLOPT_TIMEOUT_MS and CONNECTTIMEOUT_MS */
+    long maxconn;              /* CURLOPT_MAXCONNECTS */
+};
+
 struct dcpki_transport {
-    pthread_mutex_t lock;        /* pool, pid, share replacement */
+    pthread_mutex_t lock;        /* pool, pid, share replacement, in-flight count */
     pthread_mutex_t share_lock;  /* curl share data (recursive) */
     pthread_mutex_t sock_lock;   /* socket list */
     CURLSH *share;
     pid_t pid;
-    CURL *pool[POOL_MAX];
-    size_t npool;
+    struct handle **pool;        /* idle handles */
+    size_t npool, cappool;
+    size_t inflight, peak;       /* requests under way now / at most so far */
     int *socks;
     size_t nsocks, capsocks;
     char *cainfo;
@@ -73,6 +104,8 @@ struct dcpki_transport {
     atomic_ulong connections;
     struct dcpki_transport *next; /* registry for the fork handlers */
 };
+
+static void handle_free(struct handle *hd);
 
 /* ---- process-wide state ---- */
 
@@ -178,13 +211,6 @@ static int close_sock_cb(void *u, curl_socket_t fd)
     pthread_mutex_unlock(&t->sock_lock);
     return close(fd);
 }
-
-struct xfer {
-    char *body;
-    size_t len, cap;
-    int too_big;
-    long retry_after_ms; /* -1 when absent */
-};
 
 static size_t write_cb(char *p, size_t sz, size_t n, void *u)
 {
@@ -375,7 +401,8 @@ void dcpki_transport_free(dcpki_transport *t)
         }
     }
     for (size_t i = 0; i < t->npool; i++)
-        curl_easy_cleanup(t->pool[i]);
+        handle_free(t->pool[i]);
+    free(t->pool);
     if (t->share)
         curl_share_cleanup(t->share);
     pthread_mutex_destroy(&t->lock);
@@ -392,6 +419,23 @@ void dcpki_transport_free(dcpki_transport *t)
     free(t);
 }
 
+static void handle_free(struct handle *hd)
+{
+    if (!hd)
+        return;
+    if (hd->h)
+        curl_easy_cleanup(hd->h);
+    curl_slist_free_all(hd->hdrs);
+    if (hd->hdr)
+        for (char **l = hd->hdr; *l; l++)
+            free(*l);
+    free(hd->hdr);
+    free(hd->url);
+    free(hd->custom);
+    free(hd->x.body);
+    free(hd);
+}
+
 /* Called with t->lock held, in a process that is not the one that made t. */
 static void after_fork(struct dcpki_transport *t)
 {
@@ -404,8 +448,9 @@ static void after_fork(struct dcpki_transport *t)
     if (dn >= 0)
         close(dn);
     for (size_t i = 0; i < t->npool; i++)
-        curl_easy_cleanup(t->pool[i]);
+        handle_free(t->pool[i]);
     t->npool = 0;
+    t->inflight = 0; /* requests of the parent's other threads never come back here */
     if (curl_share_cleanup(t->share) != CURLSHE_OK)
         DCPKI_DEBUG("transport: a handle in use at fork() keeps the old connection cache; it is left allocated");
     pthread_mutex_lock(&t->sock_lock);
@@ -420,31 +465,56 @@ static void after_fork(struct dcpki_transport *t)
     DCPKI_DEBUG("transport: new process %ld, connections dropped", (long)t->pid);
 }
 
-static CURL *pool_get(struct dcpki_transport *t, int *shared)
+/* An idle handle (or a new one), counted in flight; *maxconn is the number of
+ * connections the shared cache must keep: never fewer than requests in flight. */
+static struct handle *pool_get(struct dcpki_transport *t, CURLSH **share, long *maxconn)
 {
     pthread_mutex_lock(&t->lock);
     if (t->pid != getpid())
         after_fork(t);
-    CURL *h = NULL;
+    struct handle *hd = NULL;
     if (t->npool > 0)
-        h = t->pool[--t->npool];
-    *shared = t->share != NULL;
+        hd = t->pool[--t->npool];
+    *share = t->share;
+    if (++t->inflight > t->peak)
+        t->peak = t->inflight;
+    *maxconn = t->peak > MAXCONN_MIN ? (long)t->peak : MAXCONN_MIN;
     pthread_mutex_unlock(&t->lock);
-    if (!h)
-        h = curl_easy_init();
-    return h;
+    if (!hd && (hd = calloc(1, sizeof(*hd))) != NULL && (hd->h = curl_easy_init()) == NULL) {
+        free(hd);
+        hd = NULL;
+    }
+    if (!hd) {
+        pthread_mutex_lock(&t->lock);
+        t->inflight--;
+        pthread_mutex_unlock(&t->lock);
+    }
+    return hd;
 }
 
-static void pool_put(struct dcpki_transport *t, CURL *h)
+/* Back to the pool, which holds as many handles as were ever in flight at
+ * once; a handle made before fork() in another process is freed. */
+static void pool_put(struct dcpki_transport *t, struct handle *hd, int keep)
 {
     pthread_mutex_lock(&t->lock);
-    if (t->npool < POOL_MAX && t->pid == getpid()) {
-        t->pool[t->npool++] = h;
-        h = NULL;
+    if (t->inflight > 0)
+        t->inflight--;
+    if (keep && t->pid == getpid() && hd->share == t->share) {
+        if (t->npool == t->cappool) {
+            size_t nc = t->cappool ? t->cappool * 2 : 8;
+            struct handle **np = realloc(t->pool, nc * sizeof(*np));
+            if (np) {
+                t->pool = np;
+                t->cappool = nc;
+            }
+        }
+        if (t->npool < t->cappool) {
+            t->pool[t->npool++] = hd;
+            hd = NULL;
+        }
     }
     pthread_mutex_unlock(&t->lock);
-    if (h)
-        curl_easy_cleanup(h);
+    handle_free(hd);
 }
 
 /* ---- requests ---- */
@@ -520,6 +590,168 @@ static long backoff_ms(int attempt)
     return base + (base * r) / 512; /* + up to 50% jitter */
 }
 
+#define SET(opt, val) if (cc == CURLE_OK) cc = curl_easy_setopt(h, opt, val)
+
+static void forget_settings(struct handle *hd)
+{
+    curl_slist_free_all(hd->hdrs);
+    hd->hdrs = NULL;
+    if (hd->hdr)
+        for (char **l = hd->hdr; *l; l++)
+            free(*l);
+    free(hd->hdr);
+    hd->hdr = NULL;
+    free(hd->url);
+    hd->url = NULL;
+    free(hd->custom);
+    hd->custom = NULL;
+    hd->method = M_NONE;
+    hd->timeout_ms = 0;
+    hd->maxconn = 0;
+    hd->share = NULL;
+}
+
+/* Everything that stays the same for every request of this transport. */
+static CURLcode configure(struct dcpki_transport *t, struct handle *hd, CURLSH *sh)
+{
+    CURL *h = hd->h;
+    CURLcode cc = CURLE_OK;
+    SET(CURLOPT_SHARE, sh);
+    SET(CURLOPT_PROTOCOLS_STR, "https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (t->cainfo) {
+        SET(CURLOPT_CAINFO, t->cainfo);
+        SET(CURLOPT_CAPATH, (char *)NULL);
+    }
+    if (t->cert) {
+        SET(CURLOPT_SSLCERT, t->cert);
+        SET(CURLOPT_SSLCERTTYPE, t->cert_type ? t->cert_type : "PEM");
+    }
+    if (t->key)
+        SET(CURLOPT_SSLKEY, t->key);
+    if (t->key_type)
+        SET(CURLOPT_SSLKEYTYPE, t->key_type);
+    if (t->key_pass)
+        SET(CURLOPT_KEYPASSWD, t->key_pass);
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_sock_cb);
+    SET(CURLOPT_OPENSOCKETDATA, t);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, close_sock_cb);
+    SET(CURLOPT_CLOSESOCKETDATA, t);
+    SET(CURLOPT_ERRORBUFFER, hd->eb);
+    SET(CURLOPT_WRITEFUNCTION, write_cb);
+    SET(CURLOPT_WRITEDATA, &hd->x);
+    SET(CURLOPT_HEADERFUNCTION, header_cb);
+    SET(CURLOPT_HEADERDATA, &hd->x);
+    SET(CURLOPT_USERAGENT, "dcpki/0.1");
+    if (cc == CURLE_OK)
+        hd->share = sh;
+    return cc;
+}
+
+static int same_headers(const struct handle *hd, const char *const *want)
+{
+    if (!hd->hdr)
+        return 0;
+    size_t i = 0;
+    for (; want && want[i]; i++)
+        if (!hd->hdr[i] || strcmp(hd->hdr[i], want[i]) != 0)
+            return 0;
+    return hd->hdr[i] == NULL;
+}
+
+static CURLcode set_headers(struct handle *hd, const char *const *want)
+{
+    size_t n = 0;
+    while (want && want[n])
+        n++;
+    char **copy = calloc(n + 1, sizeof(*copy));
+    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+    int ok = copy && list;
+    for (size_t i = 0; ok && i < n; i++) {
+        struct curl_slist *l = curl_slist_append(list, want[i]);
+        ok = l && (copy[i] = strdup(want[i])) != NULL;
+        if (l)
+            list = l;
+    }
+    CURLcode cc = ok ? curl_easy_setopt(hd->h, CURLOPT_HTTPHEADER, list) : CURLE_OUT_OF_MEMORY;
+    if (cc != CURLE_OK) {
+        curl_slist_free_all(list);
+        if (copy)
+            for (size_t i = 0; i < n; i++)
+                free(copy[i]);
+        free(copy);
+        return cc;
+    }
+    curl_slist_free_all(hd->hdrs);
+    if (hd->hdr)
+        for (char **l = hd->hdr; *l; l++)
+            free(*l);
+    free(hd->hdr);
+    hd->hdrs = list;
+    hd->hdr = copy;
+    return CURLE_OK;
+}
+
+/* Sets on hd only what this request needs and the handle does not have yet.
+ * A change of method (or a method other than GET and POST) starts from a
+ * reset handle, so nothing of an earlier request's verb or body stays. */
+static CURLcode prepare(struct dcpki_transport *t, struct handle *hd, CURLSH *sh, const dcpki_http_request *req,
+                        long timeout_ms, long maxconn)
+{
+    CURL *h = hd->h;
+    CURLcode cc = CURLE_OK;
+    enum method m = strcmp(req->method, "GET") == 0 ? M_GET : strcmp(req->method, "POST") == 0 ? M_POST : M_OTHER;
+    if (hd->share != sh || hd->method != m || m == M_OTHER) {
+        if (hd->share || hd->method != M_NONE)
+            curl_easy_reset(h);
+        forget_settings(hd);
+        cc = configure(t, hd, sh);
+        if (m == M_GET) {
+            SET(CURLOPT_HTTPGET, 1L);
+        } else if (m == M_POST) {
+            SET(CURLOPT_POST, 1L);
+        } else {
+            if (cc == CURLE_OK && (hd->custom = strdup(req->method)) == NULL)
+                cc = CURLE_OUT_OF_MEMORY;
+            SET(CURLOPT_CUSTOMREQUEST, hd->custom);
+        }
+        if (cc != CURLE_OK)
+            return cc;
+        hd->method = m;
+    }
+    if (!hd->url || strcmp(hd->url, req->url) != 0) {
+        free(hd->url);
+        if ((hd->url = strdup(req->url)) == NULL)
+            return CURLE_OUT_OF_MEMORY;
+        SET(CURLOPT_URL, hd->url);
+    }
+    if (cc == CURLE_OK && !same_headers(hd, req->headers))
+        cc = set_headers(hd, req->headers);
+    if (hd->timeout_ms != timeout_ms) {
+        SET(CURLOPT_TIMEOUT_MS, timeout_ms);
+        SET(CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+        if (cc == CURLE_OK)
+            hd->timeout_ms = timeout_ms;
+    }
+    if (hd->maxconn < maxconn) {
+        SET(CURLOPT_MAXCONNECTS, maxconn);
+        if (cc == CURLE_OK)
+            hd->maxconn = maxconn;
+    }
+    if (m == M_POST || (m == M_OTHER && req->body)) {
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    }
+    return cc;
+}
+#undef SET
+
 dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request *req, dcpki_http_response *resp,
                                    dcpki_err *err)
 {
@@ -529,167 +761,107 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "incomplete HTTP request");
     if (strncasecmp(req->url, "https://", 8) != 0)
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "only https:// URLs are allowed, not %s", req->url);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
-    for (const char *const *h = req->headers; hdrs && h && *h; h++) {
-        struct curl_slist *n = curl_slist_append(hdrs, *h);
-        if (!n) {
-            curl_slist_free_all(hdrs);
-            hdrs = NULL;
-        } else {
-            hdrs = n;
-        }
-    }
-    if (!hdrs)
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", req->method, req->url);
 
     const int64_t start = dcpki_now_ms();
     const int64_t deadline = start + t->timeout_ms;
     dcpki_code rc = DCPKI_OK;
     for (int attempt = 1;; attempt++) {
-        int64_t now = dcpki_now_ms();
+        int64_t now = attempt == 1 ? start : dcpki_now_ms();
         long remaining = (long)(deadline - now);
         if (remaining <= 0) {
             rc = dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms", req->method, req->url,
                                t->timeout_ms);
             break;
         }
-        int shared;
-        CURL *h = pool_get(t, &shared);
+        CURLSH *sh;
+        long maxconn;
+        struct handle *hd = pool_get(t, &sh, &maxconn);
         if (t->creds_lost) {
-            if (h)
-                curl_easy_cleanup(h);
+            if (hd)
+                pool_put(t, hd, 0);
             rc = dcpki_err_set(err, DCPKI_E_FILE_UNREADABLE,
                                "%s %s: the in-memory copy of the RA identity or [ca] trust was closed by this program after it forked (it closes descriptors it did not open); load dcpki keys after that point or keep descriptors open",
                                req->method, req->url);
             break;
         }
-        if (!h || !shared) {
-            if (h)
-                curl_easy_cleanup(h);
+        if (!hd || !sh) {
+            if (hd)
+                pool_put(t, hd, 0);
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", req->method, req->url);
             break;
         }
-        struct xfer x = { .retry_after_ms = -1 };
-        char eb[CURL_ERROR_SIZE];
-        eb[0] = '\0';
-        curl_easy_reset(h);
-        pthread_mutex_lock(&t->lock);
-        CURLSH *sh = t->share;
-        pthread_mutex_unlock(&t->lock);
-        CURLcode cc = CURLE_OK;
-#define SET(opt, val) if (cc == CURLE_OK) cc = curl_easy_setopt(h, opt, val)
-        SET(CURLOPT_SHARE, sh);
-        SET(CURLOPT_URL, req->url);
-        SET(CURLOPT_PROTOCOLS_STR, "https");
-        SET(CURLOPT_FOLLOWLOCATION, 0L);
-        SET(CURLOPT_NOSIGNAL, 1L);
-        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-        SET(CURLOPT_TCP_KEEPALIVE, 1L);
-        SET(CURLOPT_SSL_VERIFYPEER, 1L);
-        SET(CURLOPT_SSL_VERIFYHOST, 2L);
-        SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-        if (t->cainfo) {
-            SET(CURLOPT_CAINFO, t->cainfo);
-            SET(CURLOPT_CAPATH, (char *)NULL);
-        }
-        if (t->cert) {
-            SET(CURLOPT_SSLCERT, t->cert);
-            SET(CURLOPT_SSLCERTTYPE, t->cert_type ? t->cert_type : "PEM");
-        }
-        if (t->key)
-            SET(CURLOPT_SSLKEY, t->key);
-        if (t->key_type)
-            SET(CURLOPT_SSLKEYTYPE, t->key_type);
-        if (t->key_pass)
-            SET(CURLOPT_KEYPASSWD, t->key_pass);
-        SET(CURLOPT_OPENSOCKETFUNCTION, open_sock_cb);
-        SET(CURLOPT_OPENSOCKETDATA, t);
-        SET(CURLOPT_CLOSESOCKETFUNCTION, close_sock_cb);
-        SET(CURLOPT_CLOSESOCKETDATA, t);
-        SET(CURLOPT_TIMEOUT_MS, remaining);
-        SET(CURLOPT_CONNECTTIMEOUT_MS, remaining);
-        SET(CURLOPT_ERRORBUFFER, eb);
-        SET(CURLOPT_WRITEFUNCTION, write_cb);
-        SET(CURLOPT_WRITEDATA, &x);
-        SET(CURLOPT_HEADERFUNCTION, header_cb);
-        SET(CURLOPT_HEADERDATA, &x);
-        SET(CURLOPT_HTTPHEADER, hdrs);
-        SET(CURLOPT_USERAGENT, "dcpki/0.1");
-        if (strcmp(req->method, "GET") == 0) {
-            SET(CURLOPT_HTTPGET, 1L);
-        } else if (strcmp(req->method, "POST") == 0) {
-            SET(CURLOPT_POST, 1L);
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-            SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        } else {
-            SET(CURLOPT_CUSTOMREQUEST, req->method);
-            if (req->body) {
-                SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-                SET(CURLOPT_POSTFIELDS, req->body);
-            }
-        }
-#undef SET
+        struct xfer *x = &hd->x;
+        free(x->body);
+        *x = (struct xfer){ .retry_after_ms = -1 };
+        hd->eb[0] = '\0';
+        CURLcode cc = prepare(t, hd, sh, req, remaining, maxconn);
         if (cc != CURLE_OK) {
-            curl_easy_cleanup(h);
-            free(x.body);
-            rc = dcpki_err_set(err, DCPKI_E_INTERNAL, "setting up %s %s: %s", req->method, req->url,
-                               curl_easy_strerror(cc));
+            pool_put(t, hd, 0);
+            rc = dcpki_err_set(err, cc == CURLE_OUT_OF_MEMORY ? DCPKI_E_NOMEM : DCPKI_E_INTERNAL,
+                               "setting up %s %s: %s", req->method, req->url, curl_easy_strerror(cc));
             break;
         }
         int64_t t0 = dcpki_now_ms();
-        cc = curl_easy_perform(h);
+        cc = curl_easy_perform(hd->h);
         long status = 0, nconn = 0;
         char *ct = NULL;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
-        curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
+        curl_easy_getinfo(hd->h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(hd->h, CURLINFO_NUM_CONNECTS, &nconn);
+        curl_easy_getinfo(hd->h, CURLINFO_CONTENT_TYPE, &ct);
         char *ctype = ct ? strdup(ct) : NULL;
         if (nconn > 0)
             atomic_fetch_add(&t->connections, (unsigned long)nconn);
-        /* detach the borrowed error buffer and header list before pooling */
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, (char *)NULL);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-        pool_put(t, h);
-        long took = (long)(dcpki_now_ms() - t0);
-        if (cc == CURLE_OK)
-            DCPKI_DEBUG("HTTP %s %s -> %ld in %ld ms (%s connection, attempt %d)", req->method, req->url, status,
-                        took, nconn > 0 ? "new" : "reused", attempt);
-        else
-            DCPKI_DEBUG("HTTP %s %s -> failed in %ld ms: %s (%s)", req->method, req->url, took,
-                        curl_easy_strerror(cc), eb);
+        /* the answer and the error text leave the handle before it goes back */
+        struct xfer xr = *x;
+        x->body = NULL;
+        x->len = x->cap = 0;
+        char eb[CURL_ERROR_SIZE];
+        memcpy(eb, hd->eb, sizeof(eb));
+        eb[sizeof(eb) - 1] = '\0';
+        pool_put(t, hd, 1);
+        hd = NULL;
+        if (dcpki_log_level() >= 1) {
+            long took = (long)(dcpki_now_ms() - t0);
+            if (cc == CURLE_OK)
+                dcpki_log(1, "HTTP %s %s -> %ld in %ld ms (%s connection, attempt %d)", req->method, req->url,
+                          status, took, nconn > 0 ? "new" : "reused", attempt);
+            else
+                dcpki_log(1, "HTTP %s %s -> failed in %ld ms: %s (%s)", req->method, req->url, took,
+                          curl_easy_strerror(cc), eb);
+        }
 
         if (cc == CURLE_OK) {
             int retryable = status == 429 || status == 502 || status == 503 || status == 504;
             if (req->idempotent && retryable && attempt < MAX_ATTEMPTS) {
-                long wait = x.retry_after_ms >= 0 ? x.retry_after_ms : backoff_ms(attempt);
+                long wait = xr.retry_after_ms >= 0 ? xr.retry_after_ms : backoff_ms(attempt);
                 if (dcpki_now_ms() + wait < deadline - 10) {
                     DCPKI_DEBUG("HTTP %ld: retrying in %ld ms", status, wait);
-                    free(x.body);
+                    free(xr.body);
                     free(ctype);
                     dcpki_sleep_ms(wait);
                     continue;
                 }
             }
-            if (!x.body) {
-                x.body = malloc(1);
-                if (x.body)
-                    x.body[0] = '\0';
+            if (!xr.body) {
+                xr.body = malloc(1);
+                if (xr.body)
+                    xr.body[0] = '\0';
             }
-            if (!x.body) {
+            if (!xr.body) {
                 free(ctype);
                 rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the answer to %s %s", req->method, req->url);
                 break;
             }
             resp->status = status;
-            resp->body = x.body;
-            resp->len = x.len;
+            resp->body = xr.body;
+            resp->len = xr.len;
             resp->content_type = ctype;
             rc = DCPKI_OK;
             break;
         }
         free(ctype);
-        free(x.body);
-        if (cc == CURLE_WRITE_ERROR && x.too_big) {
+        free(xr.body);
+        if (cc == CURLE_WRITE_ERROR && xr.too_big) {
             rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s %s: the answer is larger than %d bytes", req->method,
                                req->url, MAX_BODY);
             break;
@@ -706,7 +878,6 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
         }
         break;
     }
-    curl_slist_free_all(hdrs);
     return rc;
 }
 

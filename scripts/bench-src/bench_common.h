@@ -1,4 +1,4 @@
-/* Shared helpers of the dcpki benchmarks (scripts/bench-sign compiles the
+/* Shared helpers of the dcpki benchmarks (scripts/bench compiles the
  * bench_*.c programs at run time; this header is included by each of them).
  *
  * - bench_connects(): TCP connect() calls made by this process. The program
@@ -12,12 +12,20 @@
  *   describe).
  * - bench_now(): wall clock and process CPU time (getrusage, user + sys, all
  *   threads) in microseconds.
+ * - bench_emu_cpu(): CPU time (user + sys, microseconds) of the emulator's
+ *   worker processes named by --emu-pids (bench_emu_pids), from /proc.
+ * - bench_scheme / bench_verify(): the signature schemes measured (RSA PKCS#1
+ *   v1.5, RSA-PSS with salt = digest length, ECDSA; SHA-256 each) and a
+ *   verification of a signature over a message in OpenSSL's default provider.
  * Header-only; every function is static. */
 #ifndef DCPKI_BENCH_COMMON_H
 #define DCPKI_BENCH_COMMON_H
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +81,72 @@ static bench_time bench_now(void)
     return t;
 }
 
+static const char *bench_emu_pids; /* comma-separated pids, or NULL */
+
+static double bench_emu_cpu(void)
+{
+    double total = 0;
+    const char *p = bench_emu_pids;
+    long tick = sysconf(_SC_CLK_TCK);
+    while (p != NULL && *p != '\0') {
+        char path[64], buf[1024];
+        long pid = strtol(p, (char **)&p, 10);
+        FILE *f;
+        if (*p == ',')
+            p++;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        if (fgets(buf, sizeof(buf), f) != NULL) {
+            /* fields after the ")" of comm: state is 3, utime 14, stime 15 */
+            const char *q = strrchr(buf, ')');
+            unsigned long ut = 0, st = 0;
+            if (q != NULL && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+                total += (double)(ut + st) * 1e6 / (double)tick;
+        }
+        fclose(f);
+    }
+    return total;
+}
+
+typedef enum { BENCH_PKCS1, BENCH_PSS, BENCH_ECDSA } bench_scheme;
+
+static int bench_scheme_parse(const char *s, bench_scheme *out)
+{
+    if (strcmp(s, "pkcs1") == 0)
+        *out = BENCH_PKCS1;
+    else if (strcmp(s, "pss") == 0)
+        *out = BENCH_PSS;
+    else if (strcmp(s, "ecdsa") == 0)
+        *out = BENCH_ECDSA;
+    else
+        return 0;
+    return 1;
+}
+
+/* Padding parameters of the scheme on a signing or verification context. */
+static int bench_scheme_params(EVP_PKEY_CTX *pctx, bench_scheme scheme)
+{
+    if (scheme == BENCH_PKCS1)
+        return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
+    if (scheme == BENCH_PSS)
+        return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+               EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0;
+    return 1;
+}
+
+/* sig is a SHA-256 signature of msg by pub (default provider): 1, else 0. */
+__attribute__((unused)) static int bench_verify(EVP_PKEY *pub, bench_scheme scheme, const unsigned char *msg, size_t mlen,
+                        const unsigned char *sig, size_t slen)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    int ok = md != NULL && EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, "provider=default", pub, NULL) == 1 &&
+             bench_scheme_params(pctx, scheme) && EVP_DigestVerify(md, sig, slen, msg, mlen) == 1;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
 typedef struct {
     long sign;  /* POST .../keypairs/X/sign */
     long meta;  /* any other signing-API request (GET keypairs, GET keypairs/X) */
@@ -107,6 +181,7 @@ typedef struct {
     bench_time t;
     unsigned long connects;
     bench_reqs reqs;
+    double emu_cpu;
 } bench_mark;
 
 static bench_mark bench_mark_now(const char *emu_log)
@@ -114,32 +189,37 @@ static bench_mark bench_mark_now(const char *emu_log)
     bench_mark m;
     m.reqs = bench_emu_count(emu_log);
     m.connects = bench_connects();
+    m.emu_cpu = bench_emu_cpu();
     m.t = bench_now();
     return m;
 }
 
-/* One result line, parsed by scripts/bench-sign:
- * RESULT phase=P n=N threads=T round=R wall_us=W cpu_us=C sys_us=S connects=K req_sign=S req_meta=M
- * (cpu_us is user + sys; sys_us the kernel part of it) */
+/* One result line, parsed by scripts/bench:
+ * RESULT phase=P n=N threads=T round=R wall_us=W cpu_us=C sys_us=S connects=K req_sign=S req_meta=M emu_cpu_us=E
+ * (cpu_us is user + sys; sys_us the kernel part of it; E the emulator's CPU, -1 without --emu-pids) */
 static void bench_report(const char *phase, long n, int threads, int round, const bench_mark *a,
                          const char *emu_log)
 {
     bench_time t = bench_now();
+    double e = bench_emu_cpu();
     unsigned long k = bench_connects();
     bench_reqs r = bench_emu_count(emu_log);
     printf("RESULT phase=%s n=%ld threads=%d round=%d wall_us=%.0f cpu_us=%.0f sys_us=%.0f connects=%lu"
-           " req_sign=%ld req_meta=%ld\n",
+           " req_sign=%ld req_meta=%ld emu_cpu_us=%.0f\n",
            phase, n, threads, round, t.wall_us - a->t.wall_us, t.cpu_us - a->t.cpu_us, t.sys_us - a->t.sys_us,
            k - a->connects,
-           r.sign < 0 ? -1 : r.sign - a->reqs.sign, r.meta < 0 ? -1 : r.meta - a->reqs.meta);
+           r.sign < 0 ? -1 : r.sign - a->reqs.sign, r.meta < 0 ? -1 : r.meta - a->reqs.meta,
+           bench_emu_pids ? e - a->emu_cpu : -1.0);
     fflush(stdout);
 }
 
 /* The message signed for (phase, thread, index): 64 bytes, different for each. */
 static void bench_message(unsigned char msg[64], int phase, int thread, long i)
 {
-    memset(msg, 0, 64);
-    snprintf((char *)msg, 64, "dcpki bench phase %d thread %d message %ld", phase, thread, i);
+    char text[128];
+    memset(text, 0, sizeof(text));
+    snprintf(text, sizeof(text), "dcpki bench phase %d thread %d message %ld", phase, thread, i);
+    memcpy(msg, text, 64);
 }
 
 /* Phase numbers for bench_message: distinct per (kind, round). */

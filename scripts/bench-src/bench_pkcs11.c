@@ -1,7 +1,10 @@
-/* Benchmark of the dcpki PKCS#11 module (run by scripts/bench-sign).
+/* Benchmark of the dcpki PKCS#11 module (run by scripts/bench).
  *
- *   bench_pkcs11 --module SO --label L --local FILE [--n N] [--threads T] [--rounds R]
- *                [--emu-log LOG]
+ *   bench_pkcs11 --module SO --label L (--local FILE | --pub PEM) [--n N] [--threads T] [--rounds R]
+ *                [--emu-log LOG] [--scheme pkcs1|pss|ecdsa] [--emu-pids PID,PID...]
+ * --pub: the key's public key (PEM) for checking signatures, and no local
+ * phases; --scheme: CKM_SHA256_RSA_PKCS (default), CKM_SHA256_RSA_PKCS_PSS or
+ * CKM_ECDSA_SHA256.
  *
  * dlopens the module, C_Initialize with CKF_OS_LOCKING_OK, finds the private
  * key with CKA_LABEL L, then, in R rounds (default 3) that alternate the module
@@ -108,11 +111,21 @@ static CK_RV open_key_session(CK_SESSION_HANDLE *s, CK_OBJECT_HANDLE *key)
     return CKR_OK;
 }
 
+static bench_scheme scheme = BENCH_PKCS1;
+
 static CK_RV p11_sign_one(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, int phase, int thread, long i,
                           unsigned char *sig, size_t *len)
 {
     unsigned char msg[64];
+    CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
     CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+    if (scheme == BENCH_PSS) {
+        mech.mechanism = CKM_SHA256_RSA_PKCS_PSS;
+        mech.pParameter = &pss;
+        mech.ulParameterLen = sizeof(pss);
+    } else if (scheme == BENCH_ECDSA) {
+        mech.mechanism = CKM_ECDSA_SHA256;
+    }
     CK_ULONG l = SIG_MAX;
     CK_RV rv;
     bench_message(msg, phase, thread, i);
@@ -130,10 +143,35 @@ static int local_sign_one(EVP_PKEY *pkey, int phase, int thread, long i, unsigne
     int ok;
     bench_message(msg, phase, thread, i);
     *len = SIG_MAX;
-    ok = md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, pkey, NULL) == 1 &&
-         EVP_DigestSign(md, sig, len, msg, sizeof(msg)) == 1;
+    EVP_PKEY_CTX *pctx = NULL;
+    ok = md != NULL && EVP_DigestSignInit_ex(md, &pctx, "SHA256", NULL, NULL, pkey, NULL) == 1 &&
+         bench_scheme_params(pctx, scheme) && EVP_DigestSign(md, sig, len, msg, sizeof(msg)) == 1;
     EVP_MD_CTX_free(md);
     return ok;
+}
+
+/* PKCS#11 gives ECDSA as r||s; OpenSSL verifies DER. */
+static int rs_to_der(unsigned char *sig, size_t *len)
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, (int)(*len / 2), NULL), *sv = BN_bin2bn(sig + *len / 2, (int)(*len / 2), NULL);
+    unsigned char *der = NULL;
+    int n = -1;
+    if (es && r && sv && ECDSA_SIG_set0(es, r, sv)) {
+        r = sv = NULL;
+        n = i2d_ECDSA_SIG(es, &der);
+    }
+    BN_free(r);
+    BN_free(sv);
+    ECDSA_SIG_free(es);
+    if (n <= 0 || n > SIG_MAX) {
+        OPENSSL_free(der);
+        return 0;
+    }
+    memcpy(sig, der, (size_t)n);
+    *len = (size_t)n;
+    OPENSSL_free(der);
+    return 1;
 }
 
 static void *work(void *arg)
@@ -167,13 +205,11 @@ static int verify_all(EVP_PKEY *pub, const worker *w)
     long i;
     for (i = 0; i < w->count; i++) {
         unsigned char msg[64];
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        int ok;
+        size_t len = w->lens[i];
         bench_message(msg, w->phase, w->thread, i);
-        ok = md != NULL && EVP_DigestVerifyInit_ex(md, NULL, "SHA256", NULL, NULL, pub, NULL) == 1 &&
-             EVP_DigestVerify(md, w->sigs + (size_t)i * SIG_MAX, w->lens[i], msg, sizeof(msg)) == 1;
-        EVP_MD_CTX_free(md);
-        if (!ok)
+        if (scheme == BENCH_ECDSA && w->local == NULL && !rs_to_der(w->sigs + (size_t)i * SIG_MAX, &len))
+            return 0;
+        if (!bench_verify(pub, scheme, msg, sizeof(msg), w->sigs + (size_t)i * SIG_MAX, len))
             return 0;
     }
     return 1;
@@ -267,14 +303,14 @@ static EVP_PKEY *module_public_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_pkcs11 --module SO --label L --local FILE [--n N] [--threads T] [--rounds R]"
-                    " [--emu-log LOG]\n");
+    fprintf(stderr, "usage: bench_pkcs11 --module SO --label L (--local FILE | --pub PEM) [--n N] [--threads T]"
+                    " [--rounds R] [--emu-log LOG] [--scheme pkcs1|pss|ecdsa] [--emu-pids P,P]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    const char *module = NULL, *local = NULL, *emu_log = NULL;
+    const char *module = NULL, *local = NULL, *emu_log = NULL, *pubfile = NULL;
     long n = 500;
     int threads = 4, rounds = 3, r, i, ok = 1;
     void *dl;
@@ -283,7 +319,7 @@ int main(int argc, char **argv)
     CK_SESSION_HANDLE s;
     CK_OBJECT_HANDLE key;
     CK_RV rv;
-    EVP_PKEY *lkey, *lpub, *rpub;
+    EVP_PKEY *lkey = NULL, *lpub = NULL, *rpub = NULL;
     unsigned char sig[SIG_MAX];
     size_t len;
     bench_mark m;
@@ -299,6 +335,13 @@ int main(int argc, char **argv)
             key_label = argv[++i];
         else if (strcmp(argv[i], "--local") == 0)
             local = argv[++i];
+        else if (strcmp(argv[i], "--scheme") == 0) {
+            if (!bench_scheme_parse(argv[++i], &scheme))
+                usage();
+        } else if (strcmp(argv[i], "--emu-pids") == 0)
+            bench_emu_pids = argv[++i];
+        else if (strcmp(argv[i], "--pub") == 0)
+            pubfile = argv[++i];
         else if (strcmp(argv[i], "--emu-log") == 0)
             emu_log = argv[++i];
         else if (strcmp(argv[i], "--n") == 0)
@@ -310,18 +353,28 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (module == NULL || key_label == NULL || local == NULL)
+    if (module == NULL || key_label == NULL || (local == NULL && pubfile == NULL))
         usage();
 
     /* local key through OpenSSL's default provider */
-    if ((f = fopen(local, "r")) == NULL)
-        die("cannot open the local key file", CKR_OK);
-    lkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
-    if (lkey == NULL || (lpub = EVP_PKEY_dup(lkey)) == NULL)
-        die("cannot read the local key", CKR_OK);
-    if (!local_sign_one(lkey, 0, 0, 0, sig, &len))
-        die("the local key cannot sign", CKR_OK);
+    if (local != NULL) {
+        if ((f = fopen(local, "r")) == NULL)
+            die("cannot open the local key file", CKR_OK);
+        lkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        fclose(f);
+        if (lkey == NULL || (lpub = EVP_PKEY_dup(lkey)) == NULL)
+            die("cannot read the local key", CKR_OK);
+        if (!local_sign_one(lkey, 0, 0, 0, sig, &len))
+            die("the local key cannot sign", CKR_OK);
+    }
+    if (pubfile != NULL) {
+        if ((f = fopen(pubfile, "r")) == NULL)
+            die("cannot open the public key file", CKR_OK);
+        rpub = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+        fclose(f);
+        if (rpub == NULL)
+            die("cannot read the public key file", CKR_OK);
+    }
 
     /* the module: load + C_Initialize + find the key (no network expected before
      * the first signature unless the module lists keys to build its objects) */
@@ -343,7 +396,7 @@ int main(int argc, char **argv)
     if ((rv = open_key_session(&s, &key)) != CKR_OK)
         die("no slot holds a private key with that label (is DCPKI_CONF set?)", rv);
     bench_report("p11_init", 1, 1, 0, &m, emu_log);
-    if ((rpub = module_public_key(s, key)) == NULL)
+    if (rpub == NULL && (rpub = module_public_key(s, key)) == NULL)
         die("cannot read the key's CKA_MODULUS / CKA_PUBLIC_EXPONENT", CKR_OK);
 
     m = bench_mark_now(emu_log);
@@ -354,9 +407,11 @@ int main(int argc, char **argv)
 
     /* rounds: local and module alternate, so that both see the same machine load */
     for (r = 1; r <= rounds; r++) {
-        ok &= run_phase("local_1", 4, r, lkey, lpub, n, 1, emu_log);
+        if (lkey != NULL)
+            ok &= run_phase("local_1", 4, r, lkey, lpub, n, 1, emu_log);
         ok &= run_phase("p11_1", 5, r, NULL, rpub, n, 1, emu_log);
-        ok &= run_phase("local_T", 6, r, lkey, lpub, n, threads, emu_log);
+        if (lkey != NULL)
+            ok &= run_phase("local_T", 6, r, lkey, lpub, n, threads, emu_log);
         ok &= run_phase("p11_T", 7, r, NULL, rpub, n, threads, emu_log);
     }
 

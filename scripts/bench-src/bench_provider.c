@@ -1,10 +1,12 @@
-/* Benchmark of the dcpki OpenSSL provider in one process (run by scripts/bench-sign).
+/* Benchmark of the dcpki OpenSSL provider in one process (run by scripts/bench).
  *
  *   bench_provider --remote URI --local FILE [--n N] [--threads T] [--rounds R]
  *                  [--emu-log LOG]
- *   bench_provider --remote URI --remote-only [--n N] [--threads T] [--rounds R]   (for profiling)
+ *   bench_provider --remote URI --remote-only [--n N] [--threads T] [--rounds R]   (scripts/bench)
+ *   common options: [--scheme pkcs1|pss|ecdsa] [--emu-pids PID,PID...]
  *
- * OPENSSL_CONF must activate the dcpki provider. Loads both keys through
+ * OPENSSL_CONF must activate the dcpki provider. --scheme: RSA PKCS#1 v1.5
+ * (default), RSA-PSS (salt = digest length) or ECDSA, always with SHA-256. Loads both keys through
  * OSSL_STORE, then, in R rounds (default 3) that alternate local and remote,
  * signs N messages with EVP_DigestSign (SHA-256) on one thread and N messages
  * spread over T threads sharing the EVP_PKEY, and prints one RESULT line per
@@ -63,15 +65,18 @@ static EVP_PKEY *load_key(const char *uri)
     return pkey;
 }
 
+static bench_scheme scheme = BENCH_PKCS1;
+
 static int sign_one(EVP_PKEY *pkey, int phase, int thread, long i, unsigned char *sig, size_t *len)
 {
     unsigned char msg[64];
     EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
     int ok;
     bench_message(msg, phase, thread, i);
     *len = SIG_MAX;
-    ok = md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, pkey, NULL) == 1 &&
-         EVP_DigestSign(md, sig, len, msg, sizeof(msg)) == 1;
+    ok = md != NULL && EVP_DigestSignInit_ex(md, &pctx, "SHA256", NULL, NULL, pkey, NULL) == 1 &&
+         bench_scheme_params(pctx, scheme) && EVP_DigestSign(md, sig, len, msg, sizeof(msg)) == 1;
     EVP_MD_CTX_free(md);
     return ok;
 }
@@ -98,14 +103,8 @@ static int verify_all(EVP_PKEY *pub, const worker *w)
     long i;
     for (i = 0; i < w->count; i++) {
         unsigned char msg[64];
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        int ok;
         bench_message(msg, w->phase, w->thread, i);
-        ok = md != NULL &&
-             EVP_DigestVerifyInit_ex(md, NULL, "SHA256", NULL, "provider=default", pub, NULL) == 1 &&
-             EVP_DigestVerify(md, w->sigs + (size_t)i * SIG_MAX, w->lens[i], msg, sizeof(msg)) == 1;
-        EVP_MD_CTX_free(md);
-        if (!ok)
+        if (!bench_verify(pub, scheme, msg, sizeof(msg), w->sigs + (size_t)i * SIG_MAX, w->lens[i]))
             return 0;
     }
     return 1;
@@ -194,7 +193,7 @@ static int run_phase(const char *name, int kind, int round, EVP_PKEY *pkey, EVP_
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_provider --remote URI (--local FILE | --remote-only) [--n N] [--threads T]"
-                    " [--rounds R] [--emu-log LOG]\n");
+                    " [--rounds R] [--emu-log LOG] [--scheme pkcs1|pss|ecdsa] [--emu-pids P,P]\n");
     exit(2);
 }
 
@@ -219,6 +218,11 @@ int main(int argc, char **argv)
             remote = argv[++i];
         else if (strcmp(argv[i], "--local") == 0)
             local = argv[++i];
+        else if (strcmp(argv[i], "--scheme") == 0) {
+            if (!bench_scheme_parse(argv[++i], &scheme))
+                usage();
+        } else if (strcmp(argv[i], "--emu-pids") == 0)
+            bench_emu_pids = argv[++i];
         else if (strcmp(argv[i], "--emu-log") == 0)
             emu_log = argv[++i];
         else if (strcmp(argv[i], "--n") == 0)
