@@ -266,6 +266,27 @@ int cli_json_print(json_object *obj)
     return rc;
 }
 
+const char *cli_escape(const char *in, char *out, size_t n)
+{
+    size_t k = 0;
+    if (n == 0)
+        return out;
+    for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p; p++) {
+        int plain = *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
+        size_t need = plain ? 1 : 4;
+        if (k + need + 4 > n) { /* room for "..." and the NUL */
+            snprintf(out + k, n - k, "...");
+            return out;
+        }
+        if (plain)
+            out[k++] = (char)*p;
+        else
+            k += (size_t)snprintf(out + k, n - k, "\\x%02x", *p);
+    }
+    out[k] = '\0';
+    return out;
+}
+
 json_object *cli_json_str(const char *s)
 {
     return s ? json_object_new_string(s) : NULL;

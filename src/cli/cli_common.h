@@ -110,6 +110,9 @@ unsigned long cli_connections(cli_ctx *ctx);
 /* ---- output ---- */
 /* Print a JSON document (pretty) on stdout and release it; 0, or 1 on failure. */
 int cli_json_print(json_object *obj);
+/* Untrusted text for a message: control characters, DEL, '"' and '\\' as \xNN,
+ * cut to fit n (ending in "..."). Returns out. */
+const char *cli_escape(const char *in, char *out, size_t n);
 /* json string, or JSON null for NULL */
 json_object *cli_json_str(const char *s);
 

@@ -54,23 +54,60 @@ dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err)
     return DCPKI_OK;
 }
 
+/* a dotted OID: digits and single dots, at least two arcs */
+static int looks_like_oid(const char *s)
+{
+    int arcs = 0, digits = 0;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9') {
+            digits++;
+        } else if (*s == '.' && digits > 0) {
+            arcs++;
+            digits = 0;
+        } else {
+            return 0;
+        }
+    }
+    return digits > 0 && arcs >= 1;
+}
+
 dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpki_err *err)
 {
-    if (opt != NULL) {
-        *oid = opt;
+    const dcpki_config *cfg = NULL;
+    dcpki_code rc;
+    if (opt != NULL && looks_like_oid(opt)) {
+        /* an OID needs no configuration, unless a [profiles] name is spelled like one */
+        dcpki_err ignored;
+        if (cli_config(ctx, &cfg, &ignored) != DCPKI_OK)
+            cfg = NULL;
+        const char *named = cfg ? dcpki_config_profile(cfg, opt) : NULL;
+        *oid = named ? named : opt;
         return DCPKI_OK;
     }
-    const dcpki_config *cfg;
-    dcpki_code rc = cli_config(ctx, &cfg, err);
-    if (rc != DCPKI_OK)
+    if ((rc = cli_config(ctx, &cfg, err)) != DCPKI_OK)
         return rc;
-    const char *d = dcpki_config_profile(cfg, "default");
-    if (d == NULL)
+    const char *name = opt ? opt : "default";
+    const char *found = dcpki_config_profile(cfg, name);
+    if (found != NULL) {
+        *oid = found;
+        return DCPKI_OK;
+    }
+    char known[256] = "";
+    size_t kl = 0;
+    for (size_t i = 0; i < cfg->n_profiles && kl < sizeof known; i++)
+        kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s%s", i ? ", " : "",
+                               cfg->profiles[i].name);
+    if (opt == NULL)
         return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
-                             "no profile given and %s has no [profiles] default (give --profile OID "
-                             "or set default = OID under [profiles])", cfg->path);
-    *oid = d;
-    return DCPKI_OK;
+                             "no profile given and %s has no [profiles] default (give a profile "
+                             "OID or a [profiles] name%s%s, or set default = OID under [profiles])",
+                             cfg->path, kl ? ": " : "", known);
+    char shown[128];
+    cli_escape(opt, shown, sizeof shown);
+    return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
+                         "profile \"%s\" is neither a dotted OID nor a name under [profiles] in %s "
+                         "(%s%s; add %s = OID under [profiles], or give the OID)",
+                         shown, cfg->path, kl ? "names: " : "no names are defined", known, shown);
 }
 
 dcpki_code cli_store_dir(const char *opt, char *buf, size_t n, dcpki_err *err)
@@ -678,7 +715,7 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
     return ret;
 }
 
-static int run_poll(cli_ctx *ctx, const opts *o, const char *store)
+static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
 {
     dcpki_err err;
     dcpki_err_clear(&err);
@@ -686,7 +723,7 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *store)
     if (o->pfx != NULL && read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
         return cli_error(&err);
     cli_enroll_res res;
-    dcpki_code rc = cli_enroll_poll(ctx, o->profile, o->poll, store, &res, &err);
+    dcpki_code rc = cli_enroll_poll(ctx, profile, o->poll, store, &res, &err);
     if (rc == DCPKI_OK) {
         if (o->pfx != NULL)
             rc = write_pfx(&res, o->pfx, pass, NULL, &err);
@@ -873,6 +910,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         batch_item b;
         char msg[256] = "";
         char *path = NULL;
+        const char *line_profile = NULL;
         cli_enroll_res res;
         memset(&res, 0, sizeof res);
         dcpki_code rc;
@@ -892,8 +930,11 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             if (path == NULL) {
                 rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT,
                                    "no file name can be made from \"%.100s\" (give \"pfx\")", b.subject);
+            } else if (b.profile != NULL &&
+                       cli_pki_profile(ctx, b.profile, &line_profile, &err) != DCPKI_OK) {
+                rc = err.code;
             } else {
-                cli_enroll_req rq = {.profile = b.profile ? b.profile : profile,
+                cli_enroll_req rq = {.profile = b.profile ? line_profile : profile,
                                      .subject = b.subject,
                                      .sans = (const char *const *)b.sans, .n_sans = b.n_sans,
                                      .renew = o->renew, .store_dir = store};
@@ -1050,13 +1091,14 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     char store[4096];
     const char *profile = NULL;
     if (cli_store_dir(o.store, store, sizeof store, &err) != DCPKI_OK ||
-        (o.poll == NULL && cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK)) {
+        ((o.poll == NULL || o.profile != NULL) &&
+         cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK)) {
         free(o.sans);
         return cli_error(&err);
     }
     int ret;
     if (o.poll != NULL)
-        ret = run_poll(ctx, &o, store);
+        ret = run_poll(ctx, &o, profile, store);
     else if (o.batch != NULL)
         ret = run_batch(ctx, &o, profile, store);
     else
@@ -1069,11 +1111,11 @@ const cli_cmd cli_cmd_enroll = {
     .name = "enroll",
     .summary = "enroll for a certificate under a DigiCert certificate profile",
     .usage =
-        "Usage: dcpki enroll [--profile OID] --subject DN [--san TYPE:VALUE]... --pfx FILE\n"
+        "Usage: dcpki enroll [--profile P] --subject DN [--san TYPE:VALUE]... --pfx FILE\n"
         "                    --pfx-pass-file FILE [--renew] [--store DIR]\n"
-        "       dcpki enroll [--profile OID] --csr FILE --out CERT.pem [--chain-out FILE] [--renew]\n"
+        "       dcpki enroll [--profile P] --csr FILE --out CERT.pem [--chain-out FILE] [--renew]\n"
         "       dcpki enroll --poll ID (--pfx FILE --pfx-pass-file FILE | --out CERT.pem)\n"
-        "       dcpki enroll [--profile OID] --batch FILE --out-dir DIR --pfx-pass-file FILE\n"
+        "       dcpki enroll [--profile P] --batch FILE --out-dir DIR --pfx-pass-file FILE\n"
         "\n"
         "Generates a key pair locally (RSA 2048, or what the profile demands), applies the\n"
         "connector's subject/SAN rules and checks them against the profile's policy before\n"
@@ -1081,7 +1123,8 @@ const cli_cmd cli_cmd_enroll = {
         "(key, certificate, chain; AES-256-CBC/PBKDF2, SHA-256 MAC; mode 0600).\n"
         "\n"
         "Options:\n"
-        "  --profile OID        certificate profile (default: [profiles] default)\n"
+        "  --profile P          certificate profile: its OID or a name under [profiles]\n"
+        "                       (default: [profiles] default)\n"
         "  --subject DN         CN=name | CN=name,E=mail | CN=mail (other attributes only when\n"
         "                       the profile has them)\n"
         "  --san TYPE:VALUE     email:ADDR | upn:NAME@DOMAIN | othername:OID;HEX (repeatable);\n"
@@ -1097,7 +1140,8 @@ const cli_cmd cli_cmd_enroll = {
         "  --poll ID            collect the certificate of a pending request\n"
         "                       (its pendingTokenReferenceID)\n"
         "  --batch FILE         one request per line: a subject DN, or a JSON object\n"
-        "                       {\"subject\":..., \"san\":[...], \"profile\":..., \"pfx\":...};\n"
+        "                       {\"subject\":..., \"san\":[...], \"profile\":..., \"pfx\":...}\n"
+        "                       (profile: an OID or a [profiles] name);\n"
         "                       one process, one connection, a result line per request\n"
         "  --out-dir DIR        where --batch writes DIR/<CN>.p12\n"
         "  --store DIR          store of issued certificates (default $XDG_STATE_HOME/dcpki/issued\n"

@@ -3,7 +3,10 @@
 # line and a result per subject, exit 1 when any failed; a second run re-delivers all.
 source "$(dirname "$0")/lib.sh"
 start_private_emulator
-C=$W/priv.conf
+# a [profiles] name in a batch line ("devices") is resolved as --profile is
+write_conf "$W/batch.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" \
+  "profiles.devices=2.16.840.1.113733.1.16.1.2.3.1.1.61904612"
+C=$W/batch.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
 printf 'pfx-secret\n' >"$W/pass"
@@ -15,7 +18,7 @@ CN=dev1@contoso.example
 
 {"subject": "CN=dev2", "san": ["email:dev2@contoso.example", "upn:dev2@contoso.example"]}
 {"subject": "CN=dev3", "san": "othername:1.3.6.1.4.1.311.25.1;0410b8ba00112233445566778899aabbccdd", "profile": "$P2", "pfx": "device3.p12"}
-{"subject": "CN=bad", "san": ["email:bad@contoso.example"], "profile": "$P2"}
+{"subject": "CN=bad", "san": ["email:bad@contoso.example"], "profile": "devices"}
 {"subject": 12}
 CN=dev4,E=dev4@contoso.example
 B
