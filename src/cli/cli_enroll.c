@@ -339,6 +339,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
             goto done;
         if (found && old.state == DCPKI_STORE_PENDING) {
             res->pending = 1;
+            res->already_pending = 1;
             res->pending_id = strdup(old.pending_id);
             rc = dcpki_err_set(err, DCPKI_E_PENDING,
                                "this request is already pending at the CA under "
