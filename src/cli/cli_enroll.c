@@ -2,10 +2,14 @@
 #include "cli_enroll.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -633,7 +637,7 @@ static json_object *res_json(const cli_enroll_res *r, const char *subject, const
 
 enum {
     OPT_PROFILE = CLI_OPT_FIRST_FREE, OPT_SUBJECT, OPT_SAN, OPT_PFX, OPT_PASS, OPT_CSR, OPT_OUT,
-    OPT_CHAIN_OUT, OPT_RENEW, OPT_POLL, OPT_BATCH, OPT_OUT_DIR, OPT_STORE
+    OPT_CHAIN_OUT, OPT_RENEW, OPT_POLL, OPT_BATCH, OPT_OUT_DIR, OPT_STORE, OPT_QUIET
 };
 
 typedef struct opts {
@@ -642,6 +646,7 @@ typedef struct opts {
     const char **sans;
     size_t n_sans;
     int renew;
+    int quiet;
 } opts;
 
 static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
@@ -871,6 +876,83 @@ static char *batch_pfx_path(const char *dir, const batch_item *b)
     return path;
 }
 
+/* --out-dir: made (0700) when missing; a directory this user can write to.
+ * Checked before the first request, so the CA issues nothing that cannot be delivered. */
+static dcpki_code batch_out_dir(const char *dir, dcpki_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno != ENOENT)
+            return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s cannot be used: %s; nothing was "
+                                 "sent to the CA", dir, strerror(errno));
+        if (mkdir(dir, 0700) != 0)
+            return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s does not exist and cannot be made: "
+                                 "%s; nothing was sent to the CA", dir, strerror(errno));
+        fprintf(stderr, "dcpki: made the output directory %s (mode 0700)\n", dir);
+        return DCPKI_OK;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s is not a directory; nothing was sent "
+                             "to the CA", dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s is not writable by this user: %s; "
+                             "nothing was sent to the CA", dir, strerror(errno));
+    return DCPKI_OK;
+}
+
+/* the directory a PFX goes to can take it (an entry's own "pfx" may name another) */
+static dcpki_code batch_path_writable(const char *path, dcpki_err *err)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "checking %s", path);
+    const char *dir = dirname(copy);
+    dcpki_code rc = DCPKI_OK;
+    if (access(dir, W_OK | X_OK) != 0)
+        rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: %s: %s; not sent to the CA", path,
+                           dir, strerror(errno));
+    free(copy);
+    return rc;
+}
+
+/* Progress of --batch on standard error: on a terminal one line rewritten in
+ * place (cut to the terminal's width); otherwise a plain line per subject;
+ * nothing with --quiet. Result lines (standard output) are not progress. */
+typedef struct progress {
+    int mode;      /* 0 quiet, 1 lines, 2 terminal */
+    int shown;     /* a terminal line is on screen */
+    size_t total;
+} progress;
+
+static void progress_clear(progress *p)
+{
+    if (p->mode == 2 && p->shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        p->shown = 0;
+    }
+}
+
+static void progress_show(progress *p, size_t idx, size_t ok, size_t failed, const char *subject)
+{
+    char shown[256];
+    cli_escape(subject, shown, sizeof shown);
+    if (p->mode == 1) {
+        fprintf(stderr, "[%zu/%zu] %s ...\n", idx, p->total, shown);
+    } else if (p->mode == 2) {
+        struct winsize ws;
+        int width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+        char line[512];
+        snprintf(line, sizeof line, "[%zu/%zu] %zu done, %zu failed: %s ...", idx, p->total, ok,
+                 failed, shown);
+        if (width > 1 && (size_t)width - 1 < sizeof line)
+            line[width - 1] = '\0'; /* never wrap: \r must return to this line */
+        fprintf(stderr, "\r\033[K%s", line);
+        fflush(stderr);
+        p->shown = 1;
+    }
+}
+
 static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
 {
     dcpki_err err;
@@ -879,6 +961,10 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
     size_t len = 0;
     if (read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
         return cli_error(&err);
+    if (batch_out_dir(o->out_dir, &err) != DCPKI_OK) {
+        dcpki_secret_free(pass);
+        return cli_error(&err);
+    }
     if (cli_read_file(o->batch, &data, &len, DCPKI_E_IO, &err) != DCPKI_OK) {
         dcpki_secret_free(pass);
         return cli_error(&err);
@@ -895,6 +981,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             total++;
         l = nl ? nl + 1 : NULL;
     }
+    progress prog = {.mode = o->quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1, .total = total};
     json_object *arr = ctx->json ? json_object_new_array() : NULL;
     size_t idx = 0, n_ok = 0, n_re = 0, n_fail = 0, n_pend = 0, lineno = 0;
     for (char *line = data, *next; line != NULL; line = next) {
@@ -927,12 +1014,14 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             } else {
                 path = batch_pfx_path(o->out_dir, &b);
             }
-            fprintf(stderr, "[%zu/%zu] %s ...\n", idx, total, b.subject);
+            progress_show(&prog, idx, n_ok + n_re, n_fail, b.subject);
             if (path == NULL) {
                 rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT,
                                    "no file name can be made from \"%.100s\" (give \"pfx\")", b.subject);
             } else if (b.profile != NULL &&
                        cli_pki_profile(ctx, b.profile, &line_profile, &err) != DCPKI_OK) {
+                rc = err.code;
+            } else if (batch_path_writable(path, &err) != DCPKI_OK) {
                 rc = err.code;
             } else {
                 cli_enroll_req rq = {.profile = b.profile ? line_profile : profile,
@@ -944,13 +1033,15 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
                     rc = write_pfx(&res, path, pass, b.subject, &err);
             }
         }
-        char line_out[DCPKI_ERR_DETAIL_MAX + 512];
+        char line_out[DCPKI_ERR_DETAIL_MAX + 1024];
+        char subj[256];
+        cli_escape(b.subject ? b.subject : "(line)", subj, sizeof subj);
         if (rc == DCPKI_OK) {
             if (res.redelivered)
                 n_re++;
             else
                 n_ok++;
-            snprintf(line_out, sizeof line_out, "%s: %s %s -> %s", b.subject,
+            snprintf(line_out, sizeof line_out, "%s: %s %s -> %s", subj,
                      res.redelivered ? "re-delivered" : "issued", res.serial, path);
         } else {
             if (rc == DCPKI_E_PENDING)
@@ -958,7 +1049,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             else
                 n_fail++;
             char eb[DCPKI_ERR_DETAIL_MAX + 256];
-            snprintf(line_out, sizeof line_out, "%s: %s: %s", b.subject ? b.subject : "(line)",
+            snprintf(line_out, sizeof line_out, "%s: %s: %s", subj,
                      rc == DCPKI_E_PENDING ? "PENDING" : "FAILED", dcpki_err_format(&err, eb, sizeof eb));
         }
         if (arr != NULL) {
@@ -974,6 +1065,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             json_object_object_add(jo, "line", json_object_new_int64((int64_t)lineno));
             json_object_array_add(arr, jo);
         } else {
+            progress_clear(&prog);
             printf("%s\n", line_out);
             fflush(stdout);
         }
@@ -981,6 +1073,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         batch_item_clear(&b);
         cli_enroll_res_clear(&res);
     }
+    progress_clear(&prog);
     unsigned long conns = cli_connections(ctx);
     fprintf(stderr, "dcpki: %zu subjects: %zu issued, %zu re-delivered, %zu pending, %zu failed "
             "(%lu connection%s to the CA)\n", idx, n_ok, n_re, n_pend, n_fail, conns,
@@ -1009,6 +1102,7 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"out-dir", required_argument, NULL, OPT_OUT_DIR},
         {"store", required_argument, NULL, OPT_STORE},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {NULL, 0, NULL, 0},
     };
     opts o;
@@ -1034,6 +1128,7 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         case OPT_BATCH: o.batch = optarg; break;
         case OPT_OUT_DIR: o.out_dir = optarg; break;
         case OPT_STORE: o.store = optarg; break;
+        case OPT_QUIET: o.quiet = 1; break;
         default: free(o.sans); return cli_usage_error(ctx, "unexpected option");
         }
     }
@@ -1055,6 +1150,8 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         bad = "--pfx goes with --subject or --poll";
     else if (o.batch != NULL && o.out_dir == NULL)
         bad = "--batch needs --out-dir DIR (one PKCS#12 per subject)";
+    else if (o.quiet && o.batch == NULL)
+        bad = "--quiet goes with --batch (it silences the progress)";
     else if ((o.pfx != NULL || o.batch != NULL) && o.pass_file == NULL)
         bad = "a PKCS#12 is always encrypted: give --pfx-pass-file FILE (its first line is the "
               "password)";
@@ -1116,7 +1213,7 @@ const cli_cmd cli_cmd_enroll = {
         "                    --pfx-pass-file FILE [--renew] [--store DIR]\n"
         "       dcpki enroll [--profile P] --csr FILE --out CERT.pem [--chain-out FILE] [--renew]\n"
         "       dcpki enroll --poll ID (--pfx FILE --pfx-pass-file FILE | --out CERT.pem)\n"
-        "       dcpki enroll [--profile P] --batch FILE --out-dir DIR --pfx-pass-file FILE\n"
+        "       dcpki enroll [--profile P] --batch FILE --out-dir DIR --pfx-pass-file FILE [--quiet]\n"
         "\n"
         "Generates a key pair locally (RSA 2048, or what the profile demands), applies the\n"
         "connector's subject/SAN rules and checks them against the profile's policy before\n"
@@ -1144,7 +1241,10 @@ const cli_cmd cli_cmd_enroll = {
         "                       {\"subject\":..., \"san\":[...], \"profile\":..., \"pfx\":...}\n"
         "                       (profile: an OID or a [profiles] name);\n"
         "                       one process, one connection, a result line per request\n"
-        "  --out-dir DIR        where --batch writes DIR/<CN>.p12\n"
+        "  --out-dir DIR        where --batch writes DIR/<CN>.p12 (made, mode 0700, when missing;\n"
+        "                       checked before the first request)\n"
+        "  --quiet              --batch: no progress on standard error (a line rewritten in\n"
+        "                       place on a terminal, else a line per subject)\n"
         "  --store DIR          store of issued certificates (default $XDG_STATE_HOME/dcpki/issued\n"
         "                       when set, else /var/lib/dcpki/issued for root, else\n"
         "                       ~/.local/state/dcpki/issued)\n"
