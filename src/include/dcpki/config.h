@@ -32,6 +32,8 @@ typedef struct dcpki_config {
     struct {
         char *url;               /* https://host[:port] base, no trailing slash */
         char *api_key_file;
+        char *keys;              /* optional: the aliases this host uses, comma-separated
+                                  * (dcpki doctor checks each); checked, stored as written */
     } signing;
     struct {
         char *pin_file;          /* the tokens' user PIN (first line); unset: no PIN */
