@@ -87,6 +87,7 @@ n0=$(enrolled)
 getcert request -s -c DigiCert -T user -N 'CN=host1@contoso.example' -I host1 \
   -k "$CM/out/host1.key" -f "$CM/out/host1.pem" -F "$CM/out/roots.pem" >/dev/null || fail "getcert request failed"
 wait_status host1 MONITORING
+getcert list -s -f "$CM/out/host1.pem" | grep -q 'status: MONITORING' || fail "getcert list -f: $(getcert list -s -f "$CM/out/host1.pem")"
 plain verify -CAfile "$CM/root.pem" -untrusted "$CM/chain.pem" "$CM/out/host1.pem" | grep -q ': OK' \
   || fail "the certificate certmonger saved does not verify"
 [[ $(plain x509 -in "$CM/out/host1.pem" -noout -pubkey) == $(plain pkey -in "$CM/out/host1.key" -pubout) ]] \
@@ -99,7 +100,7 @@ pass "getcert request -T user -> MONITORING; the certificate verifies against th
 
 # ---- renewal
 s1=$(plain x509 -in "$CM/out/host1.pem" -noout -serial)
-getcert resubmit -s -i host1 >/dev/null || fail "getcert resubmit failed"
+getcert resubmit -s -f "$CM/out/host1.pem" >/dev/null || fail "getcert resubmit -f failed"
 for _ in $(seq 1 100); do
   [[ $(plain x509 -in "$CM/out/host1.pem" -noout -serial 2>/dev/null) != "$s1" ]] && break; sleep 0.2
 done
