@@ -114,6 +114,95 @@ static const char *tls_remedy(dcpki_code c)
     }
 }
 
+static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identity *id)
+{
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    if (cfg == NULL || cfg->signing.url == NULL) {
+        report(d, "signing service", "skip", NULL, "%s",
+               cfg == NULL ? "not tried: fix the configuration first"
+                           : "[signing] url is not set: no remote keys (dcpki:key=ALIAS) to check");
+        return;
+    }
+    if (cfg->signing.api_key_file == NULL) {
+        report(d, "signing API key", "FAIL",
+               "set [signing] api_key_file to the file holding the signing service's API key",
+               "[signing] url is set but [signing] api_key_file is not");
+        return;
+    }
+    if (id == NULL) {
+        report(d, "signing service", "skip", NULL,
+               "not tried: the RA certificate (the client certificate of %s) is not usable",
+               cfg->signing.url);
+        return;
+    }
+    dcpki_signing *s;
+    dcpki_keypair **items = NULL;
+    size_t n = 0;
+    dcpki_code r = cli_signing(d->ctx, &s, &err);
+    if (r == DCPKI_OK)
+        r = dcpki_signing_list(s, &items, &n, &err);
+    if (r == DCPKI_E_API_KEY) {
+        report_err(d, "signing API key", &err,
+                   "put a valid API key of the signing service in [signing] api_key_file");
+        return;
+    }
+    if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
+        r == DCPKI_E_TLS_CLIENT || r == DCPKI_E_TLS) {
+        report_err(d, "signing service", &err, tls_remedy(r));
+        return;
+    }
+    if (r != DCPKI_OK) {
+        report_err(d, "signing service", &err, NULL);
+        return;
+    }
+    char names[512] = "";
+    size_t nl = 0;
+    for (size_t i = 0; i < n && nl < sizeof names; i++) {
+        char e[128];
+        nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%s", i ? ", " : "",
+                               dcpki_escape(items[i]->alias, e, sizeof e));
+    }
+    report(d, "signing API key", "ok", NULL, "accepted by %s", cfg->signing.url);
+    report(d, "signing keys", n > 0 ? "ok" : "warn",
+           n > 0 ? NULL : "create or assign keys to this API key in DigiCert ONE",
+           "%zu key%s listed%s%s", n, n == 1 ? "" : "s", n ? ": " : "", names);
+    /* each alias of [signing] keys */
+    char *copy = cfg->signing.keys ? strdup(cfg->signing.keys) : NULL;
+    if (cfg->signing.keys != NULL && copy == NULL) {
+        report(d, "signing keys", "FAIL", NULL, "out of memory");
+    } else if (copy != NULL) {
+        char *save = NULL;
+        for (char *a = strtok_r(copy, ",", &save); a != NULL; a = strtok_r(NULL, ",", &save)) {
+            while (*a == ' ' || *a == '\t')
+                a++;
+            size_t al = strlen(a);
+            while (al > 0 && (a[al - 1] == ' ' || a[al - 1] == '\t'))
+                a[--al] = '\0';
+            int found = 0;
+            for (size_t i = 0; i < n && !found; i++)
+                found = items[i]->alias != NULL && strcmp(items[i]->alias, a) == 0;
+            char shown[128], check[160];
+            dcpki_escape(a, shown, sizeof shown);
+            snprintf(check, sizeof check, "key %s", shown);
+            if (found)
+                report(d, check, "ok", NULL, "found (dcpki:key=%s)", shown);
+            else
+                report(d, check, "FAIL",
+                       "correct the alias in [signing] keys (and where the host uses it), or have "
+                       "the key assigned to this API key in DigiCert ONE (dcpki keys list)",
+                       "no signing key with alias \"%s\" (the service lists: %s)", shown,
+                       n ? names : "none");
+        }
+        free(copy);
+    } else if (n > 0) {
+        report(d, "signing key aliases", "skip", NULL,
+               "[signing] keys is not set: list there the aliases this host uses to have "
+               "each checked");
+    }
+    dcpki_keypairs_free(items, n);
+}
+
 static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 {
     int st = cli_parse_common_only(ctx, self, argc, argv, 0, 0);
@@ -224,6 +313,9 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
     }
 
+    /* 8. the signing service: API key accepted, keys listed, each [signing] keys alias found */
+    check_signing(&d, cfg, id);
+
     if (d.arr != NULL) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "ok", json_object_new_boolean(d.failed == 0));
@@ -239,7 +331,7 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 
 const cli_cmd cli_cmd_doctor = {
     .name = "doctor",
-    .summary = "check configuration, RA certificate, TLS, health and profiles",
+    .summary = "check configuration, RA certificate, TLS, health, profiles and signing keys",
     .usage =
         "Usage: dcpki doctor [--json]\n"
         "\n"
@@ -249,7 +341,8 @@ const cli_cmd cli_cmd_doctor = {
         "thumbprint when configured) with its private key readable and matching, not expired,\n"
         "clientAuth; TLS handshake with the CA (server not trusted / client certificate or key\n"
         "refused / connection refused / timeout); health check service UP; the policy of each\n"
-        "[profiles] entry retrievable.\n"
+        "[profiles] entry retrievable; with [signing] url: the API key accepted and the keys\n"
+        "listed by the signing service, and each alias of [signing] keys found.\n"
         "Exit status: 0 when every check passed, 1 otherwise.\n",
     .run = doctor_run,
 };

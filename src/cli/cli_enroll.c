@@ -2,10 +2,14 @@
 #include "cli_enroll.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -54,23 +58,60 @@ dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err)
     return DCPKI_OK;
 }
 
+/* a dotted OID: digits and single dots, at least two arcs */
+static int looks_like_oid(const char *s)
+{
+    int arcs = 0, digits = 0;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9') {
+            digits++;
+        } else if (*s == '.' && digits > 0) {
+            arcs++;
+            digits = 0;
+        } else {
+            return 0;
+        }
+    }
+    return digits > 0 && arcs >= 1;
+}
+
 dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpki_err *err)
 {
-    if (opt != NULL) {
-        *oid = opt;
+    const dcpki_config *cfg = NULL;
+    dcpki_code rc;
+    if (opt != NULL && looks_like_oid(opt)) {
+        /* an OID needs no configuration, unless a [profiles] name is spelled like one */
+        dcpki_err ignored;
+        if (cli_config(ctx, &cfg, &ignored) != DCPKI_OK)
+            cfg = NULL;
+        const char *named = cfg ? dcpki_config_profile(cfg, opt) : NULL;
+        *oid = named ? named : opt;
         return DCPKI_OK;
     }
-    const dcpki_config *cfg;
-    dcpki_code rc = cli_config(ctx, &cfg, err);
-    if (rc != DCPKI_OK)
+    if ((rc = cli_config(ctx, &cfg, err)) != DCPKI_OK)
         return rc;
-    const char *d = dcpki_config_profile(cfg, "default");
-    if (d == NULL)
+    const char *name = opt ? opt : "default";
+    const char *found = dcpki_config_profile(cfg, name);
+    if (found != NULL) {
+        *oid = found;
+        return DCPKI_OK;
+    }
+    char known[256] = "";
+    size_t kl = 0;
+    for (size_t i = 0; i < cfg->n_profiles && kl < sizeof known; i++)
+        kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s%s", i ? ", " : "",
+                               cfg->profiles[i].name);
+    if (opt == NULL)
         return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
-                             "no profile given and %s has no [profiles] default (give --profile OID "
-                             "or set default = OID under [profiles])", cfg->path);
-    *oid = d;
-    return DCPKI_OK;
+                             "no profile given and %s has no [profiles] default (give a profile "
+                             "OID or a [profiles] name%s%s, or set default = OID under [profiles])",
+                             cfg->path, kl ? ": " : "", known);
+    char shown[128];
+    dcpki_escape(opt, shown, sizeof shown);
+    return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
+                         "profile \"%s\" is neither a dotted OID nor a name under [profiles] in %s "
+                         "(%s%s; add %s = OID under [profiles], or give the OID)",
+                         shown, cfg->path, kl ? "names: " : "no names are defined", known, shown);
 }
 
 dcpki_code cli_store_dir(const char *opt, char *buf, size_t n, dcpki_err *err)
@@ -302,6 +343,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
             goto done;
         if (found && old.state == DCPKI_STORE_PENDING) {
             res->pending = 1;
+            res->already_pending = 1;
             res->pending_id = strdup(old.pending_id);
             rc = dcpki_err_set(err, DCPKI_E_PENDING,
                                "this request is already pending at the CA under "
@@ -595,7 +637,7 @@ static json_object *res_json(const cli_enroll_res *r, const char *subject, const
 
 enum {
     OPT_PROFILE = CLI_OPT_FIRST_FREE, OPT_SUBJECT, OPT_SAN, OPT_PFX, OPT_PASS, OPT_CSR, OPT_OUT,
-    OPT_CHAIN_OUT, OPT_RENEW, OPT_POLL, OPT_BATCH, OPT_OUT_DIR, OPT_STORE
+    OPT_CHAIN_OUT, OPT_RENEW, OPT_POLL, OPT_BATCH, OPT_OUT_DIR, OPT_STORE, OPT_QUIET
 };
 
 typedef struct opts {
@@ -604,6 +646,7 @@ typedef struct opts {
     const char **sans;
     size_t n_sans;
     int renew;
+    int quiet;
 } opts;
 
 static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
@@ -678,7 +721,7 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
     return ret;
 }
 
-static int run_poll(cli_ctx *ctx, const opts *o, const char *store)
+static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
 {
     dcpki_err err;
     dcpki_err_clear(&err);
@@ -686,7 +729,7 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *store)
     if (o->pfx != NULL && read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
         return cli_error(&err);
     cli_enroll_res res;
-    dcpki_code rc = cli_enroll_poll(ctx, o->profile, o->poll, store, &res, &err);
+    dcpki_code rc = cli_enroll_poll(ctx, profile, o->poll, store, &res, &err);
     if (rc == DCPKI_OK) {
         if (o->pfx != NULL)
             rc = write_pfx(&res, o->pfx, pass, NULL, &err);
@@ -833,6 +876,83 @@ static char *batch_pfx_path(const char *dir, const batch_item *b)
     return path;
 }
 
+/* --out-dir: made (0700) when missing; a directory this user can write to.
+ * Checked before the first request, so the CA issues nothing that cannot be delivered. */
+static dcpki_code batch_out_dir(const char *dir, dcpki_err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (errno != ENOENT)
+            return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s cannot be used: %s; nothing was "
+                                 "sent to the CA", dir, strerror(errno));
+        if (mkdir(dir, 0700) != 0)
+            return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s does not exist and cannot be made: "
+                                 "%s; nothing was sent to the CA", dir, strerror(errno));
+        fprintf(stderr, "dcpki: made the output directory %s (mode 0700)\n", dir);
+        return DCPKI_OK;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s is not a directory; nothing was sent "
+                             "to the CA", dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return dcpki_err_set(err, DCPKI_E_IO, "--out-dir %s is not writable by this user: %s; "
+                             "nothing was sent to the CA", dir, strerror(errno));
+    return DCPKI_OK;
+}
+
+/* the directory a PFX goes to can take it (an entry's own "pfx" may name another) */
+static dcpki_code batch_path_writable(const char *path, dcpki_err *err)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "checking %s", path);
+    const char *dir = dirname(copy);
+    dcpki_code rc = DCPKI_OK;
+    if (access(dir, W_OK | X_OK) != 0)
+        rc = dcpki_err_set(err, DCPKI_E_IO, "cannot write %s: %s: %s; not sent to the CA", path,
+                           dir, strerror(errno));
+    free(copy);
+    return rc;
+}
+
+/* Progress of --batch on standard error: on a terminal one line rewritten in
+ * place (cut to the terminal's width); otherwise a plain line per subject;
+ * nothing with --quiet. Result lines (standard output) are not progress. */
+typedef struct progress {
+    int mode;      /* 0 quiet, 1 lines, 2 terminal */
+    int shown;     /* a terminal line is on screen */
+    size_t total;
+} progress;
+
+static void progress_clear(progress *p)
+{
+    if (p->mode == 2 && p->shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        p->shown = 0;
+    }
+}
+
+static void progress_show(progress *p, size_t idx, size_t ok, size_t failed, const char *subject)
+{
+    char shown[256];
+    dcpki_escape(subject, shown, sizeof shown);
+    if (p->mode == 1) {
+        fprintf(stderr, "[%zu/%zu] %s ...\n", idx, p->total, shown);
+    } else if (p->mode == 2) {
+        struct winsize ws;
+        int width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+        char line[512];
+        snprintf(line, sizeof line, "[%zu/%zu] %zu done, %zu failed: %s ...", idx, p->total, ok,
+                 failed, shown);
+        if (width > 1 && (size_t)width - 1 < sizeof line)
+            line[width - 1] = '\0'; /* never wrap: \r must return to this line */
+        fprintf(stderr, "\r\033[K%s", line);
+        fflush(stderr);
+        p->shown = 1;
+    }
+}
+
 static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
 {
     dcpki_err err;
@@ -841,6 +961,10 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
     size_t len = 0;
     if (read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
         return cli_error(&err);
+    if (batch_out_dir(o->out_dir, &err) != DCPKI_OK) {
+        dcpki_secret_free(pass);
+        return cli_error(&err);
+    }
     if (cli_read_file(o->batch, &data, &len, DCPKI_E_IO, &err) != DCPKI_OK) {
         dcpki_secret_free(pass);
         return cli_error(&err);
@@ -857,6 +981,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             total++;
         l = nl ? nl + 1 : NULL;
     }
+    progress prog = {.mode = o->quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1, .total = total};
     json_object *arr = ctx->json ? json_object_new_array() : NULL;
     size_t idx = 0, n_ok = 0, n_re = 0, n_fail = 0, n_pend = 0, lineno = 0;
     for (char *line = data, *next; line != NULL; line = next) {
@@ -873,6 +998,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         batch_item b;
         char msg[256] = "";
         char *path = NULL;
+        const char *line_profile = NULL;
         cli_enroll_res res;
         memset(&res, 0, sizeof res);
         dcpki_code rc;
@@ -888,12 +1014,17 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             } else {
                 path = batch_pfx_path(o->out_dir, &b);
             }
-            fprintf(stderr, "[%zu/%zu] %s ...\n", idx, total, b.subject);
+            progress_show(&prog, idx, n_ok + n_re, n_fail, b.subject);
             if (path == NULL) {
                 rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT,
                                    "no file name can be made from \"%.100s\" (give \"pfx\")", b.subject);
+            } else if (b.profile != NULL &&
+                       cli_pki_profile(ctx, b.profile, &line_profile, &err) != DCPKI_OK) {
+                rc = err.code;
+            } else if (batch_path_writable(path, &err) != DCPKI_OK) {
+                rc = err.code;
             } else {
-                cli_enroll_req rq = {.profile = b.profile ? b.profile : profile,
+                cli_enroll_req rq = {.profile = b.profile ? line_profile : profile,
                                      .subject = b.subject,
                                      .sans = (const char *const *)b.sans, .n_sans = b.n_sans,
                                      .renew = o->renew, .store_dir = store};
@@ -902,13 +1033,15 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
                     rc = write_pfx(&res, path, pass, b.subject, &err);
             }
         }
-        char line_out[DCPKI_ERR_DETAIL_MAX + 512];
+        char line_out[DCPKI_ERR_DETAIL_MAX + 1024];
+        char subj[256];
+        dcpki_escape(b.subject ? b.subject : "(line)", subj, sizeof subj);
         if (rc == DCPKI_OK) {
             if (res.redelivered)
                 n_re++;
             else
                 n_ok++;
-            snprintf(line_out, sizeof line_out, "%s: %s %s -> %s", b.subject,
+            snprintf(line_out, sizeof line_out, "%s: %s %s -> %s", subj,
                      res.redelivered ? "re-delivered" : "issued", res.serial, path);
         } else {
             if (rc == DCPKI_E_PENDING)
@@ -916,7 +1049,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             else
                 n_fail++;
             char eb[DCPKI_ERR_DETAIL_MAX + 256];
-            snprintf(line_out, sizeof line_out, "%s: %s: %s", b.subject ? b.subject : "(line)",
+            snprintf(line_out, sizeof line_out, "%s: %s: %s", subj,
                      rc == DCPKI_E_PENDING ? "PENDING" : "FAILED", dcpki_err_format(&err, eb, sizeof eb));
         }
         if (arr != NULL) {
@@ -932,6 +1065,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             json_object_object_add(jo, "line", json_object_new_int64((int64_t)lineno));
             json_object_array_add(arr, jo);
         } else {
+            progress_clear(&prog);
             printf("%s\n", line_out);
             fflush(stdout);
         }
@@ -939,6 +1073,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         batch_item_clear(&b);
         cli_enroll_res_clear(&res);
     }
+    progress_clear(&prog);
     unsigned long conns = cli_connections(ctx);
     fprintf(stderr, "dcpki: %zu subjects: %zu issued, %zu re-delivered, %zu pending, %zu failed "
             "(%lu connection%s to the CA)\n", idx, n_ok, n_re, n_pend, n_fail, conns,
@@ -967,6 +1102,7 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"out-dir", required_argument, NULL, OPT_OUT_DIR},
         {"store", required_argument, NULL, OPT_STORE},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {NULL, 0, NULL, 0},
     };
     opts o;
@@ -992,6 +1128,7 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         case OPT_BATCH: o.batch = optarg; break;
         case OPT_OUT_DIR: o.out_dir = optarg; break;
         case OPT_STORE: o.store = optarg; break;
+        case OPT_QUIET: o.quiet = 1; break;
         default: free(o.sans); return cli_usage_error(ctx, "unexpected option");
         }
     }
@@ -1013,6 +1150,8 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         bad = "--pfx goes with --subject or --poll";
     else if (o.batch != NULL && o.out_dir == NULL)
         bad = "--batch needs --out-dir DIR (one PKCS#12 per subject)";
+    else if (o.quiet && o.batch == NULL)
+        bad = "--quiet goes with --batch (it silences the progress)";
     else if ((o.pfx != NULL || o.batch != NULL) && o.pass_file == NULL)
         bad = "a PKCS#12 is always encrypted: give --pfx-pass-file FILE (its first line is the "
               "password)";
@@ -1050,13 +1189,14 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     char store[4096];
     const char *profile = NULL;
     if (cli_store_dir(o.store, store, sizeof store, &err) != DCPKI_OK ||
-        (o.poll == NULL && cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK)) {
+        ((o.poll == NULL || o.profile != NULL) &&
+         cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK)) {
         free(o.sans);
         return cli_error(&err);
     }
     int ret;
     if (o.poll != NULL)
-        ret = run_poll(ctx, &o, store);
+        ret = run_poll(ctx, &o, profile, store);
     else if (o.batch != NULL)
         ret = run_batch(ctx, &o, profile, store);
     else
@@ -1069,11 +1209,11 @@ const cli_cmd cli_cmd_enroll = {
     .name = "enroll",
     .summary = "enroll for a certificate under a DigiCert certificate profile",
     .usage =
-        "Usage: dcpki enroll [--profile OID] --subject DN [--san TYPE:VALUE]... --pfx FILE\n"
+        "Usage: dcpki enroll [--profile P] --subject DN [--san TYPE:VALUE]... --pfx FILE\n"
         "                    --pfx-pass-file FILE [--renew] [--store DIR]\n"
-        "       dcpki enroll [--profile OID] --csr FILE --out CERT.pem [--chain-out FILE] [--renew]\n"
+        "       dcpki enroll [--profile P] --csr FILE --out CERT.pem [--chain-out FILE] [--renew]\n"
         "       dcpki enroll --poll ID (--pfx FILE --pfx-pass-file FILE | --out CERT.pem)\n"
-        "       dcpki enroll [--profile OID] --batch FILE --out-dir DIR --pfx-pass-file FILE\n"
+        "       dcpki enroll [--profile P] --batch FILE --out-dir DIR --pfx-pass-file FILE [--quiet]\n"
         "\n"
         "Generates a key pair locally (RSA 2048, or what the profile demands), applies the\n"
         "connector's subject/SAN rules and checks them against the profile's policy before\n"
@@ -1081,7 +1221,8 @@ const cli_cmd cli_cmd_enroll = {
         "(key, certificate, chain; AES-256-CBC/PBKDF2, SHA-256 MAC; mode 0600).\n"
         "\n"
         "Options:\n"
-        "  --profile OID        certificate profile (default: [profiles] default)\n"
+        "  --profile P          certificate profile: its OID or a name under [profiles]\n"
+        "                       (default: [profiles] default)\n"
         "  --subject DN         CN=name | CN=name,E=mail | CN=mail (other attributes only when\n"
         "                       the profile has them)\n"
         "  --san TYPE:VALUE     email:ADDR | upn:NAME@DOMAIN | othername:OID;HEX (repeatable);\n"
@@ -1097,9 +1238,13 @@ const cli_cmd cli_cmd_enroll = {
         "  --poll ID            collect the certificate of a pending request\n"
         "                       (its pendingTokenReferenceID)\n"
         "  --batch FILE         one request per line: a subject DN, or a JSON object\n"
-        "                       {\"subject\":..., \"san\":[...], \"profile\":..., \"pfx\":...};\n"
+        "                       {\"subject\":..., \"san\":[...], \"profile\":..., \"pfx\":...}\n"
+        "                       (profile: an OID or a [profiles] name);\n"
         "                       one process, one connection, a result line per request\n"
-        "  --out-dir DIR        where --batch writes DIR/<CN>.p12\n"
+        "  --out-dir DIR        where --batch writes DIR/<CN>.p12 (made, mode 0700, when missing;\n"
+        "                       checked before the first request)\n"
+        "  --quiet              --batch: no progress on standard error (a line rewritten in\n"
+        "                       place on a terminal, else a line per subject)\n"
         "  --store DIR          store of issued certificates (default $XDG_STATE_HOME/dcpki/issued\n"
         "                       when set, else /var/lib/dcpki/issued for root, else\n"
         "                       ~/.local/state/dcpki/issued)\n"

@@ -36,6 +36,7 @@ typedef struct cli_enroll_req {
 typedef struct cli_enroll_res {
     int redelivered;              /* from the store, nothing sent to the CA */
     int pending;                  /* CA left it pending: pending_id */
+    int already_pending;          /* it was pending before this call (store entry): nothing sent */
     char *pending_id;
     char *serial;
     EVP_PKEY *key;                /* generated key (NULL for a CSR) */

@@ -1,4 +1,4 @@
-/* dcpki policy [OID]: what a certificate profile allows, from the policy service. */
+/* dcpki policy [PROFILE]: what a certificate profile allows, from the policy service. */
 #include "cli_enroll.h"
 
 #include <stdlib.h>
@@ -32,11 +32,11 @@ const cli_cmd cli_cmd_policy = {
     .name = "policy",
     .summary = "show what a certificate profile allows (policy service)",
     .usage =
-        "Usage: dcpki policy [OID] [--json]\n"
+        "Usage: dcpki policy [PROFILE] [--json]\n"
         "\n"
         "Fetches the profile's policy from the PKI Platform's policy service (mutual TLS with\n"
         "the RA certificate) and prints the subject attributes (mandatory, fixed values), SAN\n"
-        "types, key algorithm and size, validity and CA certificates. OID defaults to\n"
-        "[profiles] default.\n",
+        "types, key algorithm and size, validity and CA certificates. PROFILE is the profile's\n"
+        "OID or a name under [profiles] (default: [profiles] default).\n",
     .run = policy_run,
 };

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* secure_getenv */
 #include "dcpki/config.h"
 #include "dcpki/log.h"
+#include "dcpki/uri.h"
 #include "dcpki/thumbprint.h"
 #include "internal.h"
 
@@ -72,6 +73,7 @@ void dcpki_config_free(dcpki_config *cfg)
     free(cfg->signing.url);
     free(cfg->signing.api_key_file);
     dcpki_secret_free(cfg->signing.api_key);
+    free(cfg->signing.keys);
     free(cfg->pkcs11.pin_file);
     for (size_t i = 0; i < cfg->n_profiles; i++) {
         free(cfg->profiles[i].name);
@@ -249,6 +251,30 @@ static const char *check_oid(const char *v)
     return NULL;
 }
 
+/* [signing] keys: aliases separated by commas (spaces around them ignored) */
+static const char *check_aliases(const char *v)
+{
+    const char *p = v;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, ",");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            return "has an empty alias (write alias, alias, ...)";
+        if (n >= DCPKI_ALIAS_MAX)
+            return "has an alias longer than 255 characters";
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+                return "has a control character in an alias";
+        p += strcspn(p, ",");
+        if (*p == '\0')
+            return NULL;
+        p++;
+    }
+}
+
 static dcpki_code perr(struct parser *ps, dcpki_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static dcpki_code perr(struct parser *ps, dcpki_code code, const char *fmt, ...)
@@ -328,6 +354,7 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
     KEY(SEC_RA, "pkcs12_password_file", cfg->ra.pkcs12_password_file)
     KEY(SEC_SIGNING, "url", cfg->signing.url)
     KEY(SEC_SIGNING, "api_key_file", cfg->signing.api_key_file)
+    KEY(SEC_SIGNING, "keys", cfg->signing.keys)
     KEY(SEC_PKCS11, "pin_file", cfg->pkcs11.pin_file)
 #undef KEY
     if (is_timeout)
@@ -370,6 +397,10 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
     } else if (slot == &cfg->signing.url) {
         const char *why = check_url(val);
+        if (why)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
+    } else if (slot == &cfg->signing.keys) {
+        const char *why = check_aliases(val);
         if (why)
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
     } else if (slot == &cfg->ra.certificate_thumbprint) {

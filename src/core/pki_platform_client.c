@@ -118,6 +118,26 @@ dcpki_code dcpki_pki_get_policy(dcpki_transport *t, const char *ca_host, const c
     return rc;
 }
 
+dcpki_code dcpki_pki_get_all_policies(dcpki_transport *t, const char *ca_host, dcpki_policy ***out,
+                                      size_t *n_out, dcpki_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    char txid[DCPKI_PKI_TXID_MAX + 1];
+    char *body = NULL, *resp = NULL;
+    size_t len = 0, rlen = 0;
+    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_build_get_policies(txid, NULL, 0, &body, &len, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, &resp, &rlen, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_parse_all_policies(resp, rlen, out, n_out, err);
+    free(body);
+    free(resp);
+    return rc;
+}
+
 dcpki_code dcpki_pki_enroll(dcpki_transport *t, const char *ca_host,
                             const dcpki_pki_enroll_params *p, const EVP_PKEY *pub,
                             dcpki_pki_enroll_result *out, dcpki_err *err)

@@ -1123,6 +1123,61 @@ done:
     return DCPKI_OK;
 }
 
+dcpki_code dcpki_pki_parse_all_policies(const char *xml, size_t len, dcpki_policy ***out,
+                                        size_t *n_out, dcpki_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    xmlDocPtr d;
+    xmlNodePtr resp;
+    dcpki_code rc = open_response(xml, len, DCPKI_NS_VS_POLICY, "getPoliciesResponse", &d, &resp, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    const char *ns = DCPKI_NS_VS_POLICY;
+    oid_map oids = {0};
+    dcpki_policy **v = NULL;
+    size_t n = 0;
+    if (load_oids(resp, &oids) != 0) {
+        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the policies");
+        goto done;
+    }
+    xmlNodePtr pols = kid(kid(resp, ns, "response"), ns, "policies");
+    for (xmlNodePtr p = kid(pols, ns, "policy"); p != NULL && rc == DCPKI_OK;
+         p = next_kid(p, ns, "policy")) {
+        char *ref = kid_text(p, ns, "policyOIDReference");
+        const oid_ref *o = oid_lookup(&oids, ref);
+        free(ref);
+        if (o == NULL || !nonempty(o->value))
+            continue;
+        dcpki_policy **nv = realloc(v, (n + 1) * sizeof(*nv));
+        dcpki_policy *pol = nv ? dcpki_policy_new() : NULL;
+        if (nv != NULL)
+            v = nv;
+        if (pol == NULL) {
+            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the policies");
+            break;
+        }
+        v[n++] = pol;
+        rc = read_policy(resp, p, &oids, o->value, pol, err);
+    }
+    if (rc == DCPKI_OK && n == 0)
+        rc = dcpki_err_set(err, DCPKI_E_PROFILE_UNKNOWN,
+                           "the policy service's answer holds no certificate profile for this RA: "
+                           "ask DigiCert to assign a profile to the RA certificate");
+done:
+    oid_map_free(&oids);
+    xmlFreeDoc(d);
+    if (rc != DCPKI_OK) {
+        for (size_t i = 0; i < n; i++)
+            dcpki_policy_free(v[i]);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n_out = n;
+    return DCPKI_OK;
+}
+
 /* ---- RequestSecurityTokenResponse ---- */
 
 void dcpki_pki_enroll_result_clear(dcpki_pki_enroll_result *r)

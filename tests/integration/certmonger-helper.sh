@@ -23,10 +23,26 @@ C=$W/cm.conf
 helper "$C" IDENTIFY; want_rc 0 IDENTIFY; grep -q '^dcpki ' <<<"$OUT" || fail "IDENTIFY: $OUT"
 helper "$C" GET-DEFAULT-TEMPLATE; want_rc 0 GET-DEFAULT-TEMPLATE; [[ $OUT == "$P1" ]] || fail "default template: $OUT"
 helper "$C" GET-SUPPORTED-TEMPLATES; want_rc 0 GET-SUPPORTED-TEMPLATES
-[[ $OUT == "$P1"$'\n'"$P2" ]] || fail "supported templates: $OUT"
+[[ $OUT == default$'\n'devices$'\n'"$P1"$'\n'"$P2" ]] || fail "supported templates: $OUT"
+# a [profiles] name is a template too
+plain req -new -newkey rsa:2048 -nodes -keyout "$W/n.key" -subj "/CN=named@contoso.example" -out "$W/n.csr" 2>/dev/null
+helper "$C" SUBMIT CERTMONGER_CSR="$(cat "$W/n.csr")" CERTMONGER_CA_PROFILE=nosuch
+want_rc 4 "SUBMIT with an unknown profile name"; grep -q 'nosuch.*neither a dotted OID nor a name' <<<"$OUT" || fail "reason: $OUT"
+helper "$C" SUBMIT CERTMONGER_CSR="$(cat "$W/n.csr")" CERTMONGER_CA_PROFILE=default
+want_rc 0 "SUBMIT with the profile name default"
 helper "$C" GET-NEW-REQUEST-REQUIREMENTS; want_rc 0 GET-NEW-REQUEST-REQUIREMENTS
 helper "$C" GET-RENEW-REQUEST-REQUIREMENTS; want_rc 0 GET-RENEW-REQUEST-REQUIREMENTS
+# FETCH-ROOTS: the CA certificates of the profiles the policy service offers, with or
+# without [profiles]; certmonger's format: root; blank, other roots; blank, the others
+write_conf "$W/noprof.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)"
+helper "$W/noprof.conf" FETCH-ROOTS; want_rc 0 "FETCH-ROOTS without [profiles]"; NOPROF_ROOTS=$OUT
 helper "$C" FETCH-ROOTS; want_rc 0 FETCH-ROOTS
+[[ $OUT == "$NOPROF_ROOTS" ]] || fail "FETCH-ROOTS differs with and without [profiles]"
+# three lists (certmonger's cadata.c): root / other roots (the root again: an empty list
+# cannot be written) / other certificates (the issuing CA, never in a trusted list)
+[[ $(awk 'BEGIN {RS=""} END {print NR}' <<<"$OUT") == 3 ]] || fail "FETCH-ROOTS lists: $OUT"
+[[ $(awk 'BEGIN {RS=""} NR==3' <<<"$OUT" | head -1) == *"issuing CA"* ]] || fail "third list: $(awk 'BEGIN {RS=""} NR==3' <<<"$OUT" | head -1)"
+[[ $(awk 'BEGIN {RS=""} NR==2' <<<"$OUT") == $(awk 'BEGIN {RS=""} NR==1' <<<"$OUT") ]] || fail "second list is not the root"
 head -1 <<<"$OUT" | grep -q 'root' || fail "FETCH-ROOTS nickname: $(head -1 <<<"$OUT")"
 awk 'NR>1 && /BEGIN CERT/,/END CERT/ {print} /END CERT/ {exit}' <<<"$OUT" >"$W/root.pem"
 cmp -s <(plain x509 -in "$W/root.pem" -outform DER) <(plain x509 -in "$EMU_ROOT" -outform DER) || fail "FETCH-ROOTS root differs from the emulator's root"
@@ -71,6 +87,7 @@ helper "$W/down.conf" SUBMIT CERTMONGER_CSR="$(cat "$W/h2.csr")"
 want_rc 3 "SUBMIT with the CA unreachable"; grep -qi 'connect' <<<"$OUT" || fail "reason: $OUT"
 helper "$W/nope.conf" SUBMIT CERTMONGER_CSR="$(cat "$W/h2.csr")"
 want_rc 4 "SUBMIT without configuration"
+grep -q "certmonger-submit --config FILE" <<<"$OUT" || fail "no hint to name the configuration in the helper command: $OUT"
 [[ $(enrolled) == "$n1" ]] || fail "a refused SUBMIT issued a certificate"
 pass "rejected -> 2, unknown profile / no CSR / no config -> 4, CA unreachable -> 3, nothing issued"
 

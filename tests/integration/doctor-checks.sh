@@ -82,3 +82,20 @@ write_conf "$W/p3.conf" "ca.host=$PRIV_HOST" "ca.trust=$PT" "profiles.default=$P
 doctor_fails "$W/p3.conf" 'profile old' 'not understood' 'profile OID'
 grep -q '^ok    profile default' "$W/out" || fail "the good profile should pass: $(cat "$W/out")"
 pass "doctor: timeout, health check DOWN, unknown profile OID"
+
+# ---- the signing service: API key, keys listed, each alias of [signing] keys found
+write_conf "$W/s1.conf" "profiles.default=$P1" "signing.keys=issuing-ca, ec-ca"
+"$DCPKI" --config "$W/s1.conf" doctor >"$W/out" || fail "doctor with [signing] keys: $(cat "$W/out")"
+grep -q '^ok    signing API key' "$W/out" && grep -q '^ok    signing keys .*keys listed: .*issuing-ca' "$W/out" &&
+  grep -q '^ok    key issuing-ca' "$W/out" && grep -q '^ok    key ec-ca' "$W/out" || fail "signing checks: $(cat "$W/out")"
+printf 'not-the-api-key\n' >"$W/wrong-api-key"
+write_conf "$W/s2.conf" "profiles.default=$P1" "signing.api_key_file=$W/wrong-api-key"
+doctor_fails "$W/s2.conf" 'signing API key' 'API key' 'put a valid API key'
+! grep -q '^all checks passed' "$W/out" || fail "a wrong API key passed: $(cat "$W/out")"
+# the same wrong key makes keys list fail: doctor agrees with it
+expect_fail "API key" "$DCPKI" --config "$W/s2.conf" keys list
+write_conf "$W/s3.conf" "profiles.default=$P1" "signing.keys=issuing-ca,no-such-key"
+doctor_fails "$W/s3.conf" 'key no-such-key' 'no signing key with alias "no-such-key"' 'issuing-ca' '[signing] keys'
+write_conf "$W/s4.conf" "signing.keys=issuing-ca,,ec-ca"
+doctor_fails "$W/s4.conf" configuration "'keys' in [signing] has an empty alias"
+pass "doctor: signing API key accepted / refused (as keys list), keys listed, each [signing] keys alias found or named missing"

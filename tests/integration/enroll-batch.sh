@@ -3,7 +3,10 @@
 # line and a result per subject, exit 1 when any failed; a second run re-delivers all.
 source "$(dirname "$0")/lib.sh"
 start_private_emulator
-C=$W/priv.conf
+# a [profiles] name in a batch line ("devices") is resolved as --profile is
+write_conf "$W/batch.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" \
+  "profiles.devices=2.16.840.1.113733.1.16.1.2.3.1.1.61904612"
+C=$W/batch.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
 printf 'pfx-secret\n' >"$W/pass"
@@ -15,7 +18,7 @@ CN=dev1@contoso.example
 
 {"subject": "CN=dev2", "san": ["email:dev2@contoso.example", "upn:dev2@contoso.example"]}
 {"subject": "CN=dev3", "san": "othername:1.3.6.1.4.1.311.25.1;0410b8ba00112233445566778899aabbccdd", "profile": "$P2", "pfx": "device3.p12"}
-{"subject": "CN=bad", "san": ["email:bad@contoso.example"], "profile": "$P2"}
+{"subject": "CN=bad", "san": ["email:bad@contoso.example"], "profile": "devices"}
 {"subject": 12}
 CN=dev4,E=dev4@contoso.example
 B
@@ -62,3 +65,40 @@ printf 'CN=ok1@contoso.example\nCN=ok2@contoso.example\n' >"$W/good"
   --pfx-pass-file "$W/pass" >/dev/null 2>&1 || fail "an all-good batch should exit 0"
 expect_fail "--out-dir" "$DCPKI" --config "$C" enroll --profile "$P1" --batch "$W/good" --pfx-pass-file "$W/pass"
 pass "an all-good batch exits 0"
+
+# ---- --out-dir: made when missing; unusable -> refused before anything reaches the CA
+n1=$(enrolled)
+printf 'CN=od1@contoso.example\n' >"$W/one"
+"$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/one" --out-dir "$W/new-out" \
+  --pfx-pass-file "$W/pass" >/dev/null 2>"$W/err" || fail "batch into a missing --out-dir: $(cat "$W/err")"
+[[ -d $W/new-out && $(stat -c %a "$W/new-out") == 700 && -s $W/new-out/od1@contoso.example.p12 ]] ||
+  fail "--out-dir was not made (0700) or holds no PFX: $(ls -la "$W/new-out" 2>&1)"
+grep -q "made the output directory $W/new-out" "$W/err" || fail "no word about the directory made: $(cat "$W/err")"
+: >"$W/a-file"
+printf 'CN=od2@contoso.example\nCN=od3@contoso.example\n' >"$W/two"
+expect_fail "--out-dir $W/a-file is not a directory; nothing was sent to the CA" \
+  "$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/two" --out-dir "$W/a-file" --pfx-pass-file "$W/pass"
+expect_fail "does not exist and cannot be made" \
+  "$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/two" --out-dir "$W/no/such/dir" --pfx-pass-file "$W/pass"
+printf '{"subject": "CN=od4@contoso.example", "pfx": "missing-sub/od4.p12"}\n' >"$W/sub"
+expect_fail "not sent to the CA" \
+  "$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/sub" --out-dir "$W/out" --pfx-pass-file "$W/pass"
+[[ $(enrolled) == $((n1 + 1)) ]] || fail "an undeliverable batch reached the CA ($(( $(enrolled) - n1 - 1 )) extra certificates)"
+pass "--out-dir made when missing (0700); a file, an impossible directory or an entry's missing directory: refused, nothing issued"
+
+# ---- progress: a line per subject when standard error is not a terminal (above), one line
+# rewritten in place on a terminal, none with --quiet
+printf 'CN=pg1@contoso.example\nCN=pg2@contoso.example\n' >"$W/pg"
+"$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/pg" --out-dir "$W/out" \
+  --pfx-pass-file "$W/pass" --quiet >"$W/res" 2>"$W/err" || fail "--quiet batch: $(cat "$W/err")"
+! grep -q '^\[' "$W/err" || fail "--quiet printed progress: $(cat "$W/err")"
+[[ $(wc -l <"$W/res") == 2 ]] || fail "--quiet lost result lines: $(cat "$W/res")"
+grep -q '2 subjects: 2 issued, 0 re-delivered' "$W/err" || fail "--quiet summary: $(cat "$W/err")"
+printf 'CN=tt1@contoso.example\nCN=tt2@contoso.example\n' >"$W/tt"
+script -qec "$(printf '%q ' "$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/tt" \
+  --out-dir "$W/out" --pfx-pass-file "$W/pass")" /dev/null >"$W/tty" 2>&1 </dev/null || fail "batch on a terminal: $(cat "$W/tty")"
+grep -q $'\r\e\\[K\\[1/2\\] 0 done, 0 failed: CN=tt1@contoso.example \\.\\.\\.' "$W/tty" || fail "no in-place progress: $(od -c "$W/tty" | head -20)"
+grep -q $'\r\e\\[K\\[2/2\\] 1 done, 0 failed: CN=tt2@contoso.example' "$W/tty" || fail "progress not updated: $(od -c "$W/tty" | head -20)"
+[[ $(tr '\r' '\n' <"$W/tty" | grep -c '^\[[12]/2\] .*\.\.\.$') == 0 ]] || fail "progress on a terminal ends a line: $(od -c "$W/tty" | head)"
+grep -q 'CN=tt2@contoso.example: issued' "$W/tty" || fail "result lines missing on the terminal: $(cat "$W/tty")"
+pass "progress: one line rewritten in place on a terminal, a line per subject otherwise, none with --quiet"

@@ -23,7 +23,23 @@ D policy "$P1" --json >"$W/pol.json"
 write_conf "$W/withdefault.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "profiles.default=$P2"
 "$DCPKI" --config "$W/withdefault.conf" policy | grep -q "profile: $P2" || fail "policy without OID does not use [profiles] default"
 expect_fail "[profiles] default" D policy
+grep -q 'give a profile OID or a \[profiles\] name' <<<"$LAST_OUTPUT" || fail "policy without a profile: $LAST_OUTPUT"
 pass "policy prints the profile (text, --json, [profiles] default)"
+
+# ---- [profiles] names wherever a profile is taken
+write_conf "$W/named.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "profiles.user=$P1" "profiles.devices=$P2"
+N() { "$DCPKI" --config "$W/named.conf" "$@"; }
+N policy user | grep -q "profile: $P1" || fail "policy user: $(N policy user 2>&1)"
+N policy devices --json | grep -q "\"$P2\"" || fail "policy devices --json"
+N enroll --store "$W/named-store" --profile user --subject "CN=named@contoso.example" \
+  --pfx "$W/named.p12" --pfx-pass-file "$W/pass" 2>"$W/err" || fail "enroll --profile user: $(cat "$W/err")"
+grep -q "profile $P1" "$W/err" || fail "enroll --profile user did not use $P1: $(cat "$W/err")"
+expect_fail 'profile "nosuch" is neither a dotted OID nor a name under [profiles]' \
+  N enroll --store "$W/named-store" --profile nosuch --subject "CN=x@contoso.example" --pfx "$W/x.p12" --pfx-pass-file "$W/pass"
+grep -q 'names: user, devices' <<<"$LAST_OUTPUT" || fail "the failure does not list the names: $LAST_OUTPUT"
+expect_fail 'neither a dotted OID' N policy $'bad\x1bname'
+grep -q 'bad\\x1bname' <<<"$LAST_OUTPUT" || fail "the name is not shown escaped: $LAST_OUTPUT"
+pass "[profiles] names: policy NAME, enroll --profile NAME; an unknown name lists the names (escaped)"
 
 # ---- enroll to PFX
 n0=$(enrolled)

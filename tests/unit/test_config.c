@@ -130,6 +130,9 @@ static void test_values(void **state)
     c = parse_ok("[pkcs11]  pin_file = /etc/dcpki/pin   ; the tokens' PIN\n");
     assert_string_equal(c->pkcs11.pin_file, "/etc/dcpki/pin");
     dcpki_config_free(c);
+    c = parse_ok("[signing]\nkeys = issuing-ca,  ec ca , x\n");
+    assert_string_equal(c->signing.keys, "issuing-ca,  ec ca , x");
+    dcpki_config_free(c);
 }
 
 static void test_errors(void **state)
@@ -179,6 +182,10 @@ static void test_errors(void **state)
         "dcpki.conf:2: 'url' in [signing] has no host name after https://");
     bad("[signing]\nurl = https://a b\n", DCPKI_E_CONFIG_BAD_VALUE,
         "dcpki.conf:2: 'url' in [signing] must not contain spaces, control characters, '?' or '#'");
+    bad("[signing]\nkeys = a, ,b\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'keys' in [signing] has an empty alias (write alias, alias, ...)");
+    bad("[signing]\nkeys = a,\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'keys' in [signing] has an empty alias (write alias, alias, ...)");
     bad("[profiles]\ndefault = 2.16.840.x\n", DCPKI_E_CONFIG_BAD_VALUE,
         "dcpki.conf:2: 'default' in [profiles] is not a dotted OID (e.g. 2.16.840.1.113733.1.16.1.2.3.1.1.47196109)");
     bad("[profiles]\ndefault = 5.1\n", DCPKI_E_CONFIG_BAD_VALUE,

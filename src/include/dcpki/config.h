@@ -51,6 +51,8 @@ typedef struct dcpki_config {
         char *url;               /* https://host[:port] base, no trailing slash */
         char *api_key_file;
         char *api_key;           /* secret (SM_API_KEY), never from the file */
+        char *keys;              /* optional: the aliases this host uses, comma-separated
+                                  * (dcpki doctor checks each); checked, stored as written */
     } signing;
     struct {
         char *pin_file;          /* the tokens' user PIN (first line); unset: no PIN */

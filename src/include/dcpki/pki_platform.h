@@ -183,6 +183,12 @@ dcpki_code dcpki_pki_parse_fault(const char *xml, size_t len, int *is_fault,
 dcpki_code dcpki_pki_parse_policies(const char *xml, size_t len, const char *profile_oid,
                                     dcpki_policy **out, dcpki_err *err);
 
+/* getPoliciesResponse → every policy with a profile OID, in the answer's
+ * order (*out: n_out policies, free each with dcpki_policy_free, then the
+ * array with free()). No policy → DCPKI_E_PROFILE_UNKNOWN. */
+dcpki_code dcpki_pki_parse_all_policies(const char *xml, size_t len, dcpki_policy ***out,
+                                        size_t *n_out, dcpki_err *err);
+
 typedef struct dcpki_pki_enroll_result {
     int pending;                 /* 1: no certificate yet, see pending_id */
     char *pending_id;            /* pendingTokenReferenceID */
@@ -272,6 +278,11 @@ dcpki_code dcpki_pki_post(dcpki_transport *t, const char *ca_host, dcpki_pki_ser
  * error, see dcpki_pki_fault_to_err). */
 dcpki_code dcpki_pki_get_policy(dcpki_transport *t, const char *ca_host, const char *profile_oid,
                                 dcpki_policy **out, dcpki_err *err);
+
+/* getPolicies without a filter → every profile this RA may use (as
+ * dcpki_pki_parse_all_policies). */
+dcpki_code dcpki_pki_get_all_policies(dcpki_transport *t, const char *ca_host, dcpki_policy ***out,
+                                      size_t *n_out, dcpki_err *err);
 
 /* Enrollment (Issue / Renew / QueryTokenStatus) → certificate + chain, or
  * pending (out->pending, out->pending_id): the caller reports pending. */
