@@ -45,7 +45,17 @@ int batch_parse(char *line, batch_item *b, char *msg, size_t n)
         } else if ((strcmp(k, "san") == 0 || strcmp(k, "sans") == 0) &&
                    (json_object_is_type(v, json_type_array) || json_object_is_type(v, json_type_string))) {
             size_t m = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
+            /* both "san" and "sans": the second list must not be written into the first */
+            if (b->sans != NULL) {
+                snprintf(msg, n, "give \"san\" or \"sans\", not both");
+                rc = -1;
+                break;
+            }
             b->sans = calloc(m ? m : 1, sizeof(char *));
+            if (b->sans == NULL) {
+                snprintf(msg, n, "out of memory");
+                rc = -1;
+            }
             for (size_t i = 0; b->sans && i < m; i++) {
                 json_object *s = json_object_is_type(v, json_type_array)
                                      ? json_object_array_get_idx(v, i) : v;
@@ -54,7 +64,12 @@ int batch_parse(char *line, batch_item *b, char *msg, size_t n)
                     rc = -1;
                     break;
                 }
-                b->sans[b->n_sans++] = strdup(json_object_get_string(s));
+                if ((b->sans[b->n_sans] = strdup(json_object_get_string(s))) == NULL) {
+                    snprintf(msg, n, "out of memory");
+                    rc = -1;
+                    break;
+                }
+                b->n_sans++;
             }
         } else if (strcmp(k, "subject") == 0 || strcmp(k, "profile") == 0 || strcmp(k, "pfx") == 0 ||
                    strcmp(k, "san") == 0 || strcmp(k, "sans") == 0) {

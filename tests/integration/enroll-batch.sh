@@ -62,3 +62,11 @@ printf 'CN=ok1@contoso.example\nCN=ok2@contoso.example\n' >"$W/good"
   --pfx-pass-file "$W/pass" >/dev/null 2>&1 || fail "an all-good batch should exit 0"
 expect_fail "--out-dir" "$DCPKI" --config "$C" enroll --profile "$P1" --batch "$W/good" --pfx-pass-file "$W/pass"
 pass "an all-good batch exits 0"
+
+# "san" and "sans" on one line: refused (they overflowed the SAN list before; found by fuzz target batch)
+printf '{"subject": "CN=both", "sans": ["upn:both@contoso.example"], "san": ["email:both@contoso.example"]}\n' >"$W/both"
+rc=0
+"$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/both" --out-dir "$W/out" \
+  --pfx-pass-file "$W/pass" >"$W/res" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q 'line 1: give "san" or "sans", not both' "$W/res" || fail "san + sans: rc $rc: $(cat "$W/res")"
+pass "a line with both \"san\" and \"sans\" is refused"
