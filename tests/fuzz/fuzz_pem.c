@@ -21,7 +21,7 @@
 
 #define SEP "\n%%\n"
 
-static char dir[64], f_cert[128], f_key[128], f_pass[128];
+static char dir[512], f_cert[600], f_key[600], f_pass[600];
 static dcpki_config *cfgs[4];
 
 static void cleanup(void)
@@ -46,14 +46,14 @@ static void init(void)
     if (cfgs[0])
         return;
     const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%.40s/dcpki-fuzz-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    snprintf(dir, sizeof(dir), "%s/dcpki-fuzz-XXXXXX", tmp && *tmp && strlen(tmp) < 400 ? tmp : "/tmp");
     if (!mkdtemp(dir))
         abort();
     snprintf(f_cert, sizeof(f_cert), "%s/ra.pem", dir);
     snprintf(f_key, sizeof(f_key), "%s/ra.key", dir);
     snprintf(f_pass, sizeof(f_pass), "%s/pass", dir);
     put_file(f_pass, (const uint8_t *)"fuzz\n", 5);
-    char text[4][512];
+    char text[4][2048];
     snprintf(text[0], sizeof(text[0]), "[ra]\ncertificate = %s\n", f_cert);
     snprintf(text[1], sizeof(text[1]), "[ra]\ncertificate = %s\nkey = %s\n", f_cert, f_key);
     snprintf(text[2], sizeof(text[2]), "[ra]\npkcs12 = %s\npkcs12_password_file = %s\n", f_cert, f_pass);

@@ -157,11 +157,11 @@ static int read_all(const char *path, uint8_t **out, size_t *n)
         return -1;
     uint8_t *b = malloc(REPLAY_MAX_INPUT);
     size_t r = b ? fread(b, 1, REPLAY_MAX_INPUT, f) : 0;
-    int bad = !b || ferror(f) || !feof(f);
+    int e = !b ? ENOMEM : ferror(f) ? EIO : !feof(f) ? EFBIG : 0;
     fclose(f);
-    if (bad) {
+    if (e) {
         free(b);
-        errno = bad && b ? EFBIG : ENOMEM;
+        errno = e;
         return -1;
     }
     *out = b;
