@@ -1,5 +1,6 @@
 /* dcpki enroll: profile enrollment through the PKI Platform (issue 4). */
 #include "cli_enroll.h"
+#include "cli_batch.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -759,25 +760,6 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
 
 /* ---- batch ---- */
 
-typedef struct batch_item {
-    char *subject;
-    char **sans;
-    size_t n_sans;
-    char *profile;
-    char *pfx;
-} batch_item;
-
-static void batch_item_clear(batch_item *b)
-{
-    free(b->subject);
-    for (size_t i = 0; i < b->n_sans; i++)
-        free(b->sans[i]);
-    free(b->sans);
-    free(b->profile);
-    free(b->pfx);
-    memset(b, 0, sizeof(*b));
-}
-
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -786,65 +768,6 @@ static char *trim(char *s)
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
         s[--n] = '\0';
     return s;
-}
-
-/* A line: a JSON object {"subject": "...", "san": [...] | "...", "profile": "...",
- * "pfx": "..."} or a subject string. Returns 0, or -1 with msg set. */
-static int batch_parse(char *line, batch_item *b, char *msg, size_t n)
-{
-    memset(b, 0, sizeof(*b));
-    if (line[0] != '{') {
-        b->subject = strdup(line);
-        return b->subject ? 0 : (snprintf(msg, n, "out of memory"), -1);
-    }
-    json_object *o = json_tokener_parse(line);
-    if (o == NULL || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        snprintf(msg, n, "not a JSON object");
-        return -1;
-    }
-    int rc = 0;
-    json_object_object_foreach(o, k, v) {
-        if (strcmp(k, "subject") == 0 && json_object_is_type(v, json_type_string)) {
-            b->subject = strdup(json_object_get_string(v));
-        } else if (strcmp(k, "profile") == 0 && json_object_is_type(v, json_type_string)) {
-            b->profile = strdup(json_object_get_string(v));
-        } else if (strcmp(k, "pfx") == 0 && json_object_is_type(v, json_type_string)) {
-            b->pfx = strdup(json_object_get_string(v));
-        } else if ((strcmp(k, "san") == 0 || strcmp(k, "sans") == 0) &&
-                   (json_object_is_type(v, json_type_array) || json_object_is_type(v, json_type_string))) {
-            size_t m = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 1;
-            b->sans = calloc(m ? m : 1, sizeof(char *));
-            for (size_t i = 0; b->sans && i < m; i++) {
-                json_object *s = json_object_is_type(v, json_type_array)
-                                     ? json_object_array_get_idx(v, i) : v;
-                if (!json_object_is_type(s, json_type_string)) {
-                    snprintf(msg, n, "\"san\" entries must be strings");
-                    rc = -1;
-                    break;
-                }
-                b->sans[b->n_sans++] = strdup(json_object_get_string(s));
-            }
-        } else if (strcmp(k, "subject") == 0 || strcmp(k, "profile") == 0 || strcmp(k, "pfx") == 0 ||
-                   strcmp(k, "san") == 0 || strcmp(k, "sans") == 0) {
-            snprintf(msg, n, "\"%s\" must be a string%s", k,
-                     k[0] == 's' && k[1] == 'a' ? " or a list of strings" : "");
-            rc = -1;
-        } else {
-            snprintf(msg, n, "unknown key \"%.40s\" (known: subject, san, profile, pfx)", k);
-            rc = -1;
-        }
-        if (rc != 0)
-            break;
-    }
-    json_object_put(o);
-    if (rc == 0 && b->subject == NULL) {
-        snprintf(msg, n, "no \"subject\"");
-        rc = -1;
-    }
-    if (rc != 0)
-        batch_item_clear(b);
-    return rc;
 }
 
 /* DIR/<CN or subject, file-name safe>.p12 */

@@ -7,7 +7,8 @@
  *   KEYPAIR    the signing service's keypair JSON (internal.h)
  *   SIGN       the signing service's answer to a signature (RSA and EC keys)
  *   ERRTEXT    the message extracted from an HTTP error body
- * Build and run by hand (tests/fuzz/run-fuzz); not part of ctest. */
+ * ctest replays the corpus (tests/fuzz/CMakeLists.txt); tests/fuzz/run-fuzz
+ * runs libFuzzer. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +22,10 @@
 #include "dcpki/signing.h"
 #include "dcpki/thumbprint.h"
 #include "dcpki/uri.h"
+#include "fuzz.h"
 #include "internal.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static char *cstr(const uint8_t *data, size_t size)
-{
-    char *s = malloc(size + 1);
-    if (!s)
-        abort();
-    memcpy(s, data, size);
-    s[size] = '\0';
-    return s;
-}
+#define cstr fuzz_cstr
 
 #if defined(FUZZ_SIGN)
 static dcpki_keypair *rsa_kp, *ec_kp;
@@ -86,14 +78,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(s);
 #elif defined(FUZZ_KEYREF)
     char *uri = NULL;
-    if (dcpki_keyref_parse_pem((const char *)data, size, &uri, &err) == DCPKI_OK && !uri)
-        abort();
+    dcpki_code rc = dcpki_keyref_parse_pem((const char *)data, size, &uri, &err);
+    if (rc == DCPKI_OK) {
+        /* round trip: the URI written as a key reference reads back the same */
+        char *pem = NULL, *uri2 = NULL;
+        FUZZ_ASSERT(uri != NULL);
+        FUZZ_ASSERT(dcpki_keyref_pem(uri, &pem, &err) == DCPKI_OK);
+        FUZZ_ASSERT(dcpki_keyref_parse_pem(pem, strlen(pem), &uri2, &err) == DCPKI_OK);
+        FUZZ_ASSERT(strcmp(uri, uri2) == 0);
+        free(pem);
+        free(uri2);
+    } else {
+        fuzz_check_err(&err, rc);
+        FUZZ_ASSERT(uri == NULL);
+    }
     free(uri);
     uri = NULL;
-    if (dcpki_keyref_decode_der(data, size, &uri, &err) == DCPKI_OK) {
+    rc = dcpki_keyref_decode_der(data, size, &uri, &err);
+    if (rc == DCPKI_OK) {
         dcpki_uri u;
-        if (!uri || dcpki_uri_parse(uri, &u, &err) != DCPKI_OK)
-            abort();
+        unsigned char *der = NULL;
+        size_t dl = 0;
+        char *uri2 = NULL;
+        FUZZ_ASSERT(uri != NULL && dcpki_uri_parse(uri, &u, &err) == DCPKI_OK);
+        FUZZ_ASSERT(dcpki_keyref_encode_der(uri, &der, &dl, &err) == DCPKI_OK);
+        FUZZ_ASSERT(dcpki_keyref_decode_der(der, dl, &uri2, &err) == DCPKI_OK && strcmp(uri, uri2) == 0);
+        OPENSSL_free(der);
+        free(uri2);
+    } else {
+        fuzz_check_err(&err, rc);
+        FUZZ_ASSERT(uri == NULL);
     }
     free(uri);
 #elif defined(FUZZ_CONFIG)
@@ -149,5 +163,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #else
 #error "define one FUZZ_* target"
 #endif
+    (void)err;
     return 0;
 }

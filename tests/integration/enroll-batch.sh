@@ -102,3 +102,11 @@ grep -q $'\r\e\\[K\\[2/2\\] 1 done, 0 failed: CN=tt2@contoso.example' "$W/tty" |
 [[ $(tr '\r' '\n' <"$W/tty" | grep -c '^\[[12]/2\] .*\.\.\.$') == 0 ]] || fail "progress on a terminal ends a line: $(od -c "$W/tty" | head)"
 grep -q 'CN=tt2@contoso.example: issued' "$W/tty" || fail "result lines missing on the terminal: $(cat "$W/tty")"
 pass "progress: one line rewritten in place on a terminal, a line per subject otherwise, none with --quiet"
+
+# "san" and "sans" on one line: refused (they overflowed the SAN list before; found by fuzz target batch)
+printf '{"subject": "CN=both", "sans": ["upn:both@contoso.example"], "san": ["email:both@contoso.example"]}\n' >"$W/both"
+rc=0
+"$DCPKI" --config "$C" enroll --store "$W/store" --profile "$P1" --batch "$W/both" --out-dir "$W/out" \
+  --pfx-pass-file "$W/pass" >"$W/res" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q 'line 1: give "san" or "sans", not both' "$W/res" || fail "san + sans: rc $rc: $(cat "$W/res")"
+pass "a line with both \"san\" and \"sans\" is refused"
