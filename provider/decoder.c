@@ -44,7 +44,25 @@ static int pem_keyref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
     if (PEM_read_bio(in, &name, &header, &der, &len) > 0
         && strcmp(name, DCPKI_KEYREF_PEM_LABEL) == 0) {
         OSSL_PARAM params[3];
+        char *uri = NULL;
+        dcpki_err err;
         ERR_pop_to_mark();
+        /* the block is ours: a broken one is reported as such (not as OpenSSL's
+         * "unsupported" after every other decoder has declined it) */
+        dcpki_err_clear(&err);
+        ERR_set_mark(); /* the ASN.1 decoder's own errors: ours names the cause */
+        int bad = len <= 0 || dcpki_keyref_decode_der(der, (size_t)len, &uri, &err) != DCPKI_OK;
+        ERR_pop_to_mark();
+        if (bad) {
+            dcpki_err e2;
+            dcpki_err_set(&e2, err.code ? err.code : DCPKI_E_KEYREF,
+                          "the %s block holds no valid dcpki: URI: %s", DCPKI_KEYREF_PEM_LABEL,
+                          err.detail[0] ? err.detail : "it is empty");
+            DCPKI_RAISE_ERR(prov, &e2);
+            ret = 0;
+            goto out;
+        }
+        free(uri);
         params[0] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, der, (size_t)len);
         params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
                                                      (char *)DCPKI_KEYREF_STRUCTURE, 0);
@@ -53,6 +71,7 @@ static int pem_keyref_decode(void *ctx, OSSL_CORE_BIO *cin, int selection,
     } else {
         ERR_pop_to_mark();
     }
+out:
     OPENSSL_free(name);
     OPENSSL_free(header);
     OPENSSL_free(der);

@@ -1,6 +1,7 @@
 /* Shared parts of the dcpki command-line tool (see cli_common.h). */
 #include "cli_common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -414,20 +415,63 @@ void cli_cert_print(FILE *f, const char *indent, X509 *x)
 
 #define CLI_FILE_MAX ((size_t)64 * 1024 * 1024)
 
+/* Temporary files of a target are named .dcpki-tmp-<target's name>.XXXXXX
+ * (the name cut so that the whole fits in NAME_MAX). One older than this was
+ * left by a run that was killed between writing and renaming it. */
+#define STALE_TMP_SECONDS (10 * 60)
+#define TMP_PREFIX ".dcpki-tmp-"
+#define TMP_BASE_MAX (255 - (sizeof(TMP_PREFIX) - 1) - 7)
+
+/* Remove this user's stale temporary files of the target named base in dir
+ * (only regular files of that target, older than STALE_TMP_SECONDS: a fresh one
+ * may be another process's write in progress). */
+static void remove_stale_tmp(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    char prefix[sizeof(TMP_PREFIX) + TMP_BASE_MAX + 2];
+    snprintf(prefix, sizeof prefix, "%s%.*s.", TMP_PREFIX, (int)TMP_BASE_MAX, base);
+    size_t pl = strlen(prefix);
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(e->d_name, prefix, pl) != 0 || strlen(e->d_name) != pl + 6 ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != geteuid() || now - st.st_mtime < STALE_TMP_SECONDS)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            char full[4400], shown[4400];
+            snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+            fprintf(stderr, "dcpki: removed %s, a temporary file left by an interrupted run\n",
+                    dcpki_escape(full, shown, sizeof shown));
+        }
+    }
+    closedir(d);
+}
+
 dcpki_code cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                                  int overwrite, dcpki_err *err)
 {
     char *pcopy = strdup(path);
-    if (!pcopy)
+    char *bcopy = strdup(path);
+    if (!pcopy || !bcopy) {
+        free(pcopy);
+        free(bcopy);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory");
+    }
     char *dir = dirname(pcopy);
-    size_t tlen = strlen(dir) + 32;
+    const char *base = basename(bcopy);
+    remove_stale_tmp(dir, base);
+    size_t tlen = strlen(dir) + sizeof(TMP_PREFIX) + TMP_BASE_MAX + 16;
     char *tmp = malloc(tlen);
     if (!tmp) {
         free(pcopy);
+        free(bcopy);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "out of memory");
     }
-    snprintf(tmp, tlen, "%s/.dcpki-tmp-XXXXXX", dir);
+    snprintf(tmp, tlen, "%s/%s%.*s.XXXXXX", dir, TMP_PREFIX, (int)TMP_BASE_MAX, base);
 
     dcpki_code rc = DCPKI_OK;
     int fd = mkstemp(tmp);
@@ -492,6 +536,7 @@ fail:
 out:
     free(tmp);
     free(pcopy);
+    free(bcopy);
     return rc;
 }
 

@@ -770,6 +770,16 @@ static char *trim(char *s)
     return s;
 }
 
+/* s with control characters escaped (dcpki_escape), whole, in a new string */
+static char *batch_escape_dup(const char *s)
+{
+    size_t n = 4 * strlen(s) + 1;
+    char *o = malloc(n);
+    if (o != NULL)
+        dcpki_escape(s, o, n);
+    return o;
+}
+
 /* DIR/<CN or subject, file-name safe>.p12 */
 static char *batch_pfx_path(const char *dir, const batch_item *b)
 {
@@ -797,6 +807,104 @@ static char *batch_pfx_path(const char *dir, const batch_item *b)
     if (path)
         snprintf(path, len, "%s/%s.p12", dir, name);
     return path;
+}
+
+/* A batch entry's own "pfx": a relative path that stays under --out-dir: not
+ * absolute, no ".." component, and its directory (resolved, symbolic links
+ * followed) inside the resolved --out-dir. *path gets DIR/PFX. Returns 0, or -1
+ * with msg set. */
+static int batch_pfx_inside(const char *dir, const char *pfx, char **path, char *msg, size_t n)
+{
+    *path = NULL;
+    if (pfx[0] == '/') {
+        snprintf(msg, n, "\"pfx\" must be a path relative to --out-dir, not an absolute path");
+        return -1;
+    }
+    for (const char *c = pfx; *c;) {
+        size_t cl = strcspn(c, "/");
+        if (cl == 2 && c[0] == '.' && c[1] == '.') {
+            snprintf(msg, n, "\"pfx\" must stay under --out-dir: it has a \"..\" component");
+            return -1;
+        }
+        c += cl;
+        c += *c == '/';
+    }
+    size_t pl = strlen(pfx);
+    if (pl == 0 || pfx[pl - 1] == '/') {
+        snprintf(msg, n, "\"pfx\" names no file");
+        return -1;
+    }
+    size_t len = strlen(dir) + pl + 2;
+    char *p = malloc(len);
+    char *copy = p ? malloc(len) : NULL;
+    if (copy == NULL) {
+        free(p);
+        snprintf(msg, n, "out of memory");
+        return -1;
+    }
+    snprintf(p, len, "%s/%s", dir, pfx);
+    memcpy(copy, p, len);
+    char *rdir = realpath(dir, NULL), *rsub = realpath(dirname(copy), NULL);
+    int rc = 0;
+    if (rdir == NULL || rsub == NULL) {
+        /* a missing directory is reported by batch_path_writable with its cause */
+        if (rdir == NULL)
+            snprintf(msg, n, "--out-dir cannot be resolved: %s", strerror(errno));
+        rc = rdir == NULL ? -1 : 0;
+    } else {
+        size_t dl = strlen(rdir);
+        int inside = strncmp(rsub, rdir, dl) == 0 &&
+                     (rsub[dl] == '\0' || rsub[dl] == '/' || (dl == 1 && rdir[0] == '/'));
+        if (!inside) {
+            snprintf(msg, n, "\"pfx\" must stay under --out-dir: its directory leads to %.100s "
+                     "(a symbolic link)", rsub);
+            rc = -1;
+        }
+    }
+    free(rdir);
+    free(rsub);
+    free(copy);
+    if (rc != 0)
+        free(p);
+    else
+        *path = p;
+    return rc;
+}
+
+/* How much of a subject a result line shows; longer ones end in "...". */
+#define BATCH_SUBJECT_SHOWN 200
+
+/* s escaped, cut at a character boundary and ended with "..." when it is
+ * longer than BATCH_SUBJECT_SHOWN bytes; out holds n >= BATCH_SUBJECT_SHOWN + 8. */
+static void batch_shown(const char *s, char *out, size_t n)
+{
+    size_t l = strlen(s);
+    if (l <= BATCH_SUBJECT_SHOWN) {
+        char *e = batch_escape_dup(s);
+        snprintf(out, n, "%s", e ? e : "(out of memory)");
+        free(e);
+        return;
+    }
+    size_t cut = BATCH_SUBJECT_SHOWN - 3;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--; /* not inside a UTF-8 character */
+    char *head = strndup(s, cut);
+    char *e = head ? batch_escape_dup(head) : NULL;
+    /* escaping may lengthen it: cut again, never inside an escape (\\xNN) */
+    size_t el = e ? strlen(e) : 0;
+    size_t keep = el < n - 4 ? el : n - 4;
+    if (e != NULL && keep < el) {
+        for (size_t b = keep >= 3 ? keep - 3 : 0; b < keep; b++)
+            if (e[b] == '\\') {
+                keep = b;
+                break;
+            }
+        while (keep > 0 && ((unsigned char)e[keep] & 0xC0) == 0x80)
+            keep--;
+    }
+    snprintf(out, n, "%.*s...", (int)keep, e ? e : "");
+    free(e);
+    free(head);
 }
 
 /* --out-dir: made (0700) when missing; a directory this user can write to.
@@ -894,9 +1002,9 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
     }
     /* count the items first, for the progress line */
     size_t total = 0;
-    for (char *l = data; l && *l;) {
-        char *nl = strchr(l, '\n');
-        size_t ll = nl ? (size_t)(nl - l) : strlen(l);
+    for (char *l = data; l && l < data + len;) {
+        char *nl = memchr(l, '\n', (size_t)(data + len - l));
+        size_t ll = nl ? (size_t)(nl - l) : (size_t)(data + len - l);
         size_t i = 0;
         while (i < ll && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r'))
             i++;
@@ -907,11 +1015,14 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
     progress prog = {.mode = o->quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1, .total = total};
     json_object *arr = ctx->json ? json_object_new_array() : NULL;
     size_t idx = 0, n_ok = 0, n_re = 0, n_fail = 0, n_pend = 0, lineno = 0;
+    char *end = data + len;
     for (char *line = data, *next; line != NULL; line = next) {
-        next = strchr(line, '\n');
+        next = memchr(line, '\n', (size_t)(end - line));
+        /* a NUL byte in the file would end the line early, silently */
+        int raw_nul = memchr(line, '\0', (size_t)((next ? next : end) - line)) != NULL;
         if (next != NULL)
             *next++ = '\0';
-        if (next != NULL && *next == '\0')
+        if (next != NULL && next >= end)
             next = NULL;
         lineno++;
         char *l = trim(line);
@@ -926,17 +1037,19 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         memset(&res, 0, sizeof res);
         dcpki_code rc;
         dcpki_err_clear(&err);
-        if (batch_parse(l, &b, msg, sizeof msg) != 0) {
-            rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT, "%s line %zu: %s", o->batch, lineno, msg);
+        if (raw_nul) {
+            memset(&b, 0, sizeof b);
+            rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT, "%s line %zu: the line holds a NUL "
+                               "byte; not sent to the CA", o->batch, lineno);
+        } else if (batch_parse(l, &b, msg, sizeof msg) != 0) {
+            rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT, "%s line %zu: %s; not sent to the CA",
+                               o->batch, lineno, msg);
+        } else if (b.pfx != NULL && batch_pfx_inside(o->out_dir, b.pfx, &path, msg, sizeof msg) != 0) {
+            rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT, "%s line %zu: %s; not sent to the CA",
+                               o->batch, lineno, msg);
         } else {
-            if (b.pfx != NULL) {
-                size_t pl = strlen(o->out_dir) + strlen(b.pfx) + 2;
-                path = b.pfx[0] == '/' ? strdup(b.pfx) : malloc(pl);
-                if (path && b.pfx[0] != '/')
-                    snprintf(path, pl, "%s/%s", o->out_dir, b.pfx);
-            } else {
+            if (b.pfx == NULL)
                 path = batch_pfx_path(o->out_dir, &b);
-            }
             progress_show(&prog, idx, n_ok + n_re, n_fail, b.subject);
             if (path == NULL) {
                 rc = dcpki_err_set(&err, DCPKI_E_INVALID_ARGUMENT,
@@ -956,40 +1069,43 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
                     rc = write_pfx(&res, path, pass, b.subject, &err);
             }
         }
-        char line_out[DCPKI_ERR_DETAIL_MAX + 1024];
-        char subj[256];
-        dcpki_escape(b.subject ? b.subject : "(line)", subj, sizeof subj);
+        /* the result line: the subject shortened (with "...") when long, the verdict always whole */
+        char subj[BATCH_SUBJECT_SHOWN + 8];
+        batch_shown(b.subject ? b.subject : "(line)", subj, sizeof subj);
+        char eb[DCPKI_ERR_DETAIL_MAX + 256] = "";
         if (rc == DCPKI_OK) {
             if (res.redelivered)
                 n_re++;
             else
                 n_ok++;
-            snprintf(line_out, sizeof line_out, "%s: %s %s -> %s", subj,
-                     res.redelivered ? "re-delivered" : "issued", res.serial, path);
         } else {
             if (rc == DCPKI_E_PENDING)
                 n_pend++;
             else
                 n_fail++;
-            char eb[DCPKI_ERR_DETAIL_MAX + 256];
-            snprintf(line_out, sizeof line_out, "%s: %s: %s", subj,
-                     rc == DCPKI_E_PENDING ? "PENDING" : "FAILED", dcpki_err_format(&err, eb, sizeof eb));
+            dcpki_err_format(&err, eb, sizeof eb);
         }
         if (arr != NULL) {
             json_object *jo = res_json(&res, b.subject, rc == DCPKI_OK ? path : NULL);
             if (jo != NULL && rc != DCPKI_OK) {
-                char eb[DCPKI_ERR_DETAIL_MAX + 256];
                 json_object_object_add(jo, "status", json_object_new_string(
                                                          rc == DCPKI_E_PENDING ? "pending" : "failed"));
                 json_object_object_add(jo, "error", json_object_new_string(dcpki_code_id(rc)));
                 json_object_object_add(jo, "message",
-                                       json_object_new_string(dcpki_err_format(&err, eb, sizeof eb)));
+                                       json_object_new_string(eb));
             }
             json_object_object_add(jo, "line", json_object_new_int64((int64_t)lineno));
             json_object_array_add(arr, jo);
         } else {
             progress_clear(&prog);
-            printf("%s\n", line_out);
+            if (rc == DCPKI_OK) {
+                char *ep = batch_escape_dup(path);
+                printf("%s: %s %s -> %s\n", subj, res.redelivered ? "re-delivered" : "issued",
+                       res.serial, ep ? ep : "(out of memory)");
+                free(ep);
+            } else {
+                printf("%s: %s: %s\n", subj, rc == DCPKI_E_PENDING ? "PENDING" : "FAILED", eb);
+            }
             fflush(stdout);
         }
         free(path);

@@ -77,8 +77,9 @@ static dcpki_code post_action(dcpki_transport *t, const char *ca_host, dcpki_pki
                            "no %s at %s (HTTP 404): is [ca] host the PKI Platform's base FQDN?",
                            service_name(s), url);
     } else if (r.status == 429) {
-        rc = dcpki_err_set(err, DCPKI_E_RATE_LIMITED, "the %s at %s limits the request rate (HTTP 429)",
-                           service_name(s), url);
+        char note[160];
+        rc = dcpki_err_set(err, DCPKI_E_RATE_LIMITED, "the %s at %s limits the request rate (HTTP 429; %s)",
+                           service_name(s), url, dcpki_http_retry_note(&r, note, sizeof(note)));
     } else if (r.status >= 500) {
         rc = dcpki_err_set(err, DCPKI_E_SERVICE_UNAVAILABLE, "the %s at %s answered HTTP %ld",
                            service_name(s), url, r.status);

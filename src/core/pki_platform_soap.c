@@ -596,6 +596,18 @@ dcpki_code dcpki_pki_fault_to_err(const dcpki_pki_fault *f, dcpki_err *err)
         dcpki_contains_ci(f->faultstring, "supported certificate template attributes"))
         return dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION, "the CA refused the request: \"%.250s\"%s%s%s", text,
                              ec ? " (errorcode " : "", ec ? ec : "", ec ? ")" : "");
+    /* soap:Server without an application errorcode (or with a generic server one):
+     * the service itself failed (SOAP 1.1 sends every fault with HTTP 500), not a
+     * decision on the request, which may succeed when sent again later. The
+     * platform's own refusals (seat limit ...) carry their errorcode. */
+    const char *fc = f->faultcode ? strrchr(f->faultcode, ':') : NULL;
+    fc = fc ? fc + 1 : f->faultcode;
+    int generic = ec == NULL || strncmp(ec, "HTTP_5", 6) == 0 || strcmp(ec, "SERVICE_UNAVAILABLE") == 0 ||
+                  strcmp(ec, "SERVER_ERROR") == 0 || strcmp(ec, "INTERNAL_ERROR") == 0;
+    if (fc != NULL && strcmp(fc, "Server") == 0 && generic)
+        return dcpki_err_set(err, DCPKI_E_SERVICE_UNAVAILABLE,
+                             "the service failed (HTTP 500, SOAP Server fault \"%.200s\"%s%s%s); "
+                             "retry later", text, ec ? ", errorcode " : "", ec ? ec : "", "");
     return dcpki_err_set(err, DCPKI_E_CA_REFUSED, "the CA answered \"%.200s\"%s%.150s%s%s%s",
                          text, msg2 ? " - " : "", msg2 ? msg2 : "", ec ? " (errorcode " : "",
                          ec ? ec : "", ec ? ")" : "");

@@ -204,9 +204,13 @@ static dcpki_code map_status(const dcpki_http_response *r, const char *what, con
         return dcpki_err_set(err, DCPKI_E_ACCESS_DENIED, "HTTP 403 to %s%s%s", what, sep, msg);
     if (st == 404 && alias)
         return dcpki_err_set(err, DCPKI_E_KEY_NOT_FOUND, "alias '%s' (HTTP 404 to %s%s%s)", alias, what, sep, msg);
+    char note[160];
     if (st == 429)
-        return dcpki_err_set(err, DCPKI_E_RATE_LIMITED, "HTTP 429 to %s, still after retrying within the deadline%s%s",
-                             what, sep, msg);
+        return dcpki_err_set(err, DCPKI_E_RATE_LIMITED, "HTTP 429 to %s, %s%s%s", what,
+                             dcpki_http_retry_note(r, note, sizeof(note)), sep, msg);
+    if (st == 502 || st == 503 || st == 504)
+        return dcpki_err_set(err, DCPKI_E_SERVICE_UNAVAILABLE, "HTTP %ld to %s, %s%s%s", st, what,
+                             dcpki_http_retry_note(r, note, sizeof(note)), sep, msg);
     if (st >= 500 && st <= 599)
         return dcpki_err_set(err, DCPKI_E_SERVICE_UNAVAILABLE, "HTTP %ld to %s%s%s", st, what, sep, msg);
     return dcpki_err_set(err, DCPKI_E_HTTP, "HTTP %ld to %s%s%s", st, what, sep, msg);

@@ -853,6 +853,10 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
                 break;
             }
             resp->status = status;
+            resp->attempts = attempt;
+            resp->idempotent = req->idempotent != 0;
+            resp->retry_after_ms = xr.retry_after_ms;
+            resp->timeout_ms = t->timeout_ms;
             resp->body = xr.body;
             resp->len = xr.len;
             resp->content_type = ctype;
@@ -879,6 +883,21 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
         break;
     }
     return rc;
+}
+
+const char *dcpki_http_retry_note(const dcpki_http_response *r, char *buf, size_t n)
+{
+    if (r->attempts > 1)
+        snprintf(buf, n, "still after %d attempts within the deadline of %ld ms", r->attempts,
+                 r->timeout_ms);
+    else if (!r->idempotent)
+        snprintf(buf, n, "no retry was made (the request is not safe to send twice)");
+    else if (r->retry_after_ms >= 0)
+        snprintf(buf, n, "the service asked to retry after %ld s, beyond the deadline of %ld ms; "
+                 "no retry was made", (r->retry_after_ms + 999) / 1000, r->timeout_ms);
+    else
+        snprintf(buf, n, "no retry fitted in the deadline of %ld ms", r->timeout_ms);
+    return buf;
 }
 
 void dcpki_http_response_free(dcpki_http_response *resp)

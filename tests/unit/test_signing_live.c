@@ -615,6 +615,10 @@ static void test_faults(void **state)
     assert_int_equal(dcpki_signing_sign(e.s, kp, DCPKI_SIG_RSA_PKCS1, "SHA256", d, 32, &sig, &sl, &err),
                      DCPKI_E_RATE_LIMITED);
     show(&err);
+    /* it says that no retry was made, and why (not "still ... after retrying") */
+    assert_non_null(strstr(err.detail, ", the service asked to retry after 60 s, beyond the deadline of 10000 ms; "
+                                       "no retry was made"));
+    assert_null(strstr(err.detail, "still"));
     assert_true(now_ms() - t0 < 5000);
     clear_faults();
     dcpki_keypair_free(kp);

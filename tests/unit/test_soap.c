@@ -695,12 +695,19 @@ static void test_faults(void **state)
                      DCPKI_E_POLICY_VIOLATION);
     assert_detail_has(&e, "Policy verification failed");
 
-    /* only detail/message */
+    /* only detail/message, a Server fault without errorcode: the service failed, not the request */
     const char *msg_only = SOAP_OPEN "<soap:Fault><faultcode>soap:Server</faultcode><detail>"
                            "<message>backend down</message></detail></soap:Fault>" SOAP_CLOSE;
     dcpki_pki_status_result sr;
-    assert_int_equal(dcpki_pki_parse_update_status(msg_only, strlen(msg_only), &sr, &e), DCPKI_E_CA_REFUSED);
-    assert_detail_has(&e, "\"backend down\"");
+    assert_int_equal(dcpki_pki_parse_update_status(msg_only, strlen(msg_only), &sr, &e),
+                     DCPKI_E_SERVICE_UNAVAILABLE);
+    assert_detail_has(&e, "the service failed (HTTP 500, SOAP Server fault \"backend down\"); retry later");
+    /* a generic server errorcode (the emulator's injected faults): the same */
+    const char *h500 = SOAP_OPEN "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>Internal error"
+                       "</faultstring><detail><errorcode>HTTP_500</errorcode></detail></soap:Fault>" SOAP_CLOSE;
+    assert_int_equal(dcpki_pki_parse_enroll(h500, strlen(h500), NULL, &er, &e), DCPKI_E_SERVICE_UNAVAILABLE);
+    assert_detail_has(&e, "the service failed (HTTP 500, SOAP Server fault \"Internal error\", errorcode HTTP_500); "
+                          "retry later");
 
     int is_fault = 0;
     dcpki_pki_fault f;

@@ -17,6 +17,10 @@ typedef struct dcpki_http_response {
     char *body;          /* NUL-terminated, len bytes */
     size_t len;
     char *content_type;  /* may be NULL */
+    int attempts;        /* requests made for this answer (1 = no retry) */
+    int idempotent;      /* the request could be repeated */
+    long retry_after_ms; /* the answer's Retry-After, -1 when absent */
+    long timeout_ms;     /* the deadline the retries had to fit in */
 } dcpki_http_response;
 
 typedef struct dcpki_http_request {
@@ -41,6 +45,12 @@ void dcpki_transport_free(dcpki_transport *t);
 dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request *req,
                                    dcpki_http_response *resp, dcpki_err *err);
 void dcpki_http_response_free(dcpki_http_response *resp);
+
+/* For an answer that asks to be retried (429, 502, 503, 504): what was done
+ * about it, e.g. "the service asked to retry after 30 s, beyond the deadline of
+ * 1000 ms; no retry was made" or "still after 3 attempts within the deadline of
+ * 1000 ms". Returns buf. */
+const char *dcpki_http_retry_note(const dcpki_http_response *r, char *buf, size_t n);
 
 /* SHA-1 thumbprint of the RA certificate this transport presents: 0, or -1
  * when it presents none. */
