@@ -519,37 +519,62 @@ static void pool_put(struct dcpki_transport *t, struct handle *hd, int keep)
 
 /* ---- requests ---- */
 
-static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, int client_cert,
+/* What libcurl knew about how far the exchange got when it failed. */
+struct progress {
+    long new_conns;     /* connections opened for this request */
+    int handshake_done; /* the TLS handshake finished (CURLINFO_APPCONNECT_TIME_T > 0 or a reused connection) */
+    long sent;          /* bytes of the request written (CURLINFO_REQUEST_SIZE) */
+    long got_headers;   /* bytes of response headers received (CURLINFO_HEADER_SIZE) */
+};
+
+static const char *const client_alerts[] = {
+    "certificate is required", "certificate required", "certificate is bad", "bad certificate",
+    "ca is unknown", "unknown ca", "certificate was revoked", "certificate revoked", "certificate is expired",
+    "certificate expired", "certificate is unsupported", "unsupported certificate", "access was denied",
+    "access denied", "key or certificate file", NULL
+};
+
+static int names_client_alert(const char *msg)
+{
+    for (const char *const *a = client_alerts; *a; a++)
+        if (dcpki_contains_ci(msg, *a))
+            return 1;
+    return 0;
+}
+
+/* A transport failure, named by what happened: refused in the handshake, no
+ * connection at all (nothing sent), or broken after the request went out
+ * (DCPKI_E_CONNECTION_BROKEN: the service may have acted on it). */
+static dcpki_code map_curl_error(CURLcode cc, const char *eb, const struct progress *pg, int client_cert,
                                  const dcpki_http_request *req, long timeout_ms, dcpki_err *err)
 {
     const char *msg = eb[0] ? eb : curl_easy_strerror(cc);
-    static const char *const client_alerts[] = {
-        "certificate is required", "certificate required", "certificate is bad", "bad certificate",
-        "ca is unknown", "unknown ca", "certificate was revoked", "certificate revoked", "certificate is expired",
-        "certificate expired", "certificate is unsupported", "unsupported certificate", "access was denied",
-        "access denied", "key or certificate file", NULL
-    };
+    const char *fate = pg->sent > 0 ? "the request was sent; the service may have acted on it"
+                                     : "nothing was sent";
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
-        return dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms (%s)", req->method,
-                             req->url, timeout_ms, msg);
+        return dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms (%s); %s", req->method,
+                             req->url, timeout_ms, msg, fate);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
-        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s; nothing was sent", req->method, req->url, msg);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "%s %s: %s; nothing was sent", req->method,
+                             req->url, msg);
     case CURLE_SSL_CERTPROBLEM:
-        return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: the RA certificate or key cannot be used: %s",
-                             req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                             "%s %s: the RA certificate or key cannot be used: %s; nothing was sent", req->method,
+                             req->url, msg);
     case CURLE_SSL_CONNECT_ERROR:
-        for (const char *const *a = client_alerts; *a; a++)
-            if (dcpki_contains_ci(msg, *a))
-                return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s", req->method, req->url, msg);
+        /* the handshake did not finish: nothing of the request went out */
+        if (names_client_alert(msg))
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s; nothing was sent", req->method, req->url,
+                                 msg);
         if (client_cert) {
             /* the server cut the handshake after our certificate went out:
              * the peer closed or reset instead of answering with an alert */
@@ -559,24 +584,54 @@ static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, in
             for (const char *const *b = broken; *b; b++)
                 if (dcpki_contains_ci(msg, *b))
                     return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
-                                         "%s %s: the server broke off the TLS handshake after receiving the RA certificate, which means it refused it (%s)",
+                                         "%s %s: the server broke off the TLS handshake after receiving the RA certificate, which means it refused it (%s); nothing was sent",
                                          req->method, req->url, msg);
         }
-        return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s; nothing was sent", req->method, req->url, msg);
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-        if (new_conns > 0 && client_cert)
-            /* TLS 1.3: the server checks the client certificate after our side
-             * has finished the handshake and answers with an alert/close */
-            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
-                                 "%s %s: the server closed the new connection right after the TLS handshake, which means it refused the RA certificate (%s)",
+    case CURLE_PARTIAL_FILE:
+        if (pg->got_headers > 0)
+            /* an answer had begun: the service received the request */
+            return dcpki_err_set(err, DCPKI_E_CONNECTION_BROKEN,
+                                 "%s %s: the connection broke in the middle of the answer (%s); the request was sent; the service may have acted on it",
                                  req->method, req->url, msg);
-        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: the connection broke: %s", req->method, req->url, msg);
+        if (!pg->handshake_done) {
+            if (client_cert && names_client_alert(msg))
+                return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s; nothing was sent", req->method,
+                                     req->url, msg);
+            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: the connection broke during the TLS handshake (%s); nothing was sent",
+                                 req->method, req->url, msg);
+        }
+        if (pg->new_conns > 0 && client_cert &&
+            (names_client_alert(msg) || dcpki_contains_ci(msg, "fatal alert")))
+            /* TLS 1.3: the server checks the client certificate after our side
+             * has finished the handshake; its answer to the first read is a
+             * TLS alert instead of HTTP. A service that took the request
+             * answers in HTTP, so it did not act on it. */
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                                 "%s %s: the server answered the new connection with a TLS alert instead of an HTTP answer, right after the handshake, which means it refused the RA certificate (%s); the service did not act on the request",
+                                 req->method, req->url, msg);
+        if (pg->new_conns > 0 && client_cert && pg->sent == 0)
+            /* TLS 1.3 again: the server closed the new connection as soon as
+             * it had our certificate, before the request could go out */
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                                 "%s %s: the server closed the new connection right after the TLS handshake, before the request went out, which means it refused the RA certificate (%s); nothing was sent",
+                                 req->method, req->url, msg);
+        if (pg->sent > 0)
+            return dcpki_err_set(err, DCPKI_E_CONNECTION_BROKEN,
+                                 "%s %s: the connection broke after the request was sent, before any answer came (%s%s); the request was sent; the service may have acted on it",
+                                 req->method, req->url, msg,
+                                 pg->new_conns > 0 && client_cert
+                                     ? "; if every new connection ends so, the server may be refusing the RA certificate without a TLS alert"
+                                     : "");
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: the connection broke before the request went out (%s); nothing was sent",
+                             req->method, req->url, msg);
     default:
         if (dcpki_contains_ci(msg, "ssl") || dcpki_contains_ci(msg, "tls") || dcpki_contains_ci(msg, "gnutls"))
-            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
-        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
+            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s; %s", req->method, req->url, msg, fate);
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s; %s", req->method, req->url, msg, fate);
     }
 }
 
@@ -805,8 +860,16 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
         cc = curl_easy_perform(hd->h);
         long status = 0, nconn = 0;
         char *ct = NULL;
+        curl_off_t appconnect = 0;
+        struct progress pg = { 0 };
         curl_easy_getinfo(hd->h, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(hd->h, CURLINFO_NUM_CONNECTS, &nconn);
+        curl_easy_getinfo(hd->h, CURLINFO_APPCONNECT_TIME_T, &appconnect);
+        curl_easy_getinfo(hd->h, CURLINFO_REQUEST_SIZE, &pg.sent);
+        curl_easy_getinfo(hd->h, CURLINFO_HEADER_SIZE, &pg.got_headers);
+        pg.new_conns = nconn;
+        /* a reused connection had finished its handshake long ago */
+        pg.handshake_done = appconnect > 0 || nconn == 0;
         curl_easy_getinfo(hd->h, CURLINFO_CONTENT_TYPE, &ct);
         char *ctype = ct ? strdup(ct) : NULL;
         if (nconn > 0)
@@ -866,7 +929,7 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
                                req->url, MAX_BODY);
             break;
         }
-        rc = map_curl_error(cc, eb, nconn, t->cert != NULL, req, t->timeout_ms, err);
+        rc = map_curl_error(cc, eb, &pg, t->cert != NULL, req, t->timeout_ms, err);
         /* a reused keep-alive connection that the server had closed: retry */
         int reset = (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING) && nconn == 0;
         if (req->idempotent && reset && attempt < MAX_ATTEMPTS) {
