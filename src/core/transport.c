@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -77,7 +78,8 @@ struct handle {
     char *custom;              /* CUSTOMREQUEST for M_OTHER */
     char *url;                 /* CURLOPT_URL */
     char **hdr;                /* the header lines of hdrs, NULL-terminated */
-    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER */
+    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER: nodes, lines and hdr all live in */
+    void *hdrblk;              /* one block of secret memory (the x-api-key line is a secret) */
     long timeout_ms;           /* CURLOPT_TIMEOUT_MS and CONNECTTIMEOUT_MS */
     long maxconn;              /* CURLOPT_MAXCONNECTS */
 };
@@ -155,9 +157,35 @@ static void atfork_child(void)
     pthread_mutex_init(&g_reg_lock, NULL);
 }
 
+/* libcurl copies the header lines (x-api-key among them) into buffers of its
+ * own for every request and frees them afterwards: its memory functions wipe
+ * what they free, so no copy of the API key stays behind in freed heap. They
+ * take effect only if this program had not initialised this libcurl yet (the
+ * GnuTLS flavour dcpki links is rarely used by the host itself). */
+static void wipe_free(void *p)
+{
+    if (p) {
+        OPENSSL_cleanse(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
+static void *wipe_realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    size_t old = malloc_usable_size(p);
+    void *q = malloc(n ? n : 1);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    wipe_free(p);
+    return q;
+}
+
 static void global_init(void)
 {
-    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    g_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wipe_free, wipe_realloc, strdup, calloc);
     pthread_atfork(atfork_prepare, atfork_release, atfork_child);
 }
 
@@ -362,7 +390,7 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
         if (c.key_type)
             ok &= (t->key_type = strdup(c.key_type)) != NULL;
         if (c.password)
-            ok &= (t->key_pass = strdup(c.password)) != NULL;
+            ok &= (t->key_pass = dcpki_secret_strdup(c.password)) != NULL;
     }
     if (ok)
         t->share = make_share(t);
@@ -425,11 +453,7 @@ static void handle_free(struct handle *hd)
         return;
     if (hd->h)
         curl_easy_cleanup(hd->h);
-    curl_slist_free_all(hd->hdrs);
-    if (hd->hdr)
-        for (char **l = hd->hdr; *l; l++)
-            free(*l);
-    free(hd->hdr);
+    dcpki_secret_release(hd->hdrblk);
     free(hd->url);
     free(hd->custom);
     free(hd->x.body);
@@ -649,12 +673,9 @@ static long backoff_ms(int attempt)
 
 static void forget_settings(struct handle *hd)
 {
-    curl_slist_free_all(hd->hdrs);
+    dcpki_secret_release(hd->hdrblk);
+    hd->hdrblk = NULL;
     hd->hdrs = NULL;
-    if (hd->hdr)
-        for (char **l = hd->hdr; *l; l++)
-            free(*l);
-    free(hd->hdr);
     hd->hdr = NULL;
     free(hd->url);
     hd->url = NULL;
@@ -720,34 +741,43 @@ static int same_headers(const struct handle *hd, const char *const *want)
     return hd->hdr[i] == NULL;
 }
 
+/* The header list is built by hand in one block of secret memory (not with
+ * curl_slist_append, which would copy the x-api-key line into the ordinary
+ * heap): curl only reads CURLOPT_HTTPHEADER, and the block is wiped when the
+ * handle gets other headers or is freed. */
 static CURLcode set_headers(struct handle *hd, const char *const *want)
 {
-    size_t n = 0;
+    static const char expect[] = "Expect:";
+    size_t n = 0, text = sizeof(expect);
     while (want && want[n])
-        n++;
-    char **copy = calloc(n + 1, sizeof(*copy));
-    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
-    int ok = copy && list;
-    for (size_t i = 0; ok && i < n; i++) {
-        struct curl_slist *l = curl_slist_append(list, want[i]);
-        ok = l && (copy[i] = strdup(want[i])) != NULL;
-        if (l)
-            list = l;
+        text += strlen(want[n++]) + 1;
+    size_t nodes = (n + 1) * sizeof(struct curl_slist), ptrs = (n + 1) * sizeof(char *);
+    unsigned char *blk = dcpki_secret_alloc(nodes + ptrs + text);
+    if (!blk)
+        return CURLE_OUT_OF_MEMORY;
+    struct curl_slist *list = (struct curl_slist *)blk;
+    char **copy = (char **)(blk + nodes);
+    char *p = (char *)(blk + nodes + ptrs);
+    memcpy(p, expect, sizeof(expect));
+    list[0].data = p;
+    list[0].next = n ? &list[1] : NULL;
+    p += sizeof(expect);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(want[i]) + 1;
+        memcpy(p, want[i], l);
+        copy[i] = p;
+        list[i + 1].data = p;
+        list[i + 1].next = i + 1 < n ? &list[i + 2] : NULL;
+        p += l;
     }
-    CURLcode cc = ok ? curl_easy_setopt(hd->h, CURLOPT_HTTPHEADER, list) : CURLE_OUT_OF_MEMORY;
+    copy[n] = NULL;
+    CURLcode cc = curl_easy_setopt(hd->h, CURLOPT_HTTPHEADER, list);
     if (cc != CURLE_OK) {
-        curl_slist_free_all(list);
-        if (copy)
-            for (size_t i = 0; i < n; i++)
-                free(copy[i]);
-        free(copy);
+        dcpki_secret_release(blk);
         return cc;
     }
-    curl_slist_free_all(hd->hdrs);
-    if (hd->hdr)
-        for (char **l = hd->hdr; *l; l++)
-            free(*l);
-    free(hd->hdr);
+    dcpki_secret_release(hd->hdrblk);
+    hd->hdrblk = blk;
     hd->hdrs = list;
     hd->hdr = copy;
     return CURLE_OK;
