@@ -44,6 +44,7 @@ CK_RV p11_rv_of(dcpki_code c)
     case DCPKI_E_THUMBPRINT:
     case DCPKI_E_TIMEOUT:
     case DCPKI_E_CONNECT:
+    case DCPKI_E_CONNECTION_BROKEN:
     case DCPKI_E_TLS_SERVER_UNTRUSTED:
     case DCPKI_E_TLS_CLIENT:
     case DCPKI_E_TLS:

@@ -40,6 +40,7 @@ static int cm_status_of(dcpki_code c)
     switch (c) {
     case DCPKI_E_TIMEOUT:
     case DCPKI_E_CONNECT:
+    case DCPKI_E_CONNECTION_BROKEN:
     case DCPKI_E_SERVICE_UNAVAILABLE:
     case DCPKI_E_RATE_LIMITED:
     case DCPKI_E_BAD_RESPONSE:

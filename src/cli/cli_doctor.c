@@ -147,7 +147,7 @@ static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identi
                    "put a valid API key of the signing service in [signing] api_key_file");
         return;
     }
-    if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
+    if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_CONNECTION_BROKEN || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
         r == DCPKI_E_TLS_CLIENT || r == DCPKI_E_TLS) {
         report_err(d, "signing service", &err, tls_remedy(r));
         return;
@@ -268,7 +268,7 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         dcpki_code r = cli_transport(ctx, &t, &err);
         if (r == DCPKI_OK)
             r = dcpki_pki_health_check(t, cfg->ca.host, NULL, &h, &err);
-        if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
+        if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_CONNECTION_BROKEN || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
             r == DCPKI_E_TLS_CLIENT || r == DCPKI_E_TLS) {
             report_err(&d, "TLS handshake", &err, tls_remedy(r));
             report(&d, "health check", "skip", NULL, "not tried: no TLS connection");

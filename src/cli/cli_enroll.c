@@ -452,7 +452,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
     if (rc != DCPKI_OK) {
         if (rc == DCPKI_E_TIMEOUT || rc == DCPKI_E_SERVICE_UNAVAILABLE || rc == DCPKI_E_BAD_RESPONSE ||
             rc == DCPKI_E_HTTP || rc == DCPKI_E_RATE_LIMITED || rc == DCPKI_E_TLS ||
-            rc == DCPKI_E_CONNECT) {
+            rc == DCPKI_E_CONNECT || rc == DCPKI_E_CONNECTION_BROKEN) {
             /* the outcome is unknown: keep the journal entry for a resend */
             size_t dl = strlen(err->detail);
             snprintf(err->detail + dl, sizeof err->detail - dl,

@@ -69,6 +69,12 @@ static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         dcpki_pki_update_status(t, host, txid, serial, "Revoke", reason, comment, &res, &err) !=
             DCPKI_OK) {
         dcpki_pki_status_result_clear(&res);
+        if (err.code == DCPKI_E_CONNECTION_BROKEN || err.code == DCPKI_E_TIMEOUT) {
+            /* the outcome is unknown: the certificate may be revoked already */
+            size_t dl = strlen(err.detail);
+            snprintf(err.detail + dl, sizeof err.detail - dl,
+                     "; the certificate may already be revoked: `dcpki status --serial %s` tells", serial);
+        }
         return cli_error(&err);
     }
     /* re-delivery must not hand out a revoked certificate */

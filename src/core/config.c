@@ -623,11 +623,9 @@ dcpki_code dcpki_config_apply_env(dcpki_config *cfg, dcpki_err *err)
             if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
                 return dcpki_err_set(err, DCPKI_E_API_KEY,
                                      "SM_API_KEY holds a control character (give the API key alone, on one line)");
-        char *k = malloc(n + 1);
+        char *k = dcpki_secret_strndup(v, n);
         if (!k)
             return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_API_KEY");
-        memcpy(k, v, n);
-        k[n] = '\0';
         dcpki_secret_free(cfg->signing.api_key);
         cfg->signing.api_key = k;
         cfg->from_env |= 1u << DCPKI_CI_API_KEY;
@@ -639,7 +637,7 @@ dcpki_code dcpki_config_apply_env(dcpki_config *cfg, dcpki_err *err)
         if ((rc = env_set(cfg, DCPKI_CI_RA_PKCS12, &cfg->ra.pkcs12, v, err)) != DCPKI_OK)
             return rc;
         if ((v = sm_env(DCPKI_CI_RA_PKCS12_PASSWORD))) {
-            char *p = strdup(v); /* taken as it is: a password may end in a space */
+            char *p = dcpki_secret_strdup(v); /* taken as it is: a password may end in a space */
             if (!p)
                 return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_CLIENT_CERT_PASSWORD");
             dcpki_secret_free(cfg->ra.pkcs12_password);
@@ -769,7 +767,7 @@ dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err)
         n++;
     while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == ' ' || data[n - 1] == '\t'))
         n--;
-    char *s = malloc(n + 1);
+    char *s = dcpki_secret_alloc(n + 1);
     if (!s) {
         OPENSSL_cleanse(data, len);
         free(data);
@@ -787,7 +785,7 @@ dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_
 {
     *out = NULL;
     if (cfg && cfg->signing.api_key) {
-        if (!(*out = strdup(cfg->signing.api_key)))
+        if (!(*out = dcpki_secret_strdup(cfg->signing.api_key)))
             return dcpki_err_set(err, DCPKI_E_NOMEM, "reading SM_API_KEY");
         return DCPKI_OK;
     }
@@ -892,8 +890,5 @@ dcpki_code dcpki_config_read_pin(const dcpki_config *cfg, char **out, dcpki_err 
 
 void dcpki_secret_free(char *s)
 {
-    if (!s)
-        return;
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
+    dcpki_secret_release(s);
 }

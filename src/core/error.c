@@ -102,6 +102,9 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
         "have it approved in the portal, then run dcpki enroll --poll ID" },
     [DCPKI_E_FILE_UNREADABLE] = { "file_unreadable", "a file dcpki needs cannot be read",
         "check that it exists and that the user this process runs as may read it; a server that drops privileges must load its dcpki key before it does" },
+    [DCPKI_E_CONNECTION_BROKEN] = { "connection_broken",
+        "the connection broke after the request was sent; the service may have acted on it",
+        "check the network path to the service (proxies, load balancers), then find out whether the operation took effect before repeating it: `dcpki status`, or the same enroll command again (same clientTransactionID)" },
 };
 
 static const struct entry *lookup(dcpki_code c)

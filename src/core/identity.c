@@ -305,7 +305,7 @@ static dcpki_code tls_pem(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libct
             EVP_CIPHER_free(aes);
         }
         if (ok)
-            ok = (id->tls_password = strdup(pass)) != NULL;
+            ok = (id->tls_password = dcpki_secret_strdup(pass)) != NULL;
         OPENSSL_cleanse(rnd, sizeof(rnd));
         OPENSSL_cleanse(pass, sizeof(pass));
     }

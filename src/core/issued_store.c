@@ -278,6 +278,33 @@ static int jstr(json_object *o, const char *k, const char *v)
     return s == NULL || json_object_object_add(o, k, s) != 0 ? -1 : 0;
 }
 
+/* json-c keeps a string member in a buffer of its own that json_object_put
+ * frees without wiping: the private key's PEM is wiped there first. */
+static void wipe_member(json_object *o, const char *key)
+{
+    json_object *v;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+        OPENSSL_cleanse((void *)json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
+/* json_tokener_parse, with the tokener's scratch buffer (which holds every
+ * string it decoded, the private key among them) wiped before it is freed. */
+static json_object *parse_wiped(const char *txt)
+{
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_object *o = json_tokener_parse_ex(tok, txt, -1);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    }
+    if (tok->pb && tok->pb->buf)
+        OPENSSL_cleanse(tok->pb->buf, (size_t)tok->pb->size);
+    json_tokener_free(tok);
+    return o;
+}
+
 dcpki_code dcpki_store_save(const char *dir, const dcpki_store_entry *e, dcpki_err *err)
 {
     dcpki_code rc = mkdirs(dir, err);
@@ -323,6 +350,7 @@ dcpki_code dcpki_store_save(const char *dir, const dcpki_store_entry *e, dcpki_e
     }
     free(certpem);
     if (bad) {
+        wipe_member(o, "private_key");
         json_object_put(o);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "building a store entry");
     }
@@ -334,6 +362,7 @@ dcpki_code dcpki_store_save(const char *dir, const dcpki_store_entry *e, dcpki_e
              : dcpki_err_set(err, DCPKI_E_NOMEM, "serialising a store entry");
     if (txt)
         OPENSSL_cleanse((void *)txt, len);
+    wipe_member(o, "private_key");
     json_object_put(o);
     return rc;
 }
@@ -350,9 +379,10 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
                               dcpki_err *err)
 {
     memset(e, 0, sizeof(*e));
-    json_object *o = json_tokener_parse(txt);
+    json_object *o = parse_wiped(txt);
     const char *id = o ? dcpki_json_str(o, "id") : NULL, *st = o ? dcpki_json_str(o, "state") : NULL;
     if (o == NULL || id == NULL || strlen(id) != DCPKI_STORE_ID_LEN || st == NULL) {
+        wipe_member(o, "private_key");
         json_object_put(o);
         return dcpki_err_set(err, DCPKI_E_IO, "store entry %s is damaged (not a dcpki entry)",
                              path);
@@ -417,6 +447,7 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
     bad = bad || ((e->state == DCPKI_STORE_ISSUED || e->state == DCPKI_STORE_REVOKED) && e->cert == NULL) ||
           (e->state == DCPKI_STORE_PENDING && e->pending_id == NULL) ||
           (e->state == DCPKI_STORE_SENDING && (e->txid == NULL || e->csr == NULL));
+    wipe_member(o, "private_key");
     json_object_put(o);
     ERR_clear_error();
     if (bad) {

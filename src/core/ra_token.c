@@ -43,7 +43,7 @@ dcpki_code dcpki_ra_token_new(const char *uri, dcpki_ra_token **out, dcpki_err *
         return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE, "[ra] key is not a valid pkcs11: URI (RFC 7512): %s",
                              p11_kit_uri_message(pr));
     struct dcpki_ra_token *t = calloc(1, sizeof(*t));
-    if (!t || !(t->uri = strdup(uri))) {
+    if (!t || !(t->uri = dcpki_secret_strdup(uri))) {
         free(t);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "parsing [ra] key");
     }
@@ -131,7 +131,7 @@ static dcpki_code uri_pin(P11KitUri *uri, char **pin, dcpki_err *err)
     const char *v = p11_kit_uri_get_pin_value(uri), *src = p11_kit_uri_get_pin_source(uri);
     *pin = NULL;
     if (v)
-        return (*pin = strdup(v)) ? DCPKI_OK : dcpki_err_set(err, DCPKI_E_NOMEM, "reading the token PIN");
+        return (*pin = dcpki_secret_strdup(v)) ? DCPKI_OK : dcpki_err_set(err, DCPKI_E_NOMEM, "reading the token PIN");
     if (!src)
         return DCPKI_OK;
     if (strncmp(src, "file:", 5) == 0)

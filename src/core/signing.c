@@ -494,7 +494,7 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     s->libctx = libctx;
     pthread_mutex_init(&s->lock, NULL);
     s->base = dcpki_strfmt("%s%s", cfg->signing.url, API_PATH);
-    s->api_hdr = dcpki_strfmt("x-api-key: %s", key);
+    s->api_hdr = dcpki_secret_strfmt("x-api-key: %s", key);
     dcpki_secret_free(key);
     s->url = strdup(cfg->signing.url);
     s->key_from = dcpki_config_origin(cfg, DCPKI_CI_API_KEY);

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -77,7 +78,8 @@ struct handle {
     char *custom;              /* CUSTOMREQUEST for M_OTHER */
     char *url;                 /* CURLOPT_URL */
     char **hdr;                /* the header lines of hdrs, NULL-terminated */
-    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER */
+    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER: nodes, lines and hdr all live in */
+    void *hdrblk;              /* one block of secret memory (the x-api-key line is a secret) */
     long timeout_ms;           /* CURLOPT_TIMEOUT_MS and CONNECTTIMEOUT_MS */
     long maxconn;              /* CURLOPT_MAXCONNECTS */
 };
@@ -155,9 +157,35 @@ static void atfork_child(void)
     pthread_mutex_init(&g_reg_lock, NULL);
 }
 
+/* libcurl copies the header lines (x-api-key among them) into buffers of its
+ * own for every request and frees them afterwards: its memory functions wipe
+ * what they free, so no copy of the API key stays behind in freed heap. They
+ * take effect only if this program had not initialised this libcurl yet (the
+ * GnuTLS flavour dcpki links is rarely used by the host itself). */
+static void wipe_free(void *p)
+{
+    if (p) {
+        OPENSSL_cleanse(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
+static void *wipe_realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    size_t old = malloc_usable_size(p);
+    void *q = malloc(n ? n : 1);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    wipe_free(p);
+    return q;
+}
+
 static void global_init(void)
 {
-    g_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    g_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wipe_free, wipe_realloc, strdup, calloc);
     pthread_atfork(atfork_prepare, atfork_release, atfork_child);
 }
 
@@ -362,7 +390,7 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
         if (c.key_type)
             ok &= (t->key_type = strdup(c.key_type)) != NULL;
         if (c.password)
-            ok &= (t->key_pass = strdup(c.password)) != NULL;
+            ok &= (t->key_pass = dcpki_secret_strdup(c.password)) != NULL;
     }
     if (ok)
         t->share = make_share(t);
@@ -425,11 +453,7 @@ static void handle_free(struct handle *hd)
         return;
     if (hd->h)
         curl_easy_cleanup(hd->h);
-    curl_slist_free_all(hd->hdrs);
-    if (hd->hdr)
-        for (char **l = hd->hdr; *l; l++)
-            free(*l);
-    free(hd->hdr);
+    dcpki_secret_release(hd->hdrblk);
     free(hd->url);
     free(hd->custom);
     free(hd->x.body);
@@ -519,37 +543,62 @@ static void pool_put(struct dcpki_transport *t, struct handle *hd, int keep)
 
 /* ---- requests ---- */
 
-static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, int client_cert,
+/* What libcurl knew about how far the exchange got when it failed. */
+struct progress {
+    long new_conns;     /* connections opened for this request */
+    int handshake_done; /* the TLS handshake finished (CURLINFO_APPCONNECT_TIME_T > 0 or a reused connection) */
+    long sent;          /* bytes of the request written (CURLINFO_REQUEST_SIZE) */
+    long got_headers;   /* bytes of response headers received (CURLINFO_HEADER_SIZE) */
+};
+
+static const char *const client_alerts[] = {
+    "certificate is required", "certificate required", "certificate is bad", "bad certificate",
+    "ca is unknown", "unknown ca", "certificate was revoked", "certificate revoked", "certificate is expired",
+    "certificate expired", "certificate is unsupported", "unsupported certificate", "access was denied",
+    "access denied", "key or certificate file", NULL
+};
+
+static int names_client_alert(const char *msg)
+{
+    for (const char *const *a = client_alerts; *a; a++)
+        if (dcpki_contains_ci(msg, *a))
+            return 1;
+    return 0;
+}
+
+/* A transport failure, named by what happened: refused in the handshake, no
+ * connection at all (nothing sent), or broken after the request went out
+ * (DCPKI_E_CONNECTION_BROKEN: the service may have acted on it). */
+static dcpki_code map_curl_error(CURLcode cc, const char *eb, const struct progress *pg, int client_cert,
                                  const dcpki_http_request *req, long timeout_ms, dcpki_err *err)
 {
     const char *msg = eb[0] ? eb : curl_easy_strerror(cc);
-    static const char *const client_alerts[] = {
-        "certificate is required", "certificate required", "certificate is bad", "bad certificate",
-        "ca is unknown", "unknown ca", "certificate was revoked", "certificate revoked", "certificate is expired",
-        "certificate expired", "certificate is unsupported", "unsupported certificate", "access was denied",
-        "access denied", "key or certificate file", NULL
-    };
+    const char *fate = pg->sent > 0 ? "the request was sent; the service may have acted on it"
+                                     : "nothing was sent";
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
-        return dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms (%s)", req->method,
-                             req->url, timeout_ms, msg);
+        return dcpki_err_set(err, DCPKI_E_TIMEOUT, "%s %s: no complete answer within %ld ms (%s); %s", req->method,
+                             req->url, timeout_ms, msg, fate);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
-        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s; nothing was sent", req->method, req->url, msg);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_TLS_SERVER_UNTRUSTED, "%s %s: %s; nothing was sent", req->method,
+                             req->url, msg);
     case CURLE_SSL_CERTPROBLEM:
-        return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: the RA certificate or key cannot be used: %s",
-                             req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                             "%s %s: the RA certificate or key cannot be used: %s; nothing was sent", req->method,
+                             req->url, msg);
     case CURLE_SSL_CONNECT_ERROR:
-        for (const char *const *a = client_alerts; *a; a++)
-            if (dcpki_contains_ci(msg, *a))
-                return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s", req->method, req->url, msg);
+        /* the handshake did not finish: nothing of the request went out */
+        if (names_client_alert(msg))
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s; nothing was sent", req->method, req->url,
+                                 msg);
         if (client_cert) {
             /* the server cut the handshake after our certificate went out:
              * the peer closed or reset instead of answering with an alert */
@@ -559,24 +608,54 @@ static dcpki_code map_curl_error(CURLcode cc, const char *eb, long new_conns, in
             for (const char *const *b = broken; *b; b++)
                 if (dcpki_contains_ci(msg, *b))
                     return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
-                                         "%s %s: the server broke off the TLS handshake after receiving the RA certificate, which means it refused it (%s)",
+                                         "%s %s: the server broke off the TLS handshake after receiving the RA certificate, which means it refused it (%s); nothing was sent",
                                          req->method, req->url, msg);
         }
-        return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
+        return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s; nothing was sent", req->method, req->url, msg);
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-        if (new_conns > 0 && client_cert)
-            /* TLS 1.3: the server checks the client certificate after our side
-             * has finished the handshake and answers with an alert/close */
-            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
-                                 "%s %s: the server closed the new connection right after the TLS handshake, which means it refused the RA certificate (%s)",
+    case CURLE_PARTIAL_FILE:
+        if (pg->got_headers > 0)
+            /* an answer had begun: the service received the request */
+            return dcpki_err_set(err, DCPKI_E_CONNECTION_BROKEN,
+                                 "%s %s: the connection broke in the middle of the answer (%s); the request was sent; the service may have acted on it",
                                  req->method, req->url, msg);
-        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: the connection broke: %s", req->method, req->url, msg);
+        if (!pg->handshake_done) {
+            if (client_cert && names_client_alert(msg))
+                return dcpki_err_set(err, DCPKI_E_TLS_CLIENT, "%s %s: %s; nothing was sent", req->method,
+                                     req->url, msg);
+            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: the connection broke during the TLS handshake (%s); nothing was sent",
+                                 req->method, req->url, msg);
+        }
+        if (pg->new_conns > 0 && client_cert &&
+            (names_client_alert(msg) || dcpki_contains_ci(msg, "fatal alert")))
+            /* TLS 1.3: the server checks the client certificate after our side
+             * has finished the handshake; its answer to the first read is a
+             * TLS alert instead of HTTP. A service that took the request
+             * answers in HTTP, so it did not act on it. */
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                                 "%s %s: the server answered the new connection with a TLS alert instead of an HTTP answer, right after the handshake, which means it refused the RA certificate (%s); the service did not act on the request",
+                                 req->method, req->url, msg);
+        if (pg->new_conns > 0 && client_cert && pg->sent == 0)
+            /* TLS 1.3 again: the server closed the new connection as soon as
+             * it had our certificate, before the request could go out */
+            return dcpki_err_set(err, DCPKI_E_TLS_CLIENT,
+                                 "%s %s: the server closed the new connection right after the TLS handshake, before the request went out, which means it refused the RA certificate (%s); nothing was sent",
+                                 req->method, req->url, msg);
+        if (pg->sent > 0)
+            return dcpki_err_set(err, DCPKI_E_CONNECTION_BROKEN,
+                                 "%s %s: the connection broke after the request was sent, before any answer came (%s%s); the request was sent; the service may have acted on it",
+                                 req->method, req->url, msg,
+                                 pg->new_conns > 0 && client_cert
+                                     ? "; if every new connection ends so, the server may be refusing the RA certificate without a TLS alert"
+                                     : "");
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: the connection broke before the request went out (%s); nothing was sent",
+                             req->method, req->url, msg);
     default:
         if (dcpki_contains_ci(msg, "ssl") || dcpki_contains_ci(msg, "tls") || dcpki_contains_ci(msg, "gnutls"))
-            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s", req->method, req->url, msg);
-        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s", req->method, req->url, msg);
+            return dcpki_err_set(err, DCPKI_E_TLS, "%s %s: %s; %s", req->method, req->url, msg, fate);
+        return dcpki_err_set(err, DCPKI_E_CONNECT, "%s %s: %s; %s", req->method, req->url, msg, fate);
     }
 }
 
@@ -594,12 +673,9 @@ static long backoff_ms(int attempt)
 
 static void forget_settings(struct handle *hd)
 {
-    curl_slist_free_all(hd->hdrs);
+    dcpki_secret_release(hd->hdrblk);
+    hd->hdrblk = NULL;
     hd->hdrs = NULL;
-    if (hd->hdr)
-        for (char **l = hd->hdr; *l; l++)
-            free(*l);
-    free(hd->hdr);
     hd->hdr = NULL;
     free(hd->url);
     hd->url = NULL;
@@ -665,34 +741,43 @@ static int same_headers(const struct handle *hd, const char *const *want)
     return hd->hdr[i] == NULL;
 }
 
+/* The header list is built by hand in one block of secret memory (not with
+ * curl_slist_append, which would copy the x-api-key line into the ordinary
+ * heap): curl only reads CURLOPT_HTTPHEADER, and the block is wiped when the
+ * handle gets other headers or is freed. */
 static CURLcode set_headers(struct handle *hd, const char *const *want)
 {
-    size_t n = 0;
+    static const char expect[] = "Expect:";
+    size_t n = 0, text = sizeof(expect);
     while (want && want[n])
-        n++;
-    char **copy = calloc(n + 1, sizeof(*copy));
-    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
-    int ok = copy && list;
-    for (size_t i = 0; ok && i < n; i++) {
-        struct curl_slist *l = curl_slist_append(list, want[i]);
-        ok = l && (copy[i] = strdup(want[i])) != NULL;
-        if (l)
-            list = l;
+        text += strlen(want[n++]) + 1;
+    size_t nodes = (n + 1) * sizeof(struct curl_slist), ptrs = (n + 1) * sizeof(char *);
+    unsigned char *blk = dcpki_secret_alloc(nodes + ptrs + text);
+    if (!blk)
+        return CURLE_OUT_OF_MEMORY;
+    struct curl_slist *list = (struct curl_slist *)blk;
+    char **copy = (char **)(blk + nodes);
+    char *p = (char *)(blk + nodes + ptrs);
+    memcpy(p, expect, sizeof(expect));
+    list[0].data = p;
+    list[0].next = n ? &list[1] : NULL;
+    p += sizeof(expect);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(want[i]) + 1;
+        memcpy(p, want[i], l);
+        copy[i] = p;
+        list[i + 1].data = p;
+        list[i + 1].next = i + 1 < n ? &list[i + 2] : NULL;
+        p += l;
     }
-    CURLcode cc = ok ? curl_easy_setopt(hd->h, CURLOPT_HTTPHEADER, list) : CURLE_OUT_OF_MEMORY;
+    copy[n] = NULL;
+    CURLcode cc = curl_easy_setopt(hd->h, CURLOPT_HTTPHEADER, list);
     if (cc != CURLE_OK) {
-        curl_slist_free_all(list);
-        if (copy)
-            for (size_t i = 0; i < n; i++)
-                free(copy[i]);
-        free(copy);
+        dcpki_secret_release(blk);
         return cc;
     }
-    curl_slist_free_all(hd->hdrs);
-    if (hd->hdr)
-        for (char **l = hd->hdr; *l; l++)
-            free(*l);
-    free(hd->hdr);
+    dcpki_secret_release(hd->hdrblk);
+    hd->hdrblk = blk;
     hd->hdrs = list;
     hd->hdr = copy;
     return CURLE_OK;
@@ -805,8 +890,16 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
         cc = curl_easy_perform(hd->h);
         long status = 0, nconn = 0;
         char *ct = NULL;
+        curl_off_t appconnect = 0;
+        struct progress pg = { 0 };
         curl_easy_getinfo(hd->h, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(hd->h, CURLINFO_NUM_CONNECTS, &nconn);
+        curl_easy_getinfo(hd->h, CURLINFO_APPCONNECT_TIME_T, &appconnect);
+        curl_easy_getinfo(hd->h, CURLINFO_REQUEST_SIZE, &pg.sent);
+        curl_easy_getinfo(hd->h, CURLINFO_HEADER_SIZE, &pg.got_headers);
+        pg.new_conns = nconn;
+        /* a reused connection had finished its handshake long ago */
+        pg.handshake_done = appconnect > 0 || nconn == 0;
         curl_easy_getinfo(hd->h, CURLINFO_CONTENT_TYPE, &ct);
         char *ctype = ct ? strdup(ct) : NULL;
         if (nconn > 0)
@@ -870,7 +963,7 @@ dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request 
                                req->url, MAX_BODY);
             break;
         }
-        rc = map_curl_error(cc, eb, nconn, t->cert != NULL, req, t->timeout_ms, err);
+        rc = map_curl_error(cc, eb, &pg, t->cert != NULL, req, t->timeout_ms, err);
         /* a reused keep-alive connection that the server had closed: retry */
         int reset = (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING) && nconn == 0;
         if (req->idempotent && reset && attempt < MAX_ATTEMPTS) {

@@ -18,6 +18,7 @@
  * set-user-ID programs); an empty one counts as unset. */
 #ifndef DCPKI_CONFIG_H
 #define DCPKI_CONFIG_H
+#include "dcpki/secret.h"
 #include "dcpki/error.h"
 
 #define DCPKI_DEFAULT_CONF "/etc/dcpki/dcpki.conf"
@@ -114,7 +115,8 @@ dcpki_code dcpki_config_read_api_key(const dcpki_config *cfg, char **out, dcpki_
 dcpki_code dcpki_config_read_pin(const dcpki_config *cfg, char **out, dcpki_err *err);
 /* Read a secret file (password, API key): first line, trailing CR/LF stripped. */
 dcpki_code dcpki_read_secret_file(const char *path, char **out, dcpki_err *err);
-/* Wipe and free a secret string. */
+/* Wipe and release a secret string: one from dcpki_secret_alloc (dcpki/secret.h),
+ * which every secret this library hands out is. */
 void dcpki_secret_free(char *s);
 /* Read a whole file (at most max bytes); the buffers it outgrows are wiped, as
  * the file may hold a key. On failure returns -1 and errno is set (EFBIG when

@@ -51,6 +51,7 @@ typedef enum dcpki_code {
     DCPKI_E_CA_REFUSED,          /* SOAP fault / negative successCode */
     DCPKI_E_PENDING,             /* request left pending by the CA */
     DCPKI_E_FILE_UNREADABLE,     /* a file dcpki reads (trust, API key, identity) is missing or not readable */
+    DCPKI_E_CONNECTION_BROKEN,   /* the request was sent, then the connection broke: the outcome is unknown */
     DCPKI_E__COUNT
 } dcpki_code;
 

@@ -40,7 +40,11 @@ void dcpki_transport_free(dcpki_transport *t);
 
 /* Performs the request. Returns DCPKI_OK for any HTTP status (the caller maps
  * statuses); transport failures map to DCPKI_E_TIMEOUT, _CONNECT,
- * _TLS_SERVER_UNTRUSTED, _TLS_CLIENT, _TLS with curl's message as detail.
+ * _TLS_SERVER_UNTRUSTED, _TLS_CLIENT, _TLS with curl's message as detail, or
+ * to DCPKI_E_CONNECTION_BROKEN when the connection broke after the request
+ * was written (the service may have acted: the outcome is unknown). Every
+ * detail ends by saying whether the request was sent ("the request was sent;
+ * the service may have acted on it") or not ("nothing was sent").
  * resp is filled on DCPKI_OK and must be released with dcpki_http_response_free. */
 dcpki_code dcpki_transport_perform(dcpki_transport *t, const dcpki_http_request *req,
                                    dcpki_http_response *resp, dcpki_err *err);
