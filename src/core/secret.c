@@ -13,9 +13,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+
+/* The live mappings, so that a pointer is recognised as ours without reading
+ * memory in front of it (a heap string's neighbour bytes are not ours to read:
+ * ASan calls that an overflow). Few secrets live at once. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static void **g_live;
+static size_t g_nlive, g_caplive;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+    pthread_mutex_init(&g_lock, NULL);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+static int live_add(void *m)
+{
+    pthread_once(&g_once, register_atfork);
+    pthread_mutex_lock(&g_lock);
+    int ok = 1;
+    if (g_nlive == g_caplive) {
+        size_t nc = g_caplive ? 2 * g_caplive : 16;
+        void **nl = realloc(g_live, nc * sizeof(*nl));
+        if (nl) {
+            g_live = nl;
+            g_caplive = nc;
+        } else {
+            ok = 0;
+        }
+    }
+    if (ok)
+        g_live[g_nlive++] = m;
+    pthread_mutex_unlock(&g_lock);
+    return ok;
+}
+
+/* 1 and removed when m is a live mapping of ours (remove: 1) or just 1 (remove: 0) */
+static int live_find(const void *m, int remove)
+{
+    int found = 0;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < g_nlive; i++)
+        if (g_live[i] == m) {
+            found = 1;
+            if (remove)
+                g_live[i] = g_live[--g_nlive];
+            break;
+        }
+    pthread_mutex_unlock(&g_lock);
+    return found;
+}
 
 #define SECRET_MAGIC UINT64_C(0x64637065b15ec2e7)
 
@@ -52,6 +108,11 @@ void *dcpki_secret_alloc(size_t n)
     struct secret_head *h = m;
     h->magic = SECRET_MAGIC;
     h->maplen = len;
+    if (!live_add(m)) {
+        munlock(m, len);
+        munmap(m, len);
+        return NULL;
+    }
     return (unsigned char *)m + SECRET_OFF;
 }
 
@@ -62,7 +123,7 @@ static struct secret_head *head_of(const void *p)
     if ((u & (ps - 1)) != SECRET_OFF)
         return NULL;
     struct secret_head *h = (struct secret_head *)(u - SECRET_OFF);
-    return h->magic == SECRET_MAGIC ? h : NULL;
+    return live_find(h, 0) && h->magic == SECRET_MAGIC ? h : NULL;
 }
 
 int dcpki_secret_is_protected(const void *p)
@@ -82,6 +143,7 @@ void dcpki_secret_release(void *p)
         return;
     }
     size_t len = h->maplen;
+    live_find(h, 1);
     OPENSSL_cleanse(h, len);
     munlock(h, len);
     munmap(h, len);
