@@ -258,6 +258,21 @@ static CK_RV sign_local(p11_module *m, const p11_sign_op *op, const unsigned cha
     return CKR_OK;
 }
 
+/* The core's scheme and digest name for this operation (ECDSA over a bare
+ * hash: the hash length names the digest). */
+static dcpki_sig_scheme scheme_of(p11_module *m, const p11_sign_op *op, size_t tbs_len, const char **md)
+{
+    *md = NULL;
+    if (op->key->key_type == CKK_EC) {
+        *md = op->md ? md_name(m, op->md) : tbs_len == 32 ? "SHA256" : tbs_len == 48 ? "SHA384" : "SHA512";
+        return DCPKI_SIG_ECDSA;
+    }
+    if (!op->pss && !op->hashing)
+        return DCPKI_SIG_RSA_RAW;
+    *md = md_name(m, op->md);
+    return op->pss ? DCPKI_SIG_RSA_PSS : DCPKI_SIG_RSA_PKCS1;
+}
+
 static CK_RV sign_remote(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
                          unsigned char **sig, size_t *sig_len)
 {
@@ -269,19 +284,7 @@ static CK_RV sign_remote(p11_module *m, const p11_sign_op *op, const unsigned ch
     CK_RV rv = p11_backend_signing(m, &sg);
     if (rv != CKR_OK)
         return rv;
-    if (op->key->key_type == CKK_EC) {
-        scheme = DCPKI_SIG_ECDSA;
-        md = op->md ? md_name(m, op->md)
-                    : tbs_len == 32 ? "SHA256" : tbs_len == 48 ? "SHA384" : "SHA512";
-    } else if (op->pss) {
-        scheme = DCPKI_SIG_RSA_PSS;
-        md = md_name(m, op->md);
-    } else if (op->hashing) {
-        scheme = DCPKI_SIG_RSA_PKCS1;
-        md = md_name(m, op->md);
-    } else {
-        scheme = DCPKI_SIG_RSA_RAW;
-    }
+    scheme = scheme_of(m, op, tbs_len, &md);
     dcpki_err_clear(&err);
     if (dcpki_signing_sign(sg, op->key->kp, scheme, md, tbs, tbs_len, sig, sig_len, &err) != DCPKI_OK) {
         snprintf(what, sizeof(what), "signing with %s", op->key->kp->alias ? op->key->kp->alias : "");
@@ -303,18 +306,7 @@ static CK_RV sign_on_token(p11_module *m, const p11_sign_op *op, const unsigned 
     CK_RV rv = p11_backend_identity(m, &id);
     if (rv != CKR_OK)
         return rv;
-    if (op->key->key_type == CKK_EC) {
-        scheme = DCPKI_SIG_ECDSA;
-        md = op->md ? md_name(m, op->md) : tbs_len == 32 ? "SHA256" : tbs_len == 48 ? "SHA384" : "SHA512";
-    } else if (op->pss) {
-        scheme = DCPKI_SIG_RSA_PSS;
-        md = md_name(m, op->md);
-    } else if (op->hashing) {
-        scheme = DCPKI_SIG_RSA_PKCS1;
-        md = md_name(m, op->md);
-    } else {
-        scheme = DCPKI_SIG_RSA_RAW;
-    }
+    scheme = scheme_of(m, op, tbs_len, &md);
     dcpki_err_clear(&err);
     if (dcpki_identity_sign(id, scheme, md, tbs, tbs_len, sig, sig_len, &err) != DCPKI_OK) {
         *sig = NULL;
