@@ -111,7 +111,7 @@ pass "a lost enrollment answer is collected by resending with the same clientTra
 # ---- TLS secure channel: server not trusted (wrong trust), wrong host name, RA key unreadable
 write_conf "$W/untrusted.conf" "ca.host=$PRIV_HOST" "ca.trust=$EMU_ROOT"
 refused "$W/untrusted.conf" "SSL/TLS secure channel" "not trusted" -- --profile "$P1" --subject "CN=tls1"
-cp -a "$EMU_STATE" "$W/emu2"; rm -f "$W/emu2/emulator.json" "$W/emu2/faults.json"
+"$DCPKI_SRC/tests/integration/copy-emulator-state" "$EMU_STATE" "$W/emu2" || fail "cannot copy the emulator's state"
 "$EMULATOR" --state "$W/emu2" --port 0 --listen 127.0.0.2 </dev/null >"$W/emu2.log" 2>&1 &
 _priv_pids+=($!)
 for _ in $(seq 1 300); do [[ -s $W/emu2/emulator.json ]] && break; sleep 0.1; done

@@ -87,7 +87,7 @@ openssl_cnf_for() { "$DCPKI_SRC/tests/integration/emulator-fixture" openssl-cnf 
 # PRIV_STATE PRIV_URL PRIV_HOST and writes $W/priv.conf and $W/priv-openssl.cnf.
 start_private_emulator() {
   PRIV_STATE=$W/priv-emu
-  rm -rf "$PRIV_STATE"; cp -a "$EMU_STATE" "$PRIV_STATE"; rm -f "$PRIV_STATE/emulator.json" "$PRIV_STATE/faults.json"
+  "$DCPKI_SRC/tests/integration/copy-emulator-state" "$EMU_STATE" "$PRIV_STATE" || fail "cannot copy the emulator's state"
   "$EMULATOR" --state "$PRIV_STATE" --port 0 "$@" </dev/null >"$W/priv-emu.log" 2>&1 &
   _priv_pids+=($!)
   for _ in $(seq 1 300); do [[ -s $PRIV_STATE/emulator.json ]] && break; sleep 0.1; done

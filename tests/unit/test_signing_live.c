@@ -131,7 +131,7 @@ static int setup(void **state)
     setenv("DCPKI_NO_DISK_CACHE", "1", 1);
     snprintf(priv, sizeof(priv), "%s/emu", work);
     char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && rm -f '%s/emulator.json' '%s/faults.json'", shared, priv, priv, priv);
+    snprintf(cmd, sizeof(cmd), "'%s/tests/integration/copy-emulator-state' '%s' '%s'", src, shared, priv);
     if (run(cmd) != 0)
         return -1;
     if (start_emulator(src) != 0) {
