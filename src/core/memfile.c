@@ -1,8 +1,8 @@
 /* In-memory files for libcurl's GnuTLS backend.
  *
  * curl 7.88 with GnuTLS takes the client certificate, the client key and the
- * trust bundle only as file names (the *_BLOB options are not implemented for
- * GnuTLS) and reads them again for every new connection. A server that loads
+ * trust bundle only as file names (its GnuTLS backend has no *_BLOB options,
+ * CURLOPT_SSLCERT_BLOB(3)) and reads them again for every new connection. A server that loads
  * its dcpki key as root and then serves from workers running as another user
  * could not reopen 0600 root files there. So the core reads those files once,
  * when a key is loaded, into a sealed anonymous memory file (memfd_create(2))
