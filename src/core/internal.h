@@ -10,6 +10,10 @@
 
 /* strdup that returns NULL for NULL input. */
 char *dcpki_strdup0(const char *s);
+/* vasprintf-like with the allocator given (malloc, dcpki_secret_alloc); NULL
+ * on failure. */
+#include <stdarg.h>
+char *dcpki_vstrfmt_with(void *(*alloc)(size_t), const char *fmt, va_list ap);
 /* asprintf-like; NULL on failure. */
 char *dcpki_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1074,6 +1074,15 @@ static dcpki_code read_policy(const xmlNode *resp, const xmlNode *pnode, const o
     return DCPKI_OK;
 }
 
+/* The profile OID of a <policy> (its policyOIDReference resolved), or NULL. */
+static const char *policy_oid(xmlNodePtr policy, const oid_map *oids)
+{
+    char *ref = kid_text(policy, DCPKI_NS_VS_POLICY, "policyOIDReference");
+    const oid_ref *o = oid_lookup(oids, ref);
+    free(ref);
+    return o != NULL && nonempty(o->value) ? o->value : NULL;
+}
+
 dcpki_code dcpki_pki_parse_policies(const char *xml, size_t len, const char *profile_oid,
                                     dcpki_policy **out, dcpki_err *err)
 {
@@ -1097,14 +1106,10 @@ dcpki_code dcpki_pki_parse_policies(const char *xml, size_t len, const char *pro
     for (xmlNodePtr p = kid(pols, ns, "policy"); p != NULL && found == NULL;
          p = next_kid(p, ns, "policy")) {
         seen++;
-        char *ref = kid_text(p, ns, "policyOIDReference");
-        const oid_ref *o = oid_lookup(&oids, ref);
-        free(ref);
-        if (o == NULL || !nonempty(o->value))
-            continue;
-        if (profile_oid == NULL || strcmp(o->value, profile_oid) == 0) {
+        const char *oid = policy_oid(p, &oids);
+        if (oid != NULL && (profile_oid == NULL || strcmp(oid, profile_oid) == 0)) {
             found = p;
-            found_oid = o->value;
+            found_oid = oid;
         }
     }
     if (found == NULL) {
@@ -1156,10 +1161,8 @@ dcpki_code dcpki_pki_parse_all_policies(const char *xml, size_t len, dcpki_polic
     xmlNodePtr pols = kid(kid(resp, ns, "response"), ns, "policies");
     for (xmlNodePtr p = kid(pols, ns, "policy"); p != NULL && rc == DCPKI_OK;
          p = next_kid(p, ns, "policy")) {
-        char *ref = kid_text(p, ns, "policyOIDReference");
-        const oid_ref *o = oid_lookup(&oids, ref);
-        free(ref);
-        if (o == NULL || !nonempty(o->value))
+        const char *oid = policy_oid(p, &oids);
+        if (oid == NULL)
             continue;
         dcpki_policy **nv = realloc(v, (n + 1) * sizeof(*nv));
         dcpki_policy *pol = nv ? dcpki_policy_new() : NULL;
@@ -1170,7 +1173,7 @@ dcpki_code dcpki_pki_parse_all_policies(const char *xml, size_t len, dcpki_polic
             break;
         }
         v[n++] = pol;
-        rc = read_policy(resp, p, &oids, o->value, pol, err);
+        rc = read_policy(resp, p, &oids, oid, pol, err);
     }
     if (rc == DCPKI_OK && n == 0)
         rc = dcpki_err_set(err, DCPKI_E_PROFILE_UNKNOWN,

@@ -170,15 +170,7 @@ char *dcpki_secret_strfmt(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return NULL;
-    char *d = dcpki_secret_alloc((size_t)n + 1);
-    if (!d)
-        return NULL;
-    va_start(ap, fmt);
-    vsnprintf(d, (size_t)n + 1, fmt, ap);
+    char *d = dcpki_vstrfmt_with(dcpki_secret_alloc, fmt, ap);
     va_end(ap);
     return d;
 }
