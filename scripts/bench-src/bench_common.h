@@ -238,4 +238,36 @@ static long bench_parse_long(const char *s, const char *what, long min, long max
     return v;
 }
 
+/* The options every benchmark program takes. */
+typedef struct bench_opts {
+    bench_scheme scheme;
+    const char *emu_log;
+    long n;
+    int rounds, threads;
+} bench_opts;
+
+/* Takes argv[*i] (and its value) when it is a common option: 1, with *i on the
+ * value; 0 when it is not one; -1 on a bad value. */
+__attribute__((unused)) static int bench_common_opt(int argc, char **argv, int *i, bench_opts *o)
+{
+    const char *a = argv[*i];
+    if (*i + 1 >= argc)
+        return 0;
+    if (strcmp(a, "--scheme") == 0)
+        return bench_scheme_parse(argv[++*i], &o->scheme) ? 1 : -1;
+    if (strcmp(a, "--emu-pids") == 0)
+        bench_emu_pids = argv[++*i];
+    else if (strcmp(a, "--emu-log") == 0)
+        o->emu_log = argv[++*i];
+    else if (strcmp(a, "--n") == 0)
+        o->n = bench_parse_long(argv[++*i], "--n", 1, 10000000);
+    else if (strcmp(a, "--rounds") == 0)
+        o->rounds = (int)bench_parse_long(argv[++*i], "--rounds", 1, 1000);
+    else if (strcmp(a, "--threads") == 0)
+        o->threads = (int)bench_parse_long(argv[++*i], "--threads", 1, 256);
+    else
+        return 0;
+    return 1;
+}
+
 #endif

@@ -312,6 +312,7 @@ int main(int argc, char **argv)
 {
     const char *module = NULL, *local = NULL, *emu_log = NULL, *pubfile = NULL;
     long n = 500;
+    bench_opts o = { BENCH_PKCS1, NULL, 500, 3, 4 };
     int threads = 4, rounds = 3, r, i, ok = 1;
     void *dl;
     CK_C_GetFunctionList get_list;
@@ -335,24 +336,16 @@ int main(int argc, char **argv)
             key_label = argv[++i];
         else if (strcmp(argv[i], "--local") == 0)
             local = argv[++i];
-        else if (strcmp(argv[i], "--scheme") == 0) {
-            if (!bench_scheme_parse(argv[++i], &scheme))
-                usage();
-        } else if (strcmp(argv[i], "--emu-pids") == 0)
-            bench_emu_pids = argv[++i];
         else if (strcmp(argv[i], "--pub") == 0)
             pubfile = argv[++i];
-        else if (strcmp(argv[i], "--emu-log") == 0)
-            emu_log = argv[++i];
-        else if (strcmp(argv[i], "--n") == 0)
-            n = bench_parse_long(argv[++i], "--n", 1, 10000000);
-        else if (strcmp(argv[i], "--rounds") == 0)
-            rounds = (int)bench_parse_long(argv[++i], "--rounds", 1, 1000);
-        else if (strcmp(argv[i], "--threads") == 0)
-            threads = (int)bench_parse_long(argv[++i], "--threads", 1, 256);
-        else
+        else if (bench_common_opt(argc, argv, &i, &o) != 1)
             usage();
     }
+    scheme = o.scheme;
+    emu_log = o.emu_log;
+    n = o.n;
+    rounds = o.rounds;
+    threads = o.threads;
     if (module == NULL || key_label == NULL || (local == NULL && pubfile == NULL))
         usage();
 
