@@ -105,6 +105,12 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
     [DCPKI_E_CONNECTION_BROKEN] = { "connection_broken",
         "the connection broke after the request was sent; the service may have acted on it",
         "check the network path to the service (proxies, load balancers), then find out whether the operation took effect before repeating it: `dcpki status`, or the same enroll command again (same clientTransactionID)" },
+    [DCPKI_E_STORE] = { "store",
+        "the store of issued certificates cannot be used",
+        "read the detail: fix the directory's permissions or free space (SQLite), or the database server and [store] url (PostgreSQL), then run the same command again: it finishes what was started" },
+    [DCPKI_E_STORE_KEY] = { "store_key",
+        "the store key is missing, unreadable or not the key this store was made with",
+        "give the key file the store was made with ([store] key_file, 32 bytes, mode 0600); every RA host sharing a store needs the same file" },
 };
 
 static const struct entry *lookup(dcpki_code c)

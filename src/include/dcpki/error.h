@@ -52,6 +52,8 @@ typedef enum dcpki_code {
     DCPKI_E_PENDING,             /* request left pending by the CA */
     DCPKI_E_FILE_UNREADABLE,     /* a file dcpki reads (trust, API key, identity) is missing or not readable */
     DCPKI_E_CONNECTION_BROKEN,   /* the request was sent, then the connection broke: the outcome is unknown */
+    DCPKI_E_STORE,               /* the store of issued certificates cannot be opened, read or written */
+    DCPKI_E_STORE_KEY,           /* the store key is missing, unreadable, malformed or not this store's */
     DCPKI_E__COUNT
 } dcpki_code;
 

@@ -25,6 +25,8 @@ typedef enum dcpki_store_state {
     DCPKI_STORE_SENDING     /* an Issue/Renew was sent and no answer read yet: txid + csr
                              * (+ key) kept so that it is resent with the same
                              * clientTransactionID, never as a second request */
+    DCPKI_STORE_REVOKING    /* ISSUED, and a revoke was sent whose answer was not read:
+                             * never re-delivered until the CA's status is known */
 } dcpki_store_state;
 
 typedef struct dcpki_store_entry {
