@@ -76,11 +76,21 @@ static int cm_fail(const cli_ctx *ctx, const dcpki_err *err)
     return cm_status_of(err->code);
 }
 
-static int cm_print_issued(const cli_enroll_res *res)
+static int cm_print_issued(const dcpki_enroll_result *res)
 {
     if (PEM_write_X509(stdout, res->cert) != 1)
         return CM_UNREACHABLE;
     return CM_ISSUED;
+}
+
+/* certmonger holds the key and needs the certificate: it gets it, and the
+ * store's failure goes to standard error (the journal entry lets the next
+ * run record it) */
+static int cm_issued_unrecorded(const dcpki_enroll_result *res, const dcpki_err *err)
+{
+    char buf[DCPKI_ERR_DETAIL_MAX + 256];
+    fprintf(stderr, "dcpki: warning: %s\n", dcpki_err_format(err, buf, sizeof buf));
+    return cm_print_issued(res);
 }
 
 static long cm_poll_delay = CM_POLL_DELAY;
@@ -113,19 +123,25 @@ static int cm_submit(cli_ctx *ctx, const char *store)
     /* a renewal (certmonger passes the certificate being replaced) asks the CA again */
     const char *old = getenv("CERTMONGER_CERTIFICATE");
     int renew = old != NULL && old[0] != '\0';
-    cli_enroll_req rq = {.profile = profile, .csr = csr, .renew = renew, .store_dir = store};
-    cli_enroll_res res;
-    dcpki_code rc = cli_enroll_do(ctx, &rq, &res, &err);
+    dcpki_enroll_request rq = {.profile = profile, .csr = csr, .renew = renew};
+    dcpki_enroll_result res;
+    memset(&res, 0, sizeof res);
+    dcpki_enroller *eng;
+    dcpki_code rc = cli_enroller(ctx, store, &eng, &err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_enroll_run(eng, &rq, &res, &err);
     int ret;
     if (rc == DCPKI_OK)
         ret = cm_print_issued(&res);
+    else if (rc == DCPKI_E_STORE && res.cert != NULL)
+        ret = cm_issued_unrecorded(&res, &err);
     else if (rc == DCPKI_E_PENDING && res.pending_id != NULL && res.already_pending)
         ret = cm_poll_id(ctx, store, profile, res.pending_id); /* getcert resubmit: ask the CA */
     else if (rc == DCPKI_E_PENDING && res.pending_id != NULL)
         ret = cm_pending(profile, res.pending_id);
     else
         ret = cm_fail(ctx, &err);
-    cli_enroll_res_clear(&res);
+    dcpki_enroll_result_clear(&res);
     X509_REQ_free(csr);
     return ret;
 }
@@ -134,16 +150,22 @@ static int cm_poll_id(cli_ctx *ctx, const char *store, const char *profile, cons
 {
     dcpki_err err;
     dcpki_err_clear(&err);
-    cli_enroll_res res;
-    dcpki_code rc = cli_enroll_poll(ctx, profile, pid, store, &res, &err);
+    dcpki_enroll_result res;
+    memset(&res, 0, sizeof res);
+    dcpki_enroller *eng;
+    dcpki_code rc = cli_enroller(ctx, store, &eng, &err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_enroll_poll(eng, profile, pid, &res, &err);
     int ret;
     if (rc == DCPKI_OK)
         ret = cm_print_issued(&res);
+    else if (rc == DCPKI_E_STORE && res.cert != NULL)
+        ret = cm_issued_unrecorded(&res, &err);
     else if (rc == DCPKI_E_PENDING)
         ret = cm_pending(profile, pid);
     else
         ret = cm_fail(ctx, &err);
-    cli_enroll_res_clear(&res);
+    dcpki_enroll_result_clear(&res);
     return ret;
 }
 
@@ -342,10 +364,7 @@ static int cm_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         return cm_fetch_roots(ctx);
     if (strcmp(op, "SUBMIT") != 0 && strcmp(op, "POLL") != 0)
         return CM_NOT_SUPPORTED;
-    char store[4096];
-    if (cli_store_dir(store_opt, store, sizeof store, &err) != DCPKI_OK)
-        return cm_fail(ctx, &err);
-    return strcmp(op, "SUBMIT") == 0 ? cm_submit(ctx, store) : cm_poll(ctx, store);
+    return strcmp(op, "SUBMIT") == 0 ? cm_submit(ctx, store_opt) : cm_poll(ctx, store_opt);
 }
 
 const cli_cmd cli_cmd_certmonger = {

@@ -217,6 +217,13 @@ static dcpki_code core(cli_ctx *ctx, dcpki_err *err)
     return ctx->core ? DCPKI_OK : dcpki_ctx_new(ctx->config_path, NULL, &ctx->core, err);
 }
 
+dcpki_code cli_core(cli_ctx *ctx, dcpki_ctx **out, dcpki_err *err)
+{
+    dcpki_code rc = core(ctx, err);
+    *out = ctx->core;
+    return rc;
+}
+
 dcpki_code cli_config(cli_ctx *ctx, const dcpki_config **out, dcpki_err *err)
 {
     dcpki_code rc = core(ctx, err);

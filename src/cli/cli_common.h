@@ -30,7 +30,9 @@ enum {
     CLI_EXIT_FAILURE = 1, /* the operation failed: one line on stderr */
     CLI_EXIT_USAGE = 2,   /* invalid command line: unknown command or option, missing
                            * operand or value, a value that can never be valid */
-    CLI_EXIT_PENDING = 3  /* enrollment: the CA has not decided yet (poll later) */
+    CLI_EXIT_PENDING = 3, /* enrollment: the CA has not decided yet (poll later) */
+    CLI_EXIT_NOT_RECORDED = 4 /* enrollment: the CA issued and the certificate was delivered,
+                               * but the store could not record it (run again to finish) */
 };
 
 typedef struct cli_ctx {
@@ -100,6 +102,8 @@ dcpki_code cli_ossl_err(dcpki_err *err, dcpki_code code, const char *what);
 
 /* ---- lazy loading: each loads what it depends on, once; errors as dcpki_err ---- */
 dcpki_code cli_config(cli_ctx *ctx, const dcpki_config **out, dcpki_err *err);
+/* The core context itself (made on first use). */
+dcpki_code cli_core(cli_ctx *ctx, dcpki_ctx **out, dcpki_err *err);
 dcpki_code cli_identity(cli_ctx *ctx, const dcpki_identity **out, dcpki_err *err);
 /* HTTPS transport with the RA identity (one per process: one TLS session cache) */
 dcpki_code cli_transport(cli_ctx *ctx, dcpki_transport **out, dcpki_err *err);

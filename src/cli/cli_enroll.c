@@ -24,39 +24,54 @@
 
 /* ------------------------------------------------------- shared helpers */
 
+/* the engine (policy cache) and, once an enrollment command needs it, the store */
 typedef struct pki_state {
-    char **oids;
-    dcpki_policy **pols;
-    size_t n;
+    dcpki_enroller *eng;
+    dcpki_store *store;
 } pki_state;
 
 static void pki_state_free(void *p)
 {
     pki_state *s = p;
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->oids[i]);
-        dcpki_policy_free(s->pols[i]);
-    }
-    free(s->oids);
-    free(s->pols);
+    dcpki_enroller_free(s->eng);
+    dcpki_store_close(s->store);
     free(s);
+}
+
+static void notice_to_stderr(void *arg, const char *msg)
+{
+    (void)arg;
+    char shown[1200];
+    fprintf(stderr, "dcpki: %s\n", dcpki_escape(msg, shown, sizeof shown));
+}
+
+static dcpki_code pki_state_get(cli_ctx *ctx, pki_state **out, dcpki_err *err)
+{
+    pki_state *s = ctx->pki;
+    if (s == NULL) {
+        dcpki_ctx *core;
+        dcpki_code rc = cli_core(ctx, &core, err);
+        if (rc != DCPKI_OK)
+            return rc;
+        if ((s = calloc(1, sizeof(*s))) == NULL)
+            return dcpki_err_set(err, DCPKI_E_NOMEM, "enrollment engine");
+        if ((rc = dcpki_enroller_new(core, NULL, &s->eng, err)) != DCPKI_OK) {
+            free(s);
+            return rc;
+        }
+        dcpki_enroller_set_notice(s->eng, notice_to_stderr, NULL);
+        ctx->pki = s;
+        ctx->pki_free = pki_state_free;
+    }
+    *out = s;
+    return DCPKI_OK;
 }
 
 dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err)
 {
-    const dcpki_config *cfg;
-    dcpki_code rc = cli_config(ctx, &cfg, err);
-    if (rc != DCPKI_OK)
-        return rc;
-    if (cfg->ca.host == NULL || cfg->ca.host[0] == '\0')
-        return dcpki_err_set(err, DCPKI_E_CONFIG_INCOMPLETE,
-                             "%s: [ca] host is not set (e.g. host = pki-ws.symauth.com)", cfg->path);
-    if (cfg->ca.name != NULL && strcmp(cfg->ca.name, "Symantec") != 0)
-        return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
-                             "%s: [ca] name is \"%s\"; the PKI Platform's CA name must be exactly "
-                             "\"Symantec\"", cfg->path, cfg->ca.name);
-    *host = cfg->ca.host;
-    return DCPKI_OK;
+    pki_state *s;
+    dcpki_code rc = pki_state_get(ctx, &s, err);
+    return rc == DCPKI_OK ? dcpki_enroll_ca_host(s->eng, host, err) : rc;
 }
 
 /* a dotted OID: digits and single dots, at least two arcs */
@@ -115,464 +130,59 @@ dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpk
                          shown, cfg->path, kl ? "names: " : "no names are defined", known, shown);
 }
 
-dcpki_code cli_store_dir(const char *opt, char *buf, size_t n, dcpki_err *err)
+dcpki_code cli_enroller(cli_ctx *ctx, const char *store_opt, dcpki_enroller **out, dcpki_err *err)
 {
-    if (opt != NULL) {
-        if ((size_t)snprintf(buf, n, "%s", opt) >= n)
-            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "--store path too long");
-        return DCPKI_OK;
+    pki_state *s;
+    dcpki_code rc = pki_state_get(ctx, &s, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    if (s->store == NULL) {
+        /* --store DIR, else [store] url (PostgreSQL), else [store] dir, else the default directory */
+        const dcpki_config *cfg;
+        if ((rc = cli_config(ctx, &cfg, err)) != DCPKI_OK)
+            return rc;
+        char dir[4096];
+        dcpki_store_params p = {.key_file = cfg->store.key_file};
+        if (store_opt != NULL) {
+            p.dir = store_opt;
+        } else if (cfg->store.url != NULL) {
+            p.url = cfg->store.url;
+        } else if (cfg->store.dir != NULL) {
+            p.dir = cfg->store.dir;
+        } else {
+            if ((rc = dcpki_store_default_dir(dir, sizeof dir, err)) != DCPKI_OK)
+                return rc;
+            p.dir = dir;
+        }
+        if ((rc = dcpki_store_open(&p, &s->store, err)) != DCPKI_OK)
+            return rc;
+        dcpki_enroller_set_store(s->eng, s->store);
     }
-    return dcpki_store_default_dir(buf, n, err);
+    *out = s->eng;
+    return DCPKI_OK;
 }
 
 dcpki_code cli_policy_get(cli_ctx *ctx, const char *profile, const dcpki_policy **out,
                           dcpki_err *err)
 {
-    pki_state *s = ctx->pki;
-    if (s == NULL) {
-        s = calloc(1, sizeof(*s));
-        if (s == NULL)
-            return dcpki_err_set(err, DCPKI_E_NOMEM, "policy cache");
-        ctx->pki = s;
-        ctx->pki_free = pki_state_free;
-    }
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->oids[i], profile) == 0) {
-            *out = s->pols[i];
-            return DCPKI_OK;
-        }
-    const char *host;
-    dcpki_transport *t;
-    dcpki_code rc = cli_pki_host(ctx, &host, err);
-    if (rc == DCPKI_OK)
-        rc = cli_transport(ctx, &t, err);
-    dcpki_policy *pol = NULL;
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_get_policy(t, host, profile, &pol, err);
-    if (rc != DCPKI_OK)
-        return rc;
-    char **o = realloc(s->oids, (s->n + 1) * sizeof(*o));
-    if (o != NULL)
-        s->oids = o;
-    dcpki_policy **p = o ? realloc(s->pols, (s->n + 1) * sizeof(*p)) : NULL;
-    if (p != NULL)
-        s->pols = p;
-    char *dup = strdup(profile);
-    if (o == NULL || p == NULL || dup == NULL) {
-        free(dup);
-        dcpki_policy_free(pol);
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "policy cache");
-    }
-    s->oids[s->n] = dup;
-    s->pols[s->n] = pol;
-    s->n++;
-    *out = pol;
-    return DCPKI_OK;
+    pki_state *s;
+    dcpki_code rc = pki_state_get(ctx, &s, err);
+    return rc == DCPKI_OK ? dcpki_enroll_policy(s->eng, profile, out, err) : rc;
 }
 
-void cli_enroll_res_clear(cli_enroll_res *r)
+/* the exit status of a failed enrollment */
+int cli_enroll_exit(dcpki_code rc, const dcpki_enroll_result *res)
 {
-    free(r->pending_id);
-    free(r->serial);
-    EVP_PKEY_free(r->key);
-    X509_free(r->cert);
-    for (size_t i = 0; i < r->n_chain; i++)
-        X509_free(r->chain[i]);
-    free(r->chain);
-    memset(r, 0, sizeof(*r));
-}
-
-/* res gets its own references to the entry's key, certificate and chain */
-static dcpki_code res_from_entry(const dcpki_store_entry *e, cli_enroll_res *res, dcpki_err *err)
-{
-    memcpy(res->store_id, e->id, sizeof res->store_id);
-    if (e->key != NULL && EVP_PKEY_up_ref(e->key))
-        res->key = e->key;
-    if (e->cert != NULL && X509_up_ref(e->cert))
-        res->cert = e->cert;
-    res->serial = e->cert ? cli_serial_str(e->cert) : NULL;
-    if (e->n_chain > 0) {
-        res->chain = calloc(e->n_chain, sizeof(X509 *));
-        if (res->chain == NULL)
-            return dcpki_err_set(err, DCPKI_E_NOMEM, "store entry");
-        for (size_t i = 0; i < e->n_chain; i++)
-            if (X509_up_ref(e->chain[i]))
-                res->chain[res->n_chain++] = e->chain[i];
-    }
-    if ((e->key && !res->key) || (e->cert && (!res->cert || !res->serial)))
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "store entry");
-    return DCPKI_OK;
-}
-
-/* Moves the enrollment's certificate and chain into the entry (and res). */
-static dcpki_code take_issued(dcpki_pki_enroll_result *er, dcpki_store_entry *e, dcpki_err *err)
-{
-    e->state = DCPKI_STORE_ISSUED;
-    X509_free(e->cert);
-    e->cert = er->cert;
-    er->cert = NULL;
-    for (size_t i = 0; i < e->n_chain; i++)
-        X509_free(e->chain[i]);
-    free(e->chain);
-    e->chain = er->chain;
-    e->n_chain = er->n_chain;
-    er->chain = NULL;
-    er->n_chain = 0;
-    free(e->serial);
-    e->serial = cli_serial_str(e->cert);
-    free(e->pending_id);
-    e->pending_id = NULL;
-    if (e->serial == NULL)
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading the serial number");
-    return DCPKI_OK;
-}
-
-/* Writes the entry; the CA has issued it, so a failure here does not hide
- * the certificate: it is still delivered, with a warning. */
-static void keep_in_store(const char *dir, const dcpki_store_entry *e)
-{
-    dcpki_err err;
-    dcpki_err_clear(&err);
-    if (dcpki_store_save(dir, e, &err) != DCPKI_OK) {
-        char buf[DCPKI_ERR_DETAIL_MAX + 256];
-        cli_warn("the certificate was issued but could not be kept in the store of issued "
-                 "certificates, so it cannot be re-delivered: %s",
-                 dcpki_err_format(&err, buf, sizeof buf));
-    }
-}
-
-static dcpki_code spki_hash(EVP_PKEY *pub, char out[65], dcpki_err *err)
-{
-    unsigned char *der = NULL;
-    int n = i2d_PUBKEY(pub, &der);
-    unsigned char h[32];
-    unsigned int hl = 0;
-    if (n <= 0 || EVP_Digest(der, (size_t)n, h, &hl, EVP_sha256(), NULL) != 1 || hl != 32) {
-        OPENSSL_free(der);
-        ERR_clear_error();
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR's public key cannot be read");
-    }
-    OPENSSL_free(der);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-    return DCPKI_OK;
-}
-
-static int cert_usable(const X509 *x)
-{
-    return !cli_cert_expired(x);
-}
-
-dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res *res,
-                         dcpki_err *err)
-{
-    memset(res, 0, sizeof(*res));
-    const char *host;
-    dcpki_code rc = cli_pki_host(ctx, &host, err);
-    if (rc != DCPKI_OK)
-        return rc;
-
-    /* the request's subject and SANs: given, or those of the CSR */
-    char *csr_subject = NULL, **csr_sans = NULL;
-    size_t n_csr_sans = 0;
-    const char *subject = rq->subject;
-    const char *const *sans = rq->sans;
-    size_t n_sans = rq->n_sans;
-    /* the store is per RA identity too: a certificate is re-delivered only to the
-     * connector (RA certificate) that requested it, from the CA that issued it */
-    char origin[160];
-    const dcpki_identity *id;
-    if ((rc = cli_identity(ctx, &id, err)) != DCPKI_OK)
-        return rc;
-    unsigned char tp[DCPKI_THUMBPRINT_LEN];
-    dcpki_identity_thumbprint(id, tp);
-    size_t ol = (size_t)snprintf(origin, sizeof origin, "ra:");
-    for (size_t i = 0; i < DCPKI_THUMBPRINT_LEN; i++)
-        ol += (size_t)snprintf(origin + ol, sizeof origin - ol, "%02X", tp[i]);
-    snprintf(origin + ol, sizeof origin - ol, ";generated");
-    EVP_PKEY *csr_pub = NULL;
-    if (rq->csr != NULL) {
-        csr_pub = X509_REQ_get0_pubkey(rq->csr);
-        char h[65];
-        if (csr_pub == NULL)
-            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR has no readable public key");
-        if ((rc = spki_hash(csr_pub, h, err)) != DCPKI_OK)
-            return rc;
-        snprintf(origin + ol, sizeof origin - ol, ";csr:%s", h);
-        rc = dcpki_csr_to_input(rq->csr, &csr_subject, &csr_sans, &n_csr_sans, err);
-        if (rc != DCPKI_OK)
-            return rc;
-        subject = csr_subject;
-        sans = (const char *const *)csr_sans;
-        n_sans = n_csr_sans;
-    }
-
-    /* the store entry this request maps to: syntax errors surface here, before any network */
-    char *nsubj = NULL;
-    char **nsans = n_sans ? calloc(n_sans, sizeof(char *)) : NULL;
-    dcpki_store_entry e;
-    memset(&e, 0, sizeof e);
-    dcpki_request *req = NULL;
-    EVP_PKEY *key = NULL;
-    unsigned char *csr_der = NULL;
-    size_t csr_len = 0;
-    dcpki_pki_enroll_result er;
-    memset(&er, 0, sizeof er);
-    if (n_sans && nsans == NULL) {
-        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "request");
-        goto done;
-    }
-    if ((rc = dcpki_store_norm_subject(subject, &nsubj, err)) != DCPKI_OK)
-        goto done;
-    for (size_t i = 0; i < n_sans; i++)
-        if ((rc = dcpki_store_norm_san(sans[i], &nsans[i], err)) != DCPKI_OK)
-            goto done;
-    rc = dcpki_store_entry_init(&e, host, rq->profile, origin, nsubj,
-                                (const char *const *)nsans, n_sans, err);
-    if (rc != DCPKI_OK)
-        goto done;
-    memcpy(res->store_id, e.id, sizeof res->store_id);
-
-    /* an earlier Issue that got no answer: resent as it was (same key, CSR and
-     * clientTransactionID), so the CA answers with what it did then */
-    char resend_txid[DCPKI_PKI_TXID_MAX + 1] = "";
-    if (!rq->renew) {
-        dcpki_store_entry old;
-        int found = 0;
-        rc = dcpki_store_load(rq->store_dir, e.id, &old, &found, err);
-        if (rc != DCPKI_OK)
-            goto done;
-        if (found && old.state == DCPKI_STORE_PENDING) {
-            res->pending = 1;
-            res->already_pending = 1;
-            res->pending_id = strdup(old.pending_id);
-            rc = dcpki_err_set(err, DCPKI_E_PENDING,
-                               "this request is already pending at the CA under "
-                               "pendingTokenReferenceID %s; collect it with 'dcpki enroll --poll %s' "
-                               "(or send a new one with --renew)", old.pending_id, old.pending_id);
-            dcpki_store_entry_clear(&old);
-            goto done;
-        }
-        if (found && old.state == DCPKI_STORE_ISSUED && cert_usable(old.cert) &&
-            (rq->csr != NULL || old.key != NULL)) {
-            rc = res_from_entry(&old, res, err);
-            res->redelivered = rc == DCPKI_OK;
-            dcpki_store_entry_clear(&old);
-            goto done;
-        }
-        if (found && old.state == DCPKI_STORE_SENDING && strlen(old.txid) <= DCPKI_PKI_TXID_MAX &&
-            (rq->csr != NULL || old.key != NULL)) {
-            fprintf(stderr, "dcpki: an earlier request for this subject got no answer; asking the CA "
-                    "again with the same clientTransactionID %s (it cannot issue twice)\n", old.txid);
-            strcpy(resend_txid, old.txid);
-            key = old.key;
-            old.key = NULL;
-            csr_der = old.csr;
-            csr_len = old.csr_len;
-            old.csr = NULL;
-            dcpki_store_entry_clear(&old);
-            found = 0;
-        }
-        if (found) { /* revoked or expired: ask the CA again */
-            if (old.serial != NULL && old.state != DCPKI_STORE_PENDING)
-                fprintf(stderr, "dcpki: the certificate %s kept for this request %s: asking the "
-                        "CA for a new one\n", old.serial,
-                        old.state == DCPKI_STORE_REVOKED ? "was revoked" : "has expired");
-            dcpki_store_entry_clear(&old);
-        }
-    }
-
-    /* the profile's policy, the connector's rules, the key: all before sending */
-    const dcpki_policy *pol;
-    if ((rc = cli_policy_get(ctx, rq->profile, &pol, err)) != DCPKI_OK)
-        goto done;
-    dcpki_request_input in = {.subject = subject, .sans = sans, .n_sans = n_sans};
-    if ((rc = dcpki_request_prepare(pol, &in, &req, err)) != DCPKI_OK)
-        goto done;
-    if (resend_txid[0] != '\0') {
-        /* key and CSR of the first attempt */
-    } else if (rq->csr != NULL) {
-        if ((rc = dcpki_policy_check_key(pol, csr_pub, err)) != DCPKI_OK) {
-            rc = DCPKI_E_POLICY_VIOLATION;
-            err->code = rc;
-            goto done;
-        }
-        unsigned char *d = NULL;
-        int n = i2d_X509_REQ(rq->csr, &d);
-        if (n <= 0 || (csr_der = malloc((size_t)n)) == NULL) {
-            OPENSSL_free(d);
-            rc = dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR cannot be encoded");
-            goto done;
-        }
-        memcpy(csr_der, d, (size_t)n);
-        OPENSSL_free(d);
-        csr_len = (size_t)n;
-    } else {
-        if ((rc = dcpki_keygen_for_policy(pol, &key, err)) != DCPKI_OK ||
-            (rc = dcpki_policy_check_key(pol, key, err)) != DCPKI_OK ||
-            (rc = dcpki_request_build_csr(req, key, &csr_der, &csr_len, err)) != DCPKI_OK)
-            goto done;
-    }
-
-    dcpki_transport *t;
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    if ((rc = cli_transport(ctx, &t, err)) != DCPKI_OK)
-        goto done;
-    if (resend_txid[0] != '\0')
-        strcpy(txid, resend_txid);
-    else if ((rc = dcpki_pki_new_txid(txid, sizeof txid, err)) != DCPKI_OK)
-        goto done;
-    /* journal first: whatever happens to the answer, the key and the request are kept */
-    e.state = DCPKI_STORE_SENDING;
-    e.created = (long long)time(NULL);
-    e.txid = strdup(txid);
-    e.csr = malloc(csr_len);
-    if (e.txid == NULL || e.csr == NULL) {
-        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "request");
-        goto done;
-    }
-    memcpy(e.csr, csr_der, csr_len);
-    e.csr_len = csr_len;
-    e.key = key;
-    key = NULL;
-    if ((rc = dcpki_store_save(rq->store_dir, &e, err)) != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; nothing was sent to the CA (the store of issued certificates must be writable: "
-                 "give --store DIR)");
-        goto done;
-    }
-    dcpki_pki_enroll_params p = {
-        .profile_oid = rq->profile, .txid = txid,
-        .type = rq->renew ? DCPKI_PKI_RENEW : DCPKI_PKI_ISSUE,
-        .csr_der = csr_der, .csr_len = csr_len,
-        .pairs = req->pairs, .n_pairs = req->n_pairs,
-    };
-    rc = dcpki_pki_enroll(t, host, &p, e.key ? e.key : csr_pub, &er, err);
-    if (rc != DCPKI_OK) {
-        if (rc == DCPKI_E_TIMEOUT || rc == DCPKI_E_SERVICE_UNAVAILABLE || rc == DCPKI_E_BAD_RESPONSE ||
-            rc == DCPKI_E_HTTP || rc == DCPKI_E_RATE_LIMITED || rc == DCPKI_E_TLS ||
-            rc == DCPKI_E_CONNECT || rc == DCPKI_E_CONNECTION_BROKEN) {
-            /* the outcome is unknown: keep the journal entry for a resend */
-            size_t dl = strlen(err->detail);
-            snprintf(err->detail + dl, sizeof err->detail - dl,
-                     "; the CA may have received the request: run the same command again to "
-                     "collect the outcome (same clientTransactionID, never a second certificate)");
-        } else {
-            dcpki_err ignore;
-            (void)dcpki_store_delete(rq->store_dir, e.id, &ignore); /* the CA answered: no */
-        }
-        goto done;
-    }
-    free(e.txid);
-    e.txid = NULL;
-    free(e.csr);
-    e.csr = NULL;
-    e.csr_len = 0;
-    if (er.pending) {
-        e.state = DCPKI_STORE_PENDING;
-        e.pending_id = strdup(er.pending_id);
-        res->pending = 1;
-        res->pending_id = strdup(er.pending_id);
-        if (e.pending_id == NULL || res->pending_id == NULL) {
-            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "pending request");
-            goto done;
-        }
-        rc = dcpki_store_save(rq->store_dir, &e, err);
-        if (rc != DCPKI_OK)
-            goto done;
-        rc = dcpki_err_set(err, DCPKI_E_PENDING,
-                           "the CA left the request for %s pending (pendingTokenReferenceID %s%s%s); "
-                           "collect the certificate once it is approved with 'dcpki enroll --poll %s'",
-                           nsubj, er.pending_id, er.disposition ? ": " : "",
-                           er.disposition ? er.disposition : "", er.pending_id);
-        goto done;
-    }
-    if ((rc = take_issued(&er, &e, err)) != DCPKI_OK)
-        goto done;
-    keep_in_store(rq->store_dir, &e);
-    rc = res_from_entry(&e, res, err);
-
-done:
-    EVP_PKEY_free(key);
-    free(csr_der);
-    dcpki_request_free(req);
-    dcpki_pki_enroll_result_clear(&er);
-    dcpki_store_entry_clear(&e);
-    free(nsubj);
-    for (size_t i = 0; nsans && i < n_sans; i++)
-        free(nsans[i]);
-    free(nsans);
-    if (csr_subject != NULL || csr_sans != NULL)
-        dcpki_csr_input_free(csr_subject, csr_sans, n_csr_sans);
-    return rc;
-}
-
-dcpki_code cli_enroll_poll(cli_ctx *ctx, const char *profile, const char *pending_id,
-                           const char *store_dir, cli_enroll_res *res, dcpki_err *err)
-{
-    memset(res, 0, sizeof(*res));
-    const char *host;
-    dcpki_transport *t;
-    dcpki_code rc = cli_pki_host(ctx, &host, err);
-    if (rc != DCPKI_OK)
-        return rc;
-    dcpki_store_entry e;
-    int found = 0;
-    if ((rc = dcpki_store_find_pending(store_dir, pending_id, &e, &found, err)) != DCPKI_OK)
-        return rc;
-    if (found)
-        profile = e.profile;
-    if (profile == NULL) {
-        if ((rc = cli_pki_profile(ctx, NULL, &profile, err)) != DCPKI_OK)
-            goto done;
-    }
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    if ((rc = cli_transport(ctx, &t, err)) != DCPKI_OK ||
-        (rc = dcpki_pki_new_txid(txid, sizeof txid, err)) != DCPKI_OK)
-        goto done;
-    dcpki_pki_enroll_params p = {.profile_oid = profile, .txid = txid, .type = DCPKI_PKI_QUERY,
-                                 .pending_id = pending_id};
-    dcpki_pki_enroll_result er;
-    rc = dcpki_pki_enroll(t, host, &p, found ? e.key : NULL, &er, err);
-    if (rc == DCPKI_OK && er.pending) {
-        res->pending = 1;
-        res->pending_id = strdup(pending_id);
-        rc = dcpki_err_set(err, DCPKI_E_PENDING,
-                           "the request %s is still pending at the CA%s%s; poll again later",
-                           pending_id, er.disposition ? ": " : "", er.disposition ? er.disposition : "");
-    } else if (rc == DCPKI_OK) {
-        if (!found) {
-            memset(&e, 0, sizeof e);
-            X509 *c = er.cert;
-            res->cert = c;
-            er.cert = NULL;
-            res->chain = er.chain;
-            res->n_chain = er.n_chain;
-            er.chain = NULL;
-            er.n_chain = 0;
-            res->serial = cli_serial_str(c);
-            if (res->serial == NULL)
-                rc = dcpki_err_set(err, DCPKI_E_NOMEM, "serial");
-        } else {
-            e.created = (long long)time(NULL);
-            rc = take_issued(&er, &e, err);
-            if (rc == DCPKI_OK) {
-                keep_in_store(store_dir, &e);
-                rc = res_from_entry(&e, res, err);
-            }
-        }
-    }
-    dcpki_pki_enroll_result_clear(&er);
-done:
-    if (found)
-        dcpki_store_entry_clear(&e);
-    return rc;
+    if (rc == DCPKI_E_PENDING)
+        return CLI_EXIT_PENDING;
+    if (rc == DCPKI_E_STORE && res->cert != NULL)
+        return CLI_EXIT_NOT_RECORDED;
+    return CLI_EXIT_FAILURE;
 }
 
 /* ------------------------------------------------------------- delivery */
 
-static dcpki_code write_pfx(const cli_enroll_res *r, const char *path, const char *pass,
+static dcpki_code write_pfx(const dcpki_enroll_result *r, const char *path, const char *pass,
                             const char *friendly, dcpki_err *err)
 {
     if (r->key == NULL)
@@ -588,7 +198,7 @@ static dcpki_code write_pfx(const cli_enroll_res *r, const char *path, const cha
     return rc;
 }
 
-static dcpki_code write_cert_pem(const cli_enroll_res *r, const char *path, const char *chain_path,
+static dcpki_code write_cert_pem(const dcpki_enroll_result *r, const char *path, const char *chain_path,
                                  dcpki_err *err)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -613,15 +223,29 @@ static dcpki_code write_cert_pem(const cli_enroll_res *r, const char *path, cons
     return rc;
 }
 
-static json_object *res_json(const cli_enroll_res *r, const char *subject, const char *out)
+static const char *outcome_word(dcpki_enroll_outcome o)
+{
+    switch (o) {
+    case DCPKI_ENROLL_PENDING: return "pending";
+    case DCPKI_ENROLL_REDELIVERED: return "redelivered";
+    case DCPKI_ENROLL_RECOVERED: return "recovered";
+    default: return "issued";
+    }
+}
+
+/* The certificate the CA issued while the store could not record it is still
+ * delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once written. */
+static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const opts *o,
+                          const char *pass, dcpki_err *err);
+
+static json_object *res_json(const dcpki_enroll_result *r, const char *subject, const char *out)
 {
     json_object *o = json_object_new_object();
     if (o == NULL)
         return NULL;
     json_object_object_add(o, "subject", cli_json_str(subject));
     json_object_object_add(o, "status", json_object_new_string(
-                                            r->pending ? "pending" : r->redelivered ? "redelivered"
-                                                                                    : "issued"));
+                                            outcome_word(r->outcome)));
     json_object_object_add(o, "serial", cli_json_str(r->serial));
     json_object_object_add(o, "pending_id", cli_json_str(r->pending_id));
     json_object_object_add(o, "output", cli_json_str(out));
@@ -664,6 +288,27 @@ static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
     return DCPKI_OK;
 }
 
+static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const opts *o,
+                          const char *pass, dcpki_err *err)
+{
+    if (rc != DCPKI_OK && !(rc == DCPKI_E_STORE && res->cert != NULL))
+        return rc;
+    dcpki_err werr;
+    dcpki_err_clear(&werr);
+    dcpki_code wrc = o->pfx != NULL ? write_pfx(res, o->pfx, pass, o->subject, &werr)
+                                    : write_cert_pem(res, o->out, o->chain_out, &werr);
+    if (wrc != DCPKI_OK) {
+        if (rc == DCPKI_OK)
+            *err = werr;
+        return rc == DCPKI_OK ? wrc : rc;
+    }
+    if (rc != DCPKI_OK && (o->pfx != NULL || o->out != NULL)) {
+        char shown[512];
+        fprintf(stderr, "dcpki: wrote %s\n", dcpki_escape(o->pfx ? o->pfx : o->out, shown, sizeof shown));
+    }
+    return rc;
+}
+
 static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const char *store)
 {
     dcpki_err err;
@@ -685,29 +330,30 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
             return cli_error(&err);
         }
     }
-    cli_enroll_req rq = {.profile = profile, .subject = o->subject, .sans = o->sans,
-                         .n_sans = o->n_sans, .csr = csr, .renew = o->renew, .store_dir = store};
-    cli_enroll_res res;
-    rc = cli_enroll_do(ctx, &rq, &res, &err);
-    if (rc == DCPKI_OK) {
-        if (o->pfx != NULL)
-            rc = write_pfx(&res, o->pfx, pass, o->subject, &err);
-        else
-            rc = write_cert_pem(&res, o->out, o->chain_out, &err);
-    }
+    dcpki_enroll_request rq = {.profile = profile, .subject = o->subject, .sans = o->sans,
+                               .n_sans = o->n_sans, .csr = csr, .renew = o->renew};
+    dcpki_enroll_result res;
+    memset(&res, 0, sizeof res);
+    dcpki_enroller *eng;
+    rc = cli_enroller(ctx, store, &eng, &err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_enroll_run(eng, &rq, &res, &err);
+    rc = deliver(rc, &res, o, pass, &err);
     int ret;
     if (rc != DCPKI_OK) {
         ret = cli_error(&err);
-        if (rc == DCPKI_E_PENDING)
-            ret = CLI_EXIT_PENDING;
+        ret = cli_enroll_exit(rc, &res) == CLI_EXIT_FAILURE ? ret : cli_enroll_exit(rc, &res);
     } else {
         const char *outp = o->pfx ? o->pfx : o->out;
         if (ctx->json) {
             ret = cli_json_print(res_json(&res, o->subject ? o->subject : "(CSR)", outp));
         } else {
-            if (res.redelivered)
+            if (res.outcome == DCPKI_ENROLL_REDELIVERED)
                 fprintf(stderr, "dcpki: re-delivered certificate %s from the store of issued "
                         "certificates (no request sent to the CA)\n", res.serial);
+            else if (res.outcome == DCPKI_ENROLL_RECOVERED)
+                fprintf(stderr, "dcpki: the CA had issued certificate %s for the earlier request "
+                        "(found at the CA; nothing new requested)\n", res.serial);
             else
                 fprintf(stderr, "dcpki: the CA issued certificate %s (profile %s)\n", res.serial,
                         profile);
@@ -716,7 +362,7 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
             ret = 0;
         }
     }
-    cli_enroll_res_clear(&res);
+    dcpki_enroll_result_clear(&res);
     X509_REQ_free(csr);
     dcpki_secret_free(pass);
     return ret;
@@ -729,19 +375,19 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
     char *pass = NULL;
     if (o->pfx != NULL && read_pass(o->pass_file, &pass, &err) != DCPKI_OK)
         return cli_error(&err);
-    cli_enroll_res res;
-    dcpki_code rc = cli_enroll_poll(ctx, profile, o->poll, store, &res, &err);
-    if (rc == DCPKI_OK) {
-        if (o->pfx != NULL)
-            rc = write_pfx(&res, o->pfx, pass, NULL, &err);
-        else if (o->out != NULL || res.key == NULL)
-            rc = write_cert_pem(&res, o->out, o->chain_out, &err);
-    }
+    dcpki_enroll_result res;
+    memset(&res, 0, sizeof res);
+    dcpki_enroller *eng;
+    dcpki_code rc = cli_enroller(ctx, store, &eng, &err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_enroll_poll(eng, profile, o->poll, &res, &err);
+    if ((rc == DCPKI_OK || (rc == DCPKI_E_STORE && res.cert != NULL)) &&
+        (o->pfx != NULL || o->out != NULL || res.key == NULL))
+        rc = deliver(rc, &res, o, pass, &err);
     int ret = 0;
     if (rc != DCPKI_OK) {
         ret = cli_error(&err);
-        if (rc == DCPKI_E_PENDING)
-            ret = CLI_EXIT_PENDING;
+        ret = cli_enroll_exit(rc, &res) == CLI_EXIT_FAILURE ? ret : cli_enroll_exit(rc, &res);
     } else if (ctx->json) {
         ret = cli_json_print(res_json(&res, NULL, o->pfx ? o->pfx : o->out));
     } else {
@@ -753,7 +399,7 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
             fprintf(stderr, "dcpki: kept in the store; deliver it with the same 'dcpki enroll' "
                     "command and --pfx\n");
     }
-    cli_enroll_res_clear(&res);
+    dcpki_enroll_result_clear(&res);
     dcpki_secret_free(pass);
     return ret;
 }
@@ -1033,7 +679,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         char msg[256] = "";
         char *path = NULL;
         const char *line_profile = NULL;
-        cli_enroll_res res;
+        dcpki_enroll_result res;
         memset(&res, 0, sizeof res);
         dcpki_code rc;
         dcpki_err_clear(&err);
@@ -1060,13 +706,23 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             } else if (batch_path_writable(path, &err) != DCPKI_OK) {
                 rc = err.code;
             } else {
-                cli_enroll_req rq = {.profile = b.profile ? line_profile : profile,
-                                     .subject = b.subject,
-                                     .sans = (const char *const *)b.sans, .n_sans = b.n_sans,
-                                     .renew = o->renew, .store_dir = store};
-                rc = cli_enroll_do(ctx, &rq, &res, &err);
+                dcpki_enroll_request rq = {.profile = b.profile ? line_profile : profile,
+                                           .subject = b.subject,
+                                           .sans = (const char *const *)b.sans, .n_sans = b.n_sans,
+                                           .renew = o->renew};
+                dcpki_enroller *eng;
+                rc = cli_enroller(ctx, store, &eng, &err);
                 if (rc == DCPKI_OK)
-                    rc = write_pfx(&res, path, pass, b.subject, &err);
+                    rc = dcpki_enroll_run(eng, &rq, &res, &err);
+                if (rc == DCPKI_OK || (rc == DCPKI_E_STORE && res.cert != NULL)) {
+                    dcpki_err werr;
+                    dcpki_err_clear(&werr);
+                    dcpki_code wrc = write_pfx(&res, path, pass, b.subject, &werr);
+                    if (wrc != DCPKI_OK && rc == DCPKI_OK) {
+                        rc = wrc;
+                        err = werr;
+                    }
+                }
             }
         }
         /* the result line: the subject shortened (with "...") when long, the verdict always whole */
@@ -1074,7 +730,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         batch_shown(b.subject ? b.subject : "(line)", subj, sizeof subj);
         char eb[DCPKI_ERR_DETAIL_MAX + 256] = "";
         if (rc == DCPKI_OK) {
-            if (res.redelivered)
+            if (res.outcome == DCPKI_ENROLL_REDELIVERED)
                 n_re++;
             else
                 n_ok++;
@@ -1100,7 +756,8 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
             progress_clear(&prog);
             if (rc == DCPKI_OK) {
                 char *ep = batch_escape_dup(path);
-                printf("%s: %s %s -> %s\n", subj, res.redelivered ? "re-delivered" : "issued",
+                printf("%s: %s %s -> %s\n", subj, res.outcome == DCPKI_ENROLL_REDELIVERED ? "re-delivered"
+                       : res.outcome == DCPKI_ENROLL_RECOVERED ? "recovered" : "issued",
                        res.serial, ep ? ep : "(out of memory)");
                 free(ep);
             } else {
@@ -1110,7 +767,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         }
         free(path);
         batch_item_clear(&b);
-        cli_enroll_res_clear(&res);
+        dcpki_enroll_result_clear(&res);
     }
     progress_clear(&prog);
     unsigned long conns = cli_connections(ctx);
@@ -1225,11 +882,10 @@ static int enroll_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         }
         dcpki_san_clear(&san);
     }
-    char store[4096];
+    const char *store = o.store;
     const char *profile = NULL;
-    if (cli_store_dir(o.store, store, sizeof store, &err) != DCPKI_OK ||
-        ((o.poll == NULL || o.profile != NULL) &&
-         cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK)) {
+    if ((o.poll == NULL || o.profile != NULL) &&
+        cli_pki_profile(ctx, o.profile, &profile, &err) != DCPKI_OK) {
         free(o.sans);
         return cli_error(&err);
     }
@@ -1284,16 +940,22 @@ const cli_cmd cli_cmd_enroll = {
         "                       checked before the first request)\n"
         "  --quiet              --batch: no progress on standard error (a line rewritten in\n"
         "                       place on a terminal, else a line per subject)\n"
-        "  --store DIR          store of issued certificates (default $XDG_STATE_HOME/dcpki/issued\n"
+        "  --store DIR          store of issued certificates, an SQLite database in DIR\n"
+        "                       (default: [store] url or dir, else $XDG_STATE_HOME/dcpki/issued\n"
         "                       when set, else /var/lib/dcpki/issued for root, else\n"
         "                       ~/.local/state/dcpki/issued)\n"
         "\n"
         "Re-delivery: the same profile, subject and SANs again return the certificate kept in the\n"
         "store (with its key), without a request to the CA, unless --renew or it was revoked or\n"
-        "has expired. The store entry is written before success is reported.\n"
+        "has expired. Concurrent requests for the same subject wait for the first one and get its\n"
+        "certificate. A request whose answer was lost is looked up at the CA (certificate search,\n"
+        "matched on its key) before anything is sent again. Success is reported only once the\n"
+        "store holds the certificate.\n"
         "Exit status: 0 issued or re-delivered; 1 failed; 2 invalid command line; 3 pending:\n"
         "the CA has not decided yet (the pendingTokenReferenceID is in the message; collect the\n"
-        "certificate with --poll ID). --batch: 1 when any request failed, else 3 when any is\n"
-        "pending, else 0.\n",
+        "certificate with --poll ID); 4 the CA issued and the certificate was written, but the\n"
+        "store could not record it (run the same command again once the store is writable: it\n"
+        "records it without a new request). --batch: 1 when any request failed, else 3 when any\n"
+        "is pending, else 0.\n",
     .run = enroll_run,
 };

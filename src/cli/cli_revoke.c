@@ -57,34 +57,13 @@ static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
                                "privilegeWithdrawn, AACompromise)", reason);
     dcpki_err err;
     dcpki_err_clear(&err);
-    const char *host;
-    dcpki_transport *t;
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    char store[4096];
-    dcpki_pki_status_result res;
+    dcpki_enroller *eng;
+    dcpki_revoke_result res;
     memset(&res, 0, sizeof res);
-    if (cli_store_dir(store_opt, store, sizeof store, &err) != DCPKI_OK ||
-        cli_pki_host(ctx, &host, &err) != DCPKI_OK || cli_transport(ctx, &t, &err) != DCPKI_OK ||
-        dcpki_pki_new_txid(txid, sizeof txid, &err) != DCPKI_OK ||
-        dcpki_pki_update_status(t, host, txid, serial, "Revoke", reason, comment, &res, &err) !=
-            DCPKI_OK) {
-        dcpki_pki_status_result_clear(&res);
-        if (err.code == DCPKI_E_CONNECTION_BROKEN || err.code == DCPKI_E_TIMEOUT) {
-            /* the outcome is unknown: the certificate may be revoked already */
-            size_t dl = strlen(err.detail);
-            snprintf(err.detail + dl, sizeof err.detail - dl,
-                     "; the certificate may already be revoked: `dcpki status --serial %s` tells", serial);
-        }
+    if (cli_enroller(ctx, store_opt, &eng, &err) != DCPKI_OK ||
+        dcpki_enroll_revoke(eng, serial, reason, comment, &res, &err) != DCPKI_OK) {
+        dcpki_revoke_result_clear(&res);
         return cli_error(&err);
-    }
-    /* re-delivery must not hand out a revoked certificate */
-    int n = 0;
-    dcpki_err serr;
-    dcpki_err_clear(&serr);
-    if (dcpki_store_mark_revoked(store, serial, &n, &serr) != DCPKI_OK) {
-        char buf[DCPKI_ERR_DETAIL_MAX + 256];
-        cli_warn("revoked at the CA, but the store of issued certificates was not updated: %s",
-                 dcpki_err_format(&serr, buf, sizeof buf));
     }
     const char *r = reason ? dcpki_pki_revocation_reason(reason) : "Unspecified";
     if (ctx->json) {
@@ -92,14 +71,20 @@ static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         json_object_object_add(o, "serial", json_object_new_string(serial));
         json_object_object_add(o, "status", json_object_new_string("REVOKED"));
         json_object_object_add(o, "reason", json_object_new_string(r));
-        json_object_object_add(o, "message", cli_json_str(res.success_msg));
-        json_object_object_add(o, "store_entries_marked", json_object_new_int(n));
-        dcpki_pki_status_result_clear(&res);
+        json_object_object_add(o, "already_revoked", json_object_new_boolean(res.already));
+        json_object_object_add(o, "message", cli_json_str(res.message));
+        json_object_object_add(o, "store_entries_marked", json_object_new_int((int)res.store_marked));
+        dcpki_revoke_result_clear(&res);
         return cli_json_print(o);
     }
-    printf("revoked certificate %s (reason %s): %s\n", serial, r,
-           res.success_msg ? res.success_msg : "done");
-    dcpki_pki_status_result_clear(&res);
+    char shown[512];
+    if (res.already)
+        printf("certificate %s was already revoked at the CA%s\n", serial,
+               res.store_marked ? "; the store of issued certificates now says so too" : "");
+    else
+        printf("revoked certificate %s (reason %s): %s\n", serial, r,
+               res.message ? dcpki_escape(res.message, shown, sizeof shown) : "done");
+    dcpki_revoke_result_clear(&res);
     return 0;
 }
 
@@ -111,7 +96,10 @@ const cli_cmd cli_cmd_revoke = {
         "\n"
         "Revokes the certificate through the PKI Platform's certificate management service\n"
         "(updateCertificateStatusRequest, operation Revoke) and marks it revoked in the store of\n"
-        "issued certificates, so that it is never re-delivered.\n"
+        "issued certificates, so that it is never re-delivered. From the moment the request is\n"
+        "sent until the CA's answer is known, the store holds the certificate back; when the\n"
+        "answer is lost, `dcpki status --serial` (or the next enrollment of its subject) asks the\n"
+        "CA and settles it. A certificate the CA reports revoked already is a success.\n"
         "REASON: unspecified, keyCompromise, CACompromise, affiliationChanged, superseded,\n"
         "cessationOfOperation, privilegeWithdrawn, AACompromise.\n",
     .run = revoke_run,
@@ -134,15 +122,17 @@ static int status_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     static const struct option longopts[] = {
         CLI_COMMON_LONGOPTS,
         {"serial", required_argument, NULL, OPT_SERIAL},
+        {"store", required_argument, NULL, OPT_STORE},
         {NULL, 0, NULL, 0},
     };
-    const char *serial = NULL;
+    const char *serial = NULL, *store_opt = NULL;
     int rc = 0, c;
     optind = 0;
     while ((c = cli_getopt(ctx, self, argc, argv, "", longopts, &rc)) != CLI_OPTS_END) {
         switch (c) {
         case CLI_OPTS_EXIT: return rc;
         case OPT_SERIAL: serial = optarg; break;
+        case OPT_STORE: store_opt = optarg; break;
         default: return cli_usage_error(ctx, "unexpected option");
         }
     }
@@ -154,14 +144,15 @@ static int status_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         return cli_usage_error(ctx, "serial number \"%.80s\" is not hex (at most 128 digits)", serial);
     dcpki_err err;
     dcpki_err_clear(&err);
-    const char *host;
-    dcpki_transport *t;
+    dcpki_enroller *eng;
     dcpki_pki_search_result res;
     memset(&res, 0, sizeof res);
-    dcpki_pki_search_filter f = {.serial_hex = serial};
-    if (cli_pki_host(ctx, &host, &err) != DCPKI_OK || cli_transport(ctx, &t, &err) != DCPKI_OK ||
-        dcpki_pki_search(t, host, &f, &res, &err) != DCPKI_OK)
+    size_t marked = 0;
+    if (cli_enroller(ctx, store_opt, &eng, &err) != DCPKI_OK ||
+        dcpki_enroll_status(eng, serial, &res, &marked, &err) != DCPKI_OK) {
+        dcpki_pki_search_result_clear(&res);
         return cli_error(&err);
+    }
     if (res.n == 0) {
         dcpki_pki_search_result_clear(&res);
         return cli_errorf(DCPKI_E_INVALID_ARGUMENT,
@@ -210,6 +201,9 @@ static int status_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
                 printf("revoked:     %s (%s)\n", r, ci->revoke_reason ? ci->revoke_reason : "-");
         }
     }
+    if (marked > 0 && !ctx->json)
+        fprintf(stderr, "dcpki: the store of issued certificates now says %s too (%zu entr%s)\n",
+                res.certs[0].status, marked, marked == 1 ? "y" : "ies");
     dcpki_pki_search_result_clear(&res);
     return ret;
 }
@@ -218,10 +212,12 @@ const cli_cmd cli_cmd_status = {
     .name = "status",
     .summary = "show a certificate's status at the CA (VALID, REVOKED, ...)",
     .usage =
-        "Usage: dcpki status --serial HEX [--json]\n"
+        "Usage: dcpki status --serial HEX [--store DIR] [--json]\n"
         "\n"
         "Looks the certificate up with the certificate management service\n"
         "(searchCertificateRequest) and prints its status (VALID, EXPIRED, REVOKED, SUSPENDED),\n"
-        "subject, profile, validity and revocation.\n",
+        "subject, profile, validity and revocation. The store of issued certificates follows:\n"
+        "a certificate the CA reports revoked is marked so (never re-delivered), and one held\n"
+        "back by a revoke whose answer was lost is released when the CA reports it valid.\n",
     .run = status_run,
 };

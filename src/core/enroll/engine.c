@@ -9,6 +9,7 @@
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 
+#include "dcpki/pkcs12_out.h"
 #include "dcpki/request.h"
 #include "enroll_internal.h"
 
@@ -16,9 +17,9 @@ dcpki_code dcpki_enroller_new(dcpki_ctx *ctx, dcpki_store *store, dcpki_enroller
                               dcpki_err *err)
 {
     *out = NULL;
-    if (ctx == NULL || store == NULL)
+    if (ctx == NULL)
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "an enrollment engine needs a core "
-                             "context and a store");
+                             "context");
     dcpki_enroller *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "enrollment engine");
@@ -44,6 +45,18 @@ void dcpki_enroller_free(dcpki_enroller *e)
     free(e->policies);
     pthread_mutex_destroy(&e->lock);
     free(e);
+}
+
+void dcpki_enroller_set_store(dcpki_enroller *e, dcpki_store *store)
+{
+    e->store = store;
+}
+
+dcpki_code enroll_need_store(dcpki_enroller *e, dcpki_err *err)
+{
+    if (e->store == NULL)
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the enrollment engine was given no store");
+    return DCPKI_OK;
 }
 
 void dcpki_enroller_set_notice(dcpki_enroller *e, dcpki_enroll_notice_fn fn, void *arg)
@@ -308,7 +321,9 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
 {
     memset(res, 0, sizeof(*res));
     const char *host;
-    dcpki_code rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_need_store(e, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_enroll_ca_host(e, &host, err);
     if (rc != DCPKI_OK)
         return rc;
     enroll_model m;
@@ -503,7 +518,9 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
     memset(res, 0, sizeof(*res));
     const char *host;
     dcpki_transport *t;
-    dcpki_code rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_need_store(e, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_enroll_ca_host(e, &host, err);
     if (rc != DCPKI_OK)
         return rc;
     dcpki_store_entry ent;

@@ -37,6 +37,8 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
                              enroll_model *m, dcpki_err *err);
 void enroll_model_clear(enroll_model *m);
 
+/* DCPKI_E_INTERNAL when the engine has no store */
+dcpki_code enroll_need_store(dcpki_enroller *e, dcpki_err *err);
 /* formatted notice, when a notice function is set */
 void enroll_notice(dcpki_enroller *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* upper-case hex, no leading zeros; malloc'd, NULL on failure */

@@ -38,9 +38,12 @@ typedef struct dcpki_enroller dcpki_enroller;
  * called with the engine's lock not held; may be NULL. */
 typedef void (*dcpki_enroll_notice_fn)(void *arg, const char *message);
 
-/* ctx and store are borrowed and must outlive the engine. No I/O. */
+/* ctx and store are borrowed and must outlive the engine. store may be NULL
+ * for an engine that only reads policies until dcpki_enroller_set_store
+ * gives it one. No I/O. */
 dcpki_code dcpki_enroller_new(dcpki_ctx *ctx, dcpki_store *store, dcpki_enroller **out,
                               dcpki_err *err);
+void dcpki_enroller_set_store(dcpki_enroller *e, dcpki_store *store);
 void dcpki_enroller_free(dcpki_enroller *e);
 void dcpki_enroller_set_notice(dcpki_enroller *e, dcpki_enroll_notice_fn fn, void *arg);
 /* How long to wait for another holder of a request's lock (0: no limit, the
