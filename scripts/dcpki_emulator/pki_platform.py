@@ -11,7 +11,11 @@ Requests are checked element by element against the VeriSign schemas (order,
 namespaces, required elements); a wrong request is a SOAP 1.1 Fault (HTTP
 500) with detail/errorcode and detail/message. Certificate profiles live in
 STATE/profiles.json (written on first use, re-read when it changes).
-Dispatch is on the body element; SOAPAction is not needed.
+Dispatch is on the body element; SOAPAction is not needed. Every Issue/Renew
+is a new request (no de-duplication by clientTransactionID unless the server
+runs with --dedupe-txid); every nameValuePair of an enrollment and the
+certificate's seat are kept in state.json. Serial numbers are matched exactly
+as the service writes them (upper-case hex, no leading zeros).
 
 A profile (OID -> object) has: name, ca (key alias that issues), subject
 [{dn, name, mandatory, value (fixed), charset ("name")}], san [{type
