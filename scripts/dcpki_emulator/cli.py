@@ -1,6 +1,6 @@
 """Command line of the emulator.
 
-  dcpki-emulator --state DIR [--port N] [--delay-ms N] [--workers N]   serve (foreground)
+  dcpki-emulator --state DIR [--port N] [--delay-ms N] [--workers N] [--dedupe-txid]   serve
   dcpki-emulator ra-issue --state DIR --csr IN --out OUT [--days N]
   dcpki-emulator ra-revoke --state DIR --cert PEM
   dcpki-emulator fault --state DIR [--delay-ms N] [--status S] [--count K]
@@ -8,7 +8,7 @@
   dcpki-emulator approve --state DIR (--id ID | --all) [--reject]
   dcpki-emulator profile --state DIR --oid OID [--pending on|off] [--refuse TEXT | --accept]
   dcpki-emulator health --state DIR up|down
-  dcpki-emulator list --state DIR [--kind enrolled|ra|key-ca|pending] [--json | --count]
+  dcpki-emulator list --state DIR [--kind enrolled|ra|key-ca|pending] [--json | --count | --pairs]
 """
 import argparse
 import importlib
@@ -93,6 +93,7 @@ def serve(args):
     state.ensure()
     _remove_stale_info(state.path("emulator.json"))
     app = App(state, delay_ms=args.delay_ms)
+    app.dedupe_txid = args.dedupe_txid
     try:
         httpd = make_server(app, args.port, args.listen)
     except OSError as e:
@@ -328,6 +329,12 @@ def list_cmd(args):
         cols = ("serial", "status", "kind", "profile", "subject")
     if args.count:
         print(len(rows))
+    elif args.pairs:
+        # one line per entry: serial (or pending id), then every nameValuePair of its
+        # enrollment request as name=value, tab-separated
+        for r in rows:
+            pairs = ["%s=%s" % (n, v) for n, v in r.get("pairs") or ()]
+            print("\t".join([str(r.get(cols[0]) or "-")] + pairs))
     elif args.json:
         print(json.dumps(rows, indent=1))
     else:
@@ -349,6 +356,11 @@ def build_parser(sub):
         p.add_argument("--workers", type=int, default=None, metavar="N",
                        help="worker processes accepting connections (default: one per CPU, "
                        "2 to 4; 1 = a single process)")
+        p.add_argument("--dedupe-txid", action="store_true",
+                       help="answer an enrollment whose clientTransactionID was seen before "
+                       "with the certificate already issued for it (same CSR) or the fault "
+                       "DUPLICATE_TRANSACTION (another CSR); default: every Issue/Renew is a "
+                       "new request, as nothing public says the real service de-duplicates")
         p.add_argument("--listen", default="127.0.0.1", metavar="IPV4",
                        help="loopback address to listen on (default 127.0.0.1, the only one "
                        "the server certificate names; another, e.g. 127.0.0.2, makes a "
@@ -401,6 +413,9 @@ def build_parser(sub):
         g = p.add_mutually_exclusive_group()
         g.add_argument("--json", action="store_true", help="JSON array")
         g.add_argument("--count", action="store_true", help="only the number")
+        g.add_argument("--pairs", action="store_true",
+                       help="serial (pending: id) and the request's nameValuePairs as "
+                       "name=value, tab-separated, one line per entry")
         p.set_defaults(func=list_cmd)
     elif sub == "health":
         p.description = "What the health check service answers: UP or DOWN."

@@ -11,7 +11,11 @@ Requests are checked element by element against the VeriSign schemas (order,
 namespaces, required elements); a wrong request is a SOAP 1.1 Fault (HTTP
 500) with detail/errorcode and detail/message. Certificate profiles live in
 STATE/profiles.json (written on first use, re-read when it changes).
-Dispatch is on the body element; SOAPAction is not needed.
+Dispatch is on the body element; SOAPAction is not needed. Every Issue/Renew
+is a new request (no de-duplication by clientTransactionID unless the server
+runs with --dedupe-txid); every nameValuePair of an enrollment and the
+certificate's seat are kept in state.json. Serial numbers are matched exactly
+as the service writes them (upper-case hex, no leading zeros).
 
 A profile (OID -> object) has: name, ca (key alias that issues), subject
 [{dn, name, mandatory, value (fixed), charset ("name")}], san [{type
@@ -96,10 +100,13 @@ REASONS = {
 # nameValuePair names accepted by every profile without effect on the certificate
 NEUTRAL_PAIRS = ("publish_flag", "seat_id")
 NAME_CHARS = " .'-"
+# certificates per searchCertificateResponse page (a public client pages by 50)
+SEARCH_PAGE = 50
 
 PROFILE_P1 = "2.16.840.1.113733.1.16.1.2.3.1.1.47196109"
 PROFILE_P2 = "2.16.840.1.113733.1.16.1.2.3.1.1.61904612"
 PROFILE_P3 = "2.16.840.1.113733.1.16.1.2.3.1.1.80153305"
+PROFILE_P4 = "2.16.840.1.113733.1.16.1.2.3.1.1.93127450"
 DEFAULT_PROFILES = {
     PROFILE_P1: {
         "name": "dcpki user: CN (+E), SAN e-mail and UPN",
@@ -144,6 +151,20 @@ DEFAULT_PROFILES = {
         "validity_days": 365,
         "renewal_days": 30,
         "eku": ["clientAuth", "emailProtection"],
+        "pending": False,
+    },
+    # the policy names the UPN pair differently from the other profiles (attributeName
+    # user_principal_name) and requires it: a client must take the pair name from the policy
+    PROFILE_P4: {
+        "name": "dcpki smart-card logon: CN, SAN UPN required as user_principal_name",
+        "ca": "issuing-ca",
+        "subject": [{"dn": "CN", "name": "common_name", "mandatory": True}],
+        "san": [{"type": "userPrincipalName", "name": "user_principal_name",
+                 "mandatory": True}],
+        "key": {"algorithm": "RSA", "min_size": 2048},
+        "validity_days": 365,
+        "renewal_days": 30,
+        "eku": ["clientAuth", "smartcardLogon"],
         "pending": False,
     },
 }
@@ -596,6 +617,9 @@ def issue_for_request(state, profile_oid, profile, subject, names, public_key, m
     meta = dict(meta)
     meta["profile"] = profile_oid
     meta["ca"] = profile.get("ca", "issuing-ca")
+    # every nameValuePair of the request is kept (`dcpki-emulator list --pairs`)
+    meta["pairs"] = [list(p) for p in meta.get("pairs") or ()]
+    meta["seat_id"] = seat_of(meta["pairs"], subject, names)
     cert = state.issue(ca_cert, ca_key, subject, public_key, int(profile.get("validity_days", 365)),
                        exts, "enrolled", meta=meta)
     return cert, [ca_cert] + chain
@@ -606,11 +630,45 @@ def pkcs7_b64(certs):
 
 
 def find_issued(data, serial):
-    s = serial.replace(":", "").replace(" ", "").upper().lstrip("0") or "0"
+    """The enrolled certificate whose serial is exactly `serial` as this service
+    writes it: upper-case hex without leading zeros (serial_hex). Another form of
+    the same number (leading zeros, lower case, colons) is not found, as a client
+    of the real service reports (see README, "Serial numbers")."""
     for entry in data["issued"]:
-        if entry["serial"] == s and entry["kind"] == "enrolled":
+        if entry["serial"] == serial and entry["kind"] == "enrolled":
             return entry
     return None
+
+
+def seat_of(pairs, subject, names):
+    """The seat of a certificate [inferred]: the seat_id pair when the request sent
+    one, else the e-mail address (subject E, else SAN rfc822Name), else the CN."""
+    for name, value in pairs or ():
+        if name == "seat_id" and value:
+            return value
+    email = first_attr(subject, NameOID.EMAIL_ADDRESS)
+    if email is None:
+        email = next((n.value for n in names if isinstance(n, x509.RFC822Name)), None)
+    return email or first_attr(subject, NameOID.COMMON_NAME) or ""
+
+
+def san_names(cert):
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+def cert_email(cert):
+    email = first_attr(cert.subject, NameOID.EMAIL_ADDRESS)
+    if email is None:
+        try:
+            sans = cert.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)
+            email = sans[0] if sans else None
+        except x509.ExtensionNotFound:
+            pass
+    return email
 
 
 def cert_of(entry):
@@ -647,7 +705,9 @@ def approve_pending(state, pending_id, reject=False):
                                                                              f.faultstring))
     cert, _ = issue_for_request(state, req["profile"], profile, subject, names, csr.public_key(),
                                 {"client_txid": req.get("client_txid"),
-                                 "csr_sha256": req["csr_sha256"], "pending_id": pending_id})
+                                 "csr_sha256": req["csr_sha256"], "pending_id": pending_id,
+                                 "pairs": req["pairs"], "request_type": req.get("request_type",
+                                                                               "Issue")})
     with state.transaction() as data:
         data["pending"][pending_id]["status"] = "ISSUED"
         data["pending"][pending_id]["serial"] = serial_hex(cert.serial_number)
@@ -689,6 +749,7 @@ class PKIPlatform:
         ensure_profiles(self.state)
         self.profiles = Profiles(self.state)
         self.health_down = self.state.path("health-down")
+        self.dedupe_txid = bool(getattr(app, "dedupe_txid", False))
 
     def register(self):
         r = self.app.route
@@ -729,13 +790,15 @@ class PKIPlatform:
         if op.tag != q(NS_POLICY, "getPolicies"):
             raise unknown_operation(op, "policyService", "getPolicies")
         got = check_sequence(op, NS_POLICY, [("version", 1, 1), ("clientTransactionID", 0, 1),
-                                             ("client", 0, 1), ("requestFilter", 1, 1),
+                                             ("client", 0, 1), ("requestFilter", 0, 1),
                                              ("signResponse", 0, 1)])
         txid = check_common(got)
         profiles = self.profiles.get()
         oids = list(profiles)
-        rf = got["requestFilter"][0]
-        if not is_nil(rf):
+        # The schema requires requestFilter (nillable), but a production client sends
+        # only version: no filter, like a nil one, asks for every policy of the RA.
+        rf = got["requestFilter"][0] if got["requestFilter"] else None
+        if rf is not None and not is_nil(rf):
             rgot = check_sequence(rf, NS_POLICY, [("policyIDs", 1, 1)])
             pids = rgot["policyIDs"][0]
             if not is_nil(pids):
@@ -915,8 +978,12 @@ class PKIPlatform:
         csr_der = csr.public_bytes(serialization.Encoding.DER)
         csr_sha = hashlib.sha256(csr_der).hexdigest()
 
-        # a clientTransactionID seen before: the same request gets the same answer
-        if txid:
+        # Every Issue/Renew is a new request (a new certificate, a new seat use): nothing
+        # public says the real service recognises a re-sent clientTransactionID, and public
+        # clients send non-unique ones ("cert_" + timestamp). `serve --dedupe-txid` restores
+        # the old emulator behaviour: a clientTransactionID seen before with the same CSR
+        # gets the same answer, with another CSR the fault DUPLICATE_TRANSACTION.
+        if txid and self.dedupe_txid:
             data = self.state.load()
             for e in data["issued"]:
                 if e.get("client_txid") == txid and e["kind"] == "enrolled":
@@ -943,12 +1010,14 @@ class PKIPlatform:
                 data.setdefault("pending", {})[pid] = {
                     "profile": oid, "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
                     "csr_sha256": csr_sha, "pairs": pairs, "client_txid": txid,
+                    "request_type": "Renew" if req_type == REQ_RENEW else "Issue",
                     "status": "PENDING", "created": iso(utcnow()),
                     "subject": subject.rfc4514_string()}
             return self.pending_response(txid, token_type, pid)
         cert, chain = issue_for_request(self.state, oid, profile, subject, names,
                                         csr.public_key(),
                                         {"client_txid": txid, "csr_sha256": csr_sha,
+                                         "pairs": pairs,
                                          "request_type": "Renew" if req_type == REQ_RENEW
                                          else "Issue"})
         return self.issued_response(txid, token_type, cert, chain, "Issued")
@@ -1010,15 +1079,12 @@ class PKIPlatform:
             ("certificateSerialNumber", 0, 1), ("seatId", 0, 1), ("operationType", 1, 1)])
         txid = check_common(got)
         serial = text1(got, "certificateSerialNumber")
-        if bool(serial) == bool(got["seatId"]):
+        seat = text1(got, "seatId")
+        if bool(got["certificateSerialNumber"]) == bool(got["seatId"]):
             raise SoapFault("Give exactly one of certificateSerialNumber and seatId",
                             "INVALID_REQUEST")
-        if not serial:
-            raise SoapFault("seatId is not supported by this emulator; use "
-                            "certificateSerialNumber", "INVALID_REQUEST")
-        if not re.fullmatch(r"[0-9A-Fa-f: ]+", serial):
-            raise SoapFault("certificateSerialNumber %r is not hexadecimal" % serial,
-                            "INVALID_REQUEST")
+        if not (serial or seat):
+            raise SoapFault("certificateSerialNumber or seatId is empty", "INVALID_REQUEST")
         operation = text1(got, "operationType")
         if operation not in ("Revoke", "Suspend", "Resume"):
             raise SoapFault("operationType must be Revoke, Suspend or Resume", "INVALID_REQUEST")
@@ -1031,28 +1097,46 @@ class PKIPlatform:
             raise SoapFault("comment is longer than 512 characters", "INVALID_REQUEST")
         code, msg, count = 0, "Success", 0
         with self.state.transaction() as data:
-            entry = find_issued(data, serial)
-            if entry is None:
-                code, msg = -1, "Certificate with serial number %s not found" % serial
-            elif entry["status"] == "REVOKED":
-                code, msg = -2, "Certificate %s is already revoked" % entry["serial"]
-            elif operation == "Resume":
-                if entry["status"] != "SUSPENDED":
-                    code, msg = -3, "Certificate %s is not suspended" % entry["serial"]
-                else:
-                    entry["status"] = "VALID"
-                    entry.pop("revoked_at", None)
-                    entry.pop("revoke_reason", None)
-                    count = 1
-            elif operation == "Suspend" and entry["status"] == "SUSPENDED":
-                code, msg = -4, "Certificate %s is already suspended" % entry["serial"]
+            if serial:
+                # exactly as the service writes serials (upper-case hex, no leading
+                # zeros); any other form is an unknown serial
+                entry = find_issued(data, serial)
+                entries = [entry] if entry is not None else []
+                what = "serial number %s" % serial
             else:
-                entry["status"] = "REVOKED" if operation == "Revoke" else "SUSPENDED"
-                entry["revoked_at"] = iso(utcnow())
-                entry["revoke_reason"] = reason or "Unspecified"
-                if comment:
-                    entry["revoke_comment"] = comment
-                count = 1
+                # a seat: every certificate of it that the operation applies to
+                entries = [e for e in data["issued"] if e["kind"] == "enrolled"
+                           and e.get("seat_id") == seat]
+                what = "seatId %s" % seat
+                wanted = "SUSPENDED" if operation == "Resume" else None
+                live = [e for e in entries if e["status"] != "REVOKED"
+                        and (wanted is None or e["status"] == wanted)
+                        and not (operation == "Suspend" and e["status"] == "SUSPENDED")]
+                entries = live or entries[:1]
+            if not entries:
+                code, msg = -1, "Certificate with %s not found" % what
+            for entry in entries:
+                if entry["status"] == "REVOKED":
+                    code, msg = -2, "Certificate %s is already revoked" % entry["serial"]
+                elif operation == "Resume":
+                    if entry["status"] != "SUSPENDED":
+                        code, msg = -3, "Certificate %s is not suspended" % entry["serial"]
+                    else:
+                        entry["status"] = "VALID"
+                        entry.pop("revoked_at", None)
+                        entry.pop("revoke_reason", None)
+                        count += 1
+                elif operation == "Suspend" and entry["status"] == "SUSPENDED":
+                    code, msg = -4, "Certificate %s is already suspended" % entry["serial"]
+                else:
+                    entry["status"] = "REVOKED" if operation == "Revoke" else "SUSPENDED"
+                    entry["revoked_at"] = iso(utcnow())
+                    entry["revoke_reason"] = reason or "Unspecified"
+                    if comment:
+                        entry["revoke_comment"] = comment
+                    count += 1
+            if count:
+                code, msg = 0, "Success"
         body = [el("clientTransactionID", txid)] if txid is not None else []
         body += [el("serverTransactionID", server_txid()), el("version", "1.0"),
                  el("successCode", str(code)), el("successMsg", msg),
@@ -1066,17 +1150,36 @@ class PKIPlatform:
             ("serialNumber", 0, 1), ("issuingCA", 0, 1), ("validFrom", 0, 1), ("validTo", 0, 1),
             ("startIndex", 0, 1), ("version", 1, 1)])
         txid = check_common(got)
-        try:
-            start = int(text1(got, "startIndex", "1"))
-        except ValueError:
-            raise SoapFault("startIndex must be an integer", "INVALID_REQUEST")
+
+        def integer(name, default=None):
+            v = text1(got, name)
+            if v is None or v == "":
+                return default
+            if not re.fullmatch(r"[+-]?\d+", v):
+                raise SoapFault("%s must be an integer, not %r" % (name, v), "INVALID_REQUEST")
+            return int(v)
+
+        # startIndex counts from 0, like the public clients (first page 0, then += 50)
+        start = integer("startIndex", 0)
+        if start < 0:
+            raise SoapFault("startIndex must not be negative", "INVALID_REQUEST")
+        # validFrom/validTo: epoch milliseconds; a certificate matches when its validity
+        # starts at or after validFrom and ends at or before validTo [inferred]
+        valid_from = integer("validFrom")
+        valid_to = integer("validTo")
         status = text1(got, "status")
         if status is not None and status not in ("VALID", "EXPIRED", "REVOKED", "SUSPENDED"):
             raise SoapFault("status must be VALID, EXPIRED, REVOKED or SUSPENDED",
                             "INVALID_REQUEST")
-        serial = text1(got, "serialNumber")
-        if serial:
-            serial = serial.replace(":", "").replace(" ", "").upper().lstrip("0") or "0"
+        issuing_ca = None
+        if got["issuingCA"] and not is_nil(got["issuingCA"][0]):
+            try:
+                issuing_ca = base64.b64decode("".join((got["issuingCA"][0].text or "").split()),
+                                              validate=True)
+            except (binascii.Error, ValueError):
+                raise SoapFault("issuingCA is not base64", "INVALID_REQUEST")
+        ca_der = {}
+        account = "dcpki-emulator"
         now = iso(utcnow())
         out = []
         for e in self.state.load()["issued"]:
@@ -1087,33 +1190,40 @@ class PKIPlatform:
                 st = "EXPIRED"
             cert = cert_of(e)
             cn = first_attr(cert.subject, NameOID.COMMON_NAME)
-            email = first_attr(cert.subject, NameOID.EMAIL_ADDRESS)
-            if email is None:
-                try:
-                    sans = cert.extensions.get_extension_for_class(
-                        x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)
-                    email = sans[0] if sans else None
-                except x509.ExtensionNotFound:
-                    pass
-            filters = ((serial, e["serial"]), (text1(got, "profileOID"), e.get("profile")),
+            email = cert_email(cert)
+            seat = e.get("seat_id") or seat_of(e.get("pairs"), cert.subject, san_names(cert))
+            # exact matches; serialNumber exactly as the service writes it
+            filters = ((text1(got, "seatId"), seat), (text1(got, "accountId"), account),
+                       (text1(got, "profileOID"), e.get("profile")),
                        (text1(got, "commonName"), cn), (status, st),
-                       (text1(got, "emailAddress"), email))
+                       (text1(got, "emailAddress"), email),
+                       (text1(got, "serialNumber"), e["serial"]))
             if any(want is not None and want != have for want, have in filters):
                 continue
-            out.append((e, st, cert, cn, email))
-        page = 50
-        start = max(start, 1)
-        chosen = out[start - 1:start - 1 + page]
+            if valid_from is not None and epoch_ms(e["not_before"]) < valid_from:
+                continue
+            if valid_to is not None and epoch_ms(e["not_after"]) > valid_to:
+                continue
+            if issuing_ca is not None:
+                alias = e.get("ca", "issuing-ca")
+                if alias not in ca_der:
+                    ca_der[alias] = self.state.read_cert("keys", alias + ".pem").public_bytes(
+                        serialization.Encoding.DER)
+                if ca_der[alias] != issuing_ca:
+                    continue
+            out.append((e, st, cert, cn, email, seat))
+        chosen = out[start:start + SEARCH_PAGE]
         infos = []
-        for e, st, cert, cn, email in chosen:
-            parts = [el("certificate", b64der(cert)), el("seatId", cn or ""),
-                     el("commonName", cn or ""), el("accountId", "dcpki-emulator"),
+        for e, st, cert, cn, email, seat in chosen:
+            # CertificateSearchResultType, in schema order
+            parts = [el("certificate", b64der(cert)), el("seatId", seat),
+                     el("commonName", cn or ""), el("accountId", account),
                      el("profileOID", e.get("profile", "")),
                      el("emailAddress", email) if email else el("emailAddress", nil=True),
                      el("status", st)]
             if e.get("revoked_at"):
                 parts.append(el("revokeAt", str(epoch_ms(e["revoked_at"]))))
-                parts.append(el("revokeReason", e.get("revoke_reason", "Unspecified")))
+                parts.append(el("revokeReason", e.get("revoke_reason") or "Unspecified"))
             parts += [el("validFrom", str(epoch_ms(e["not_before"]))),
                       el("validTo", str(epoch_ms(e["not_after"]))),
                       el("serialNumber", e["serial"]), el("isEscrowed", "false"),
@@ -1126,7 +1236,7 @@ class PKIPlatform:
         if infos:
             body.append(el("certificateList", infos))
         body += [el("moreCertificateAvailable",
-                    "true" if start - 1 + page < len(out) else "false"), el("version", "1.0")]
+                    "true" if start + SEARCH_PAGE < len(out) else "false"), el("version", "1.0")]
         return soap_response(el("searchCertificateResponse", body, {"xmlns": NS_MGMT}))
 
     # ---- health ----

@@ -13,6 +13,7 @@ import binascii
 import hmac
 import json
 import os
+import re
 import uuid
 
 from cryptography.hazmat.primitives import hashes
@@ -30,6 +31,17 @@ for _h in HASHES:
     SIG_ALGS[_h + "WithRSA/PSS"] = ("RSA-PSS", _h)
     SIG_ALGS[_h + "WithECDSA"] = ("ECDSA", _h)
 SIG_ALGS["NONEWithRSA"] = ("RSA-RAW", None)
+# "with" in any case: jsign sends Java's names (SHA256withRSA, SHA384withECDSA), the
+# REST documentation writes SHA256WithRSA
+SIG_ALG_RE = re.compile(r"(SHA256|SHA384|SHA512|NONE)[Ww][Ii][Tt][Hh](RSA|ECDSA|RSA/PSS)")
+
+
+def canonical_sig_alg(name):
+    """The SIG_ALGS key of a sig_alg as a client sends it, or None. Only the word
+    "with" is case-insensitive; the hash and key names are as documented."""
+    m = SIG_ALG_RE.fullmatch(name)
+    return "%sWith%s" % (m.group(1), m.group(2)) if m else None
+
 # Signature records: one JSON line each in STATE/signatures.jsonl, appended with
 # O_APPEND by whichever worker process made the signature (one write per record,
 # so lines of concurrent workers never interleave). Past ROTATE_BYTES the file
@@ -214,19 +226,23 @@ class SigningService:
             return invalid("sig_alg is required.")
         if not isinstance(b64, str) or not b64:
             return invalid("hash is required.")
-        if sig_alg not in SIG_ALGS:
+        alg_key = canonical_sig_alg(sig_alg)
+        if alg_key is None:
             return invalid("sig_alg %s is not supported; use one of %s." %
                            (sig_alg, ", ".join(sorted(SIG_ALGS))))
+        # account: DigiCert's own sample sends none; jsign sends the keypair's account
+        # object ({id, name}), whose id must then be the keypair's account. Anything else
+        # (a bare string, ...) is accepted and ignored: nothing public shows the real
+        # service refusing it.
         account = body.get("account")
-        if account is not None:
-            acc_id = account.get("id") if isinstance(account, dict) else account
-            if acc_id not in (self.account["id"], self.account["name"]):
+        if isinstance(account, dict) and account.get("id") is not None:
+            if account.get("id") != self.account["id"]:
                 return invalid("account does not match the keypair's account.")
         try:
             digest = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError):
             return invalid("hash is not valid base64.")
-        family, hname = SIG_ALGS[sig_alg]
+        family, hname = SIG_ALGS[alg_key]
         if family == "ECDSA" and not kp.is_ec:
             return invalid("sig_alg %s does not match the RSA keypair %s." % (sig_alg, kp.alias))
         if family.startswith("RSA") and not kp.is_rsa:

