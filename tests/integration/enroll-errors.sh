@@ -2,11 +2,9 @@
 # Every error of issue 4: the message, exit status 1, and that nothing was issued
 # (emulator count) and nothing written. Own emulator (faults, profile changes).
 source "$(dirname "$0")/lib.sh"
-# --dedupe-txid: the lost-answer case below proves the client's resend with the same
-# clientTransactionID, which only an emulator that de-duplicates answers with the first
-# certificate (the real service is not known to). That client path is being rewritten to
-# search the CA before resending; then this test should run without the switch.
-start_private_emulator --dedupe-txid
+# The emulator does not de-duplicate by clientTransactionID (as the real service is not
+# known to): the lost-answer case below proves the client looks the request up at the CA.
+start_private_emulator
 C=$W/priv.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
@@ -98,7 +96,7 @@ rm -f "$PRIV_STATE/faults.json"; sleep 3   # let the stalled request finish
 pass "timeout past [ca] timeout_ms"
 
 # ---- the enrollment's answer is lost (the CA issues after the client gave up): the same
-# command again resends with the same clientTransactionID and gets that certificate, not a second
+# command again finds that certificate at the CA (search, matched on the key), not a second
 echo '{"delay_ms": 3000, "count": 1, "path_contains": "/pki-ws/enrollmentService"}' >"$PRIV_STATE/faults.json"
 out=$("$DCPKI" --config "$W/slow.conf" enroll "${ST[@]}" --profile "$P1" --subject "CN=lost1@contoso.example"       --pfx "$W/l.p12" --pfx-pass-file "$W/pass" 2>&1) && fail "a timed-out enrollment succeeded: $out"
 grep -q 'timed out' <<<"$out" && grep -q 'run the same command again' <<<"$out" || fail "lost-answer message: $out"
@@ -106,11 +104,11 @@ grep -q 'timed out' <<<"$out" && grep -q 'run the same command again' <<<"$out" 
 sleep 3
 [[ $(enrolled) == $((N0 + 1)) ]] || fail "the delayed enrollment should have been issued by the emulator"
 "$DCPKI" --config "$W/slow.conf" enroll "${ST[@]}" --profile "$P1" --subject "CN=lost1@contoso.example"   --pfx "$W/l.p12" --pfx-pass-file "$W/pass" 2>"$W/err" || fail "resend: $(cat "$W/err")"
-grep -q 'same clientTransactionID' "$W/err" || fail "resend message: $(cat "$W/err")"
-[[ $(enrolled) == $((N0 + 1)) ]] || fail "the resend made the CA issue a second certificate"
+grep -q 'found at the CA' "$W/err" || fail "recovery message: $(cat "$W/err")"
+[[ $(enrolled) == $((N0 + 1)) ]] || fail "the re-run made the CA issue a second certificate"
 plain pkcs12 -in "$W/l.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -subject | grep -q 'lost1' || fail "resent PFX"
 N0=$(enrolled)
-pass "a lost enrollment answer is collected by resending with the same clientTransactionID (no second certificate)"
+pass "a lost enrollment answer is collected by a CA search before any resend (no second certificate)"
 
 # ---- TLS secure channel: server not trusted (wrong trust), wrong host name, RA key unreadable
 write_conf "$W/untrusted.conf" "ca.host=$PRIV_HOST" "ca.trust=$EMU_ROOT"
