@@ -233,6 +233,48 @@ static void test_build_enroll(void **state)
     assert_null(xml);
 }
 
+static void test_serial_forms(void **state)
+{
+    (void)state;
+    char out[DCPKI_SERIAL_BUF];
+    static const struct {
+        const char *in, *norm, *der;
+    } cases[] = {
+        {"0a:1b:2c", "A1B2C", "0A1B2C"},          /* odd: a 0 nibble in front */
+        {"00:A1:02", "A102", "00A102"},           /* high first octet: 00 in front */
+        {"00 00 7f", "7F", "7F"},                 /* both forms the same */
+        {"8", "8", "08"},
+        {"0", "0", "00"},
+        {"000", "0", "00"},
+        {"4ac5e2f1 9b", "4AC5E2F19B", "4AC5E2F19B"},
+        {"FFEEDDCCBBAA99887766554433221100FFEEDDCC", "FFEEDDCCBBAA99887766554433221100FFEEDDCC",
+         "00FFEEDDCCBBAA99887766554433221100FFEEDDCC"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(dcpki_serial_normalise(cases[i].in, out, sizeof out), 0);
+        assert_string_equal(out, cases[i].norm);
+        assert_int_equal(dcpki_serial_der_form(cases[i].in, out, sizeof out), 0);
+        assert_string_equal(out, cases[i].der);
+    }
+    assert_int_equal(dcpki_serial_normalise("0x12", out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_normalise("", out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_normalise(" : ", out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_normalise(NULL, out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_der_form("g1", out, sizeof out), -1);
+    /* too small an output: -1, never a truncated serial */
+    char small[4];
+    assert_int_equal(dcpki_serial_normalise("0A1B2C", small, sizeof small), -1);
+    assert_int_equal(dcpki_serial_der_form("A1B", small, sizeof small), -1);
+    assert_int_equal(dcpki_serial_der_form("A1", small, sizeof small), -1); /* "00A1" */
+    assert_int_equal(dcpki_serial_der_form("0:1a", small, sizeof small), 0);
+    assert_string_equal(small, "1A");
+    /* more than DCPKI_SERIAL_MAX digits */
+    char big[DCPKI_SERIAL_MAX + 2];
+    memset(big, '1', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(dcpki_serial_normalise(big, out, sizeof out), -1);
+}
+
 static void test_build_update_status(void **state)
 {
     (void)state;
@@ -970,13 +1012,17 @@ static void test_search(void **state)
     char *xml = NULL;
     size_t len = 0;
     dcpki_err e;
+    /* startIndex counts from 0: the second page of 50 starts at 50 */
     dcpki_pki_search_filter f = {.serial_hex = "0a:bc de", .profile_oid = P1, .status = "REVOKED",
-                                 .start_index = 51};
+                                 .valid_from_ms = 1700000000000LL, .valid_to_ms = 1800000000000LL,
+                                 .start_index = 50};
     assert_int_equal(dcpki_pki_build_search("dcpki-9", &f, &xml, &len, &e), DCPKI_OK);
-    /* schema order: clientTransactionID, profileOID, status, serialNumber, startIndex, version */
+    /* schema order: clientTransactionID, profileOID, status, serialNumber, validFrom, validTo,
+     * startIndex, version */
     const char *order[] = {"<m:clientTransactionID>dcpki-9<", "<m:profileOID>" P1 "<",
-                           "<m:status>REVOKED<", "<m:serialNumber>0ABCDE<", "<m:startIndex>51<",
-                           "<m:version>1.0<"};
+                           "<m:status>REVOKED<", "<m:serialNumber>0ABCDE<",
+                           "<m:validFrom>1700000000000<", "<m:validTo>1800000000000<",
+                           "<m:startIndex>50<", "<m:version>1.0<"};
     const char *at = xml;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         const char *n = strstr(at, order[i]);
@@ -992,6 +1038,15 @@ static void test_search(void **state)
     assert_int_equal(dcpki_pki_build_search(NULL, &bad2, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
     dcpki_pki_search_filter bad3 = {.profile_oid = "not-an-oid"};
     assert_int_equal(dcpki_pki_build_search(NULL, &bad3, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+    dcpki_pki_search_filter bad4 = {.start_index = -1};
+    assert_int_equal(dcpki_pki_build_search(NULL, &bad4, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+    assert_detail_has(&e, "0-based");
+    /* the first page: startIndex 0 is not sent */
+    dcpki_pki_search_filter first = {.profile_oid = P1};
+    assert_int_equal(dcpki_pki_build_search(NULL, &first, &xml, &len, &e), DCPKI_OK);
+    assert_null(strstr(xml, "startIndex"));
+    assert_null(strstr(xml, "validFrom"));
+    free(xml);
 
     const char *resp = SOAP_OPEN
         "<searchCertificateResponse xmlns=\"http://schemas.verisign.com/pkiservices/2009/07/management\">"
@@ -1042,6 +1097,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_get_policies),
         cmocka_unit_test(test_build_enroll),
+        cmocka_unit_test(test_serial_forms),
         cmocka_unit_test(test_build_update_status),
         cmocka_unit_test(test_build_health),
         cmocka_unit_test(test_parse_policies),
