@@ -930,9 +930,11 @@ static int add_san(dcpki_policy *pol, const nvp_node *n)
         kind = DCPKI_SAN_UPN;
     if (kind == DCPKI_SAN_UPN)
         oid = DCPKI_OID_UPN;
+    /* the pair name: attributeName unless it is a bare type word, then a "$pair"
+     * attributeNameValue (as for subject attributes), else the request's default */
     const char *name = n->name;
     if (!nonempty(name) || word_in(name, W_BARE))
-        name = NULL;
+        name = nonempty(n->value) && n->value[0] == '$' && n->value[1] != '\0' ? n->value + 1 : NULL;
     dcpki_policy_san *ns = realloc(pol->sans, (pol->n_sans + 1) * sizeof(*ns));
     if (ns == NULL)
         return -1;

@@ -34,7 +34,8 @@
  *   or attributeNameValueProperty/value when dotted digits (UPN OID → UPN);
  *   attributeName is the pair name unless it is a bare type word
  *   ("rfc822Name", "rfc822", "userPrincipalName", "otherName", "othername"),
- *   then the request's defaults apply ("mail_email", "upn", "other_name");
+ *   then an attributeNameValue "$pair" names it, else the request's defaults
+ *   apply ("mail_email", "upn", "other_name");
  * - cAs/cA referenced by cAReference: certificate, intermediates, root. */
 #ifndef DCPKI_PKI_PLATFORM_H
 #define DCPKI_PKI_PLATFORM_H
