@@ -1,10 +1,11 @@
-/* dcpki.conf parser: sections [ca] [ra] [signing] [pkcs11] [profiles] with
+/* dcpki.conf parser: sections [ca] [ra] [signing] [pkcs11] [profiles] [seat_id] with
  * exactly the keys of DESIGN.md (plus [pkcs11] pin_file, the module's PIN). Comments: lines starting with ; or #, and " ;" after a
  * value. A key may follow its section header on the same line, as in
  * DESIGN.md's block ("[ca]   host = ..."). Every error names file, line, key. */
 #define _GNU_SOURCE /* secure_getenv */
 #include "dcpki/config.h"
 #include "dcpki/log.h"
+#include "dcpki/request.h"
 #include "dcpki/uri.h"
 #include "dcpki/thumbprint.h"
 #include "internal.h"
@@ -25,8 +26,8 @@
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
-enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PKCS11, SEC_PROFILES };
-static const char *const section_names[] = { "", "ca", "ra", "signing", "pkcs11", "profiles" };
+enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PKCS11, SEC_PROFILES, SEC_SEAT_ID };
+static const char *const section_names[] = { "", "ca", "ra", "signing", "pkcs11", "profiles", "seat_id" };
 
 /* where each fixed key was set (for duplicate detection) */
 struct seen {
@@ -80,6 +81,11 @@ void dcpki_config_free(dcpki_config *cfg)
         free(cfg->profiles[i].oid);
     }
     free(cfg->profiles);
+    for (size_t i = 0; i < cfg->n_seat_ids; i++) {
+        free(cfg->seat_ids[i].key);
+        free(cfg->seat_ids[i].source);
+    }
+    free(cfg->seat_ids);
     free(cfg);
 }
 
@@ -91,6 +97,26 @@ const char *dcpki_config_profile(const dcpki_config *cfg, const char *name)
         if (strcmp(cfg->profiles[i].name, name) == 0)
             return cfg->profiles[i].oid;
     return NULL;
+}
+
+const char *dcpki_config_seat_source(const dcpki_config *cfg, const char *profile_oid)
+{
+    if (!cfg)
+        return NULL;
+    const char *by_name = NULL, *dflt = NULL;
+    for (size_t i = 0; i < cfg->n_seat_ids; i++) {
+        const dcpki_seat_entry *e = &cfg->seat_ids[i];
+        if (strcmp(e->key, "default") == 0)
+            dflt = e->source;
+        else if (profile_oid && strcmp(e->key, profile_oid) == 0)
+            return e->source;
+        else if (!by_name && profile_oid) {
+            const char *oid = dcpki_config_profile(cfg, e->key);
+            if (oid && strcmp(oid, profile_oid) == 0)
+                by_name = e->source;
+        }
+    }
+    return by_name ? by_name : dflt;
 }
 
 /* ---- value checks ---- */
@@ -297,6 +323,72 @@ static dcpki_code set_str(struct parser *ps, char **slot, const char *v)
     return DCPKI_OK;
 }
 
+/* [seat_id] key = email | cn | dn:TYPE. The key ("default", a [profiles] name
+ * or a dotted OID) is checked against [profiles] once the whole file is read,
+ * as [profiles] may come later. The seat_id nameValuePair itself: both public
+ * SOAP enrollment clients send one (labiraus/DigiCert.Demo RAConnector.cs from
+ * the CN, a VMProtect RA client's TaggantWebService.cs from the e-mail). */
+static dcpki_code set_seat(struct parser *ps, const char *key, const char *val)
+{
+    dcpki_config *cfg = ps->cfg;
+    for (const char *c = key; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+            return perr(ps, DCPKI_E_CONFIG_SYNTAX,
+                        "'%s' in [seat_id] is no profile: write default, a [profiles] name or a dotted OID",
+                        key);
+    for (size_t i = 0; i < cfg->n_seat_ids; i++)
+        if (strcmp(cfg->seat_ids[i].key, key) == 0)
+            return perr(ps, DCPKI_E_CONFIG_SYNTAX, "duplicate key '%s' in [seat_id] (first set on line %d)",
+                        key, cfg->seat_ids[i].line);
+    char src[64];
+    if (strcasecmp(val, "email") == 0 || strcasecmp(val, "cn") == 0) {
+        snprintf(src, sizeof src, "%s", strcasecmp(val, "email") == 0 ? "email" : "cn");
+    } else if (strncasecmp(val, "dn:", 3) == 0 && dcpki_dn_canonical(val + 3) != NULL) {
+        snprintf(src, sizeof src, "dn:%s", dcpki_dn_canonical(val + 3));
+    } else {
+        return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                    "'%s' in [seat_id] must be email, cn or dn:TYPE with TYPE a subject attribute "
+                    "(CN, E, GN, SN, O, OU, C, L, ST, title), not '%s'", key, val);
+    }
+    dcpki_seat_entry *n = realloc(cfg->seat_ids, (cfg->n_seat_ids + 1) * sizeof(*n));
+    if (!n)
+        return dcpki_err_set(ps->err, DCPKI_E_NOMEM, "reading %s", ps->name);
+    cfg->seat_ids = n;
+    n[cfg->n_seat_ids].key = strdup(key);
+    n[cfg->n_seat_ids].source = strdup(src);
+    n[cfg->n_seat_ids].line = ps->line;
+    if (!n[cfg->n_seat_ids].key || !n[cfg->n_seat_ids].source) {
+        free(n[cfg->n_seat_ids].key);
+        free(n[cfg->n_seat_ids].source);
+        return dcpki_err_set(ps->err, DCPKI_E_NOMEM, "reading %s", ps->name);
+    }
+    cfg->n_seat_ids++;
+    return DCPKI_OK;
+}
+
+/* After the whole file: each [seat_id] key that is neither default nor an OID
+ * names a [profiles] entry. */
+static dcpki_code check_seat_keys(struct parser *ps)
+{
+    dcpki_config *cfg = ps->cfg;
+    for (size_t i = 0; i < cfg->n_seat_ids; i++) {
+        const dcpki_seat_entry *e = &cfg->seat_ids[i];
+        if (strcmp(e->key, "default") == 0 || dcpki_config_profile(cfg, e->key))
+            continue;
+        ps->line = e->line;
+        if (isdigit((unsigned char)e->key[0])) {
+            const char *why = check_oid(e->key);
+            if (why)
+                return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [seat_id] %s", e->key, why);
+            continue;
+        }
+        return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                    "'%s' in [seat_id] is not a profile of [profiles] (write default, a [profiles] "
+                    "name or a dotted OID)", e->key);
+    }
+    return DCPKI_OK;
+}
+
 static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, const char *val)
 {
     dcpki_config *cfg = ps->cfg;
@@ -334,6 +426,9 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
         cfg->n_profiles++;
         return DCPKI_OK;
     }
+
+    if (sec == SEC_SEAT_ID)
+        return set_seat(ps, key, val);
 
     char **slot = NULL;
     const char *canon = NULL; /* static name of the key, for duplicate detection */
@@ -450,7 +545,8 @@ static dcpki_code parse_kv(struct parser *ps, enum section sec, char *s)
             return perr(ps, DCPKI_E_CONFIG_SYNTAX, "key '%s' contains a space", key);
     if (sec == SEC_NONE)
         return perr(ps, DCPKI_E_CONFIG_SYNTAX,
-                    "key '%s' is outside any section (put it under [ca], [ra], [signing], [pkcs11] or [profiles])",
+                    "key '%s' is outside any section (put it under [ca], [ra], [signing], [pkcs11], [profiles] "
+                    "or [seat_id])",
                     key);
     if (!*val)
         return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
@@ -512,12 +608,13 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dc
             char *sname = trim(s + 1, close);
             char *rest = close + 1;
             enum section ns = SEC_NONE;
-            for (int i = 1; i <= SEC_PROFILES; i++)
+            for (int i = 1; i <= SEC_SEAT_ID; i++)
                 if (strcmp(sname, section_names[i]) == 0)
                     ns = (enum section)i;
             if (ns == SEC_NONE) {
                 rc = perr(&ps, DCPKI_E_CONFIG_UNKNOWN_KEY,
-                          "unknown section [%s] (use [ca], [ra], [signing], [pkcs11] or [profiles])", sname);
+                          "unknown section [%s] (use [ca], [ra], [signing], [pkcs11], [profiles] or [seat_id])",
+                          sname);
                 break;
             }
             sec = ns;
@@ -530,6 +627,8 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dc
         if (!nl)
             break;
     }
+    if (rc == DCPKI_OK)
+        rc = check_seat_keys(&ps);
     free(ps.profile_lines);
     free(buf);
     if (rc != DCPKI_OK) {

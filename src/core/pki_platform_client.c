@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dcpki/log.h"
+#include "internal.h"
 
 static const char *service_name(dcpki_pki_service s)
 {
@@ -158,6 +159,34 @@ dcpki_code dcpki_pki_enroll(dcpki_transport *t, const char *ca_host,
     return rc;
 }
 
+/* The service's words for a serial it does not know. The emulator says
+ * "Certificate with serial number ... not found" (successCode -1); the real
+ * service's text is undocumented (pki-platform.md §5), hence the variants. */
+static int says_not_found(const char *s)
+{
+    return dcpki_contains_ci(s, "not found") || dcpki_contains_ci(s, "does not exist") ||
+           dcpki_contains_ci(s, "unknown serial") || dcpki_contains_ci(s, "no certificate");
+}
+
+static dcpki_code update_status_once(dcpki_transport *t, const char *ca_host, const char *txid,
+                                     const char *serial, const char *operation, const char *reason,
+                                     const char *comment, dcpki_pki_status_result *res,
+                                     dcpki_err *err)
+{
+    char *body = NULL, *resp = NULL;
+    size_t len = 0, rlen = 0;
+    dcpki_pki_status_result_clear(res);
+    dcpki_code rc = dcpki_pki_build_update_status(txid, serial, operation, reason, comment, &body,
+                                                  &len, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_MANAGEMENT, body, len, 0, &resp, &rlen, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_parse_update_status(resp, rlen, res, err);
+    free(body);
+    free(resp);
+    return rc;
+}
+
 dcpki_code dcpki_pki_update_status(dcpki_transport *t, const char *ca_host, const char *txid,
                                    const char *serial_hex, const char *operation,
                                    const char *reason, const char *comment,
@@ -166,20 +195,33 @@ dcpki_code dcpki_pki_update_status(dcpki_transport *t, const char *ca_host, cons
     dcpki_pki_status_result local;
     dcpki_pki_status_result *res = out ? out : &local;
     memset(res, 0, sizeof(*res));
-    char *body = NULL, *resp = NULL;
-    size_t len = 0, rlen = 0;
-    dcpki_code rc = dcpki_pki_build_update_status(txid, serial_hex, operation, reason, comment,
-                                                  &body, &len, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_MANAGEMENT, body, len, 0, &resp, &rlen, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_parse_update_status(resp, rlen, res, err);
+    char norm[DCPKI_SERIAL_BUF], der[DCPKI_SERIAL_BUF];
+    if (dcpki_serial_normalise(serial_hex, norm, sizeof norm) != 0 ||
+        dcpki_serial_der_form(serial_hex, der, sizeof der) != 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "serial number \"%.80s\" is not hex (at most %d digits; ':' and blanks "
+                             "between them are ignored)", serial_hex ? serial_hex : "", DCPKI_SERIAL_MAX);
+    dcpki_code rc = update_status_once(t, ca_host, txid, norm, operation, reason, comment, res, err);
+    int unknown = (rc == DCPKI_OK && res->success_code < 0 && says_not_found(res->success_msg)) ||
+                  (rc == DCPKI_E_CA_REFUSED && err != NULL && says_not_found(err->detail));
+    const char *sent = norm;
+    if (unknown && strcmp(der, norm) != 0) {
+        /* a second request: its own clientTransactionID, so that no answer to the
+         * first is replayed for it */
+        char txid2[DCPKI_PKI_TXID_MAX + 1];
+        DCPKI_DEBUG("pki-ws: serial %s unknown to the CA; trying the DER form %s", norm, der);
+        rc = dcpki_pki_new_txid(txid2, sizeof txid2, err);
+        if (rc == DCPKI_OK)
+            rc = update_status_once(t, ca_host, txid ? txid2 : NULL, der, operation, reason, comment,
+                                    res, err);
+        sent = der;
+    }
     if (rc == DCPKI_OK && res->success_code < 0)
-        rc = dcpki_err_set(err, DCPKI_E_CA_REFUSED, "the CA refused to %s certificate %s: \"%.200s\" "
-                           "(successCode %ld)", operation, serial_hex,
-                           res->success_msg ? res->success_msg : "", res->success_code);
-    free(body);
-    free(resp);
+        rc = dcpki_err_set(err, DCPKI_E_CA_REFUSED,
+                           "the CA refused to %s certificate %s: \"%.200s\" (successCode %ld)%s%s%s",
+                           operation, sent, res->success_msg ? res->success_msg : "",
+                           res->success_code, sent == der ? "; sent as " : "",
+                           sent == der ? norm : "", sent == der ? " first" : "");
     if (res == &local)
         dcpki_pki_status_result_clear(&local);
     return rc;
@@ -205,11 +247,10 @@ dcpki_code dcpki_pki_health_check(dcpki_transport *t, const char *ca_host,
     return rc;
 }
 
-dcpki_code dcpki_pki_search(dcpki_transport *t, const char *ca_host,
-                            const dcpki_pki_search_filter *f, dcpki_pki_search_result *out,
-                            dcpki_err *err)
+static dcpki_code search_once(dcpki_transport *t, const char *ca_host,
+                              const dcpki_pki_search_filter *f, dcpki_pki_search_result *out,
+                              dcpki_err *err)
 {
-    memset(out, 0, sizeof(*out));
     char txid[DCPKI_PKI_TXID_MAX + 1];
     char *body = NULL, *resp = NULL;
     size_t len = 0, rlen = 0;
@@ -223,5 +264,32 @@ dcpki_code dcpki_pki_search(dcpki_transport *t, const char *ca_host,
         rc = dcpki_pki_parse_search(resp, rlen, out, err);
     free(body);
     free(resp);
+    return rc;
+}
+
+dcpki_code dcpki_pki_search(dcpki_transport *t, const char *ca_host,
+                            const dcpki_pki_search_filter *f, dcpki_pki_search_result *out,
+                            dcpki_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (f == NULL)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no search filter");
+    if (f->serial_hex == NULL)
+        return search_once(t, ca_host, f, out, err);
+    char norm[DCPKI_SERIAL_BUF], der[DCPKI_SERIAL_BUF];
+    if (dcpki_serial_normalise(f->serial_hex, norm, sizeof norm) != 0 ||
+        dcpki_serial_der_form(f->serial_hex, der, sizeof der) != 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "serial number \"%.80s\" is not hex (at most %d digits; ':' and blanks "
+                             "between them are ignored)", f->serial_hex, DCPKI_SERIAL_MAX);
+    dcpki_pki_search_filter g = *f;
+    g.serial_hex = norm;
+    dcpki_code rc = search_once(t, ca_host, &g, out, err);
+    if (rc == DCPKI_OK && out->n == 0 && out->count == 0 && strcmp(norm, der) != 0) {
+        DCPKI_DEBUG("pki-ws: no certificate with serial %s; trying the DER form %s", norm, der);
+        dcpki_pki_search_result_clear(out);
+        g.serial_hex = der;
+        rc = search_once(t, ca_host, &g, out, err);
+    }
     return rc;
 }

@@ -306,6 +306,71 @@ const char *dcpki_pki_revocation_reason(const char *user)
     return NULL;
 }
 
+/* ---- serial numbers ----
+ * The PKI Platform documents no serial format (pki-platform.md §5). Public
+ * clients send hex without leading zeros (Keyfactor's digicert-mpki-caplugin
+ * trims them before revoking); `openssl x509 -serial` prints the DER content
+ * octets, with a 00 byte in front of a high first byte. */
+
+/* Hex digits of in, ':' and blanks dropped, upper-case; 0 when it is no hex. */
+static size_t serial_digits(const char *in, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const char *p = in ? in : ""; *p; p++) {
+        if (*p == ':' || *p == ' ' || *p == '\t')
+            continue;
+        if (!isxdigit((unsigned char)*p) || k + 1 >= n)
+            return 0;
+        out[k++] = (char)toupper((unsigned char)*p);
+    }
+    out[k] = '\0';
+    return k;
+}
+
+int dcpki_serial_normalise(const char *in, char *out, size_t n)
+{
+    char buf[DCPKI_SERIAL_MAX + 1];
+    size_t k = serial_digits(in, buf, sizeof buf);
+    if (k == 0 || out == NULL)
+        return -1;
+    const char *p = buf;
+    while (p[0] == '0' && p[1] != '\0')
+        p++;
+    if (strlen(p) + 1 > n)
+        return -1;
+    memcpy(out, p, strlen(p) + 1);
+    return 0;
+}
+
+int dcpki_serial_der_form(const char *in, char *out, size_t n)
+{
+    char norm[DCPKI_SERIAL_MAX + 1];
+    if (dcpki_serial_normalise(in, norm, sizeof norm) != 0)
+        return -1;
+    size_t len = strlen(norm);
+    /* whole octets; a 00 octet keeps a high first octet positive (X.690 8.3.2) */
+    size_t pad = len % 2 ? 1 : strchr("89ABCDEF", norm[0]) != NULL ? 2 : 0;
+    if (len + pad + 1 > n)
+        return -1;
+    memset(out, '0', pad);
+    memcpy(out + pad, norm, len + 1);
+    return 0;
+}
+
+/* The serial as a builder sends it: hex digits, separators dropped, upper-case,
+ * leading zeros as the caller chose (dcpki_pki_update_status and
+ * dcpki_pki_search choose the form). */
+static dcpki_code clean_serial(const char *in, char *out, size_t n, dcpki_err *err)
+{
+    if (in == NULL || in[0] == '\0')
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no serial number given (hex)");
+    if (serial_digits(in, out, n) == 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "serial number \"%.80s\" is not hex (at most %d digits; ':' and blanks "
+                             "between them are ignored)", in, DCPKI_SERIAL_MAX);
+    return DCPKI_OK;
+}
+
 dcpki_code dcpki_pki_build_update_status(const char *txid, const char *serial_hex,
                                          const char *operation, const char *reason,
                                          const char *comment, char **out, size_t *out_len,
@@ -330,19 +395,9 @@ dcpki_code dcpki_pki_build_update_status(const char *txid, const char *serial_he
     if (comment != NULL && !text_ok(comment, 512))
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "the comment is longer than 512 characters or has control characters");
-    char serial[129];
-    size_t k = 0;
-    for (const char *p = serial_hex ? serial_hex : ""; *p; p++) {
-        if (*p == ':' || *p == ' ')
-            continue;
-        if (!isxdigit((unsigned char)*p) || k + 1 >= sizeof(serial))
-            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
-                                 "serial number \"%.80s\" is not hex (at most 128 digits)", serial_hex);
-        serial[k++] = (char)toupper((unsigned char)*p);
-    }
-    serial[k] = '\0';
-    if (k == 0)
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no serial number given (hex)");
+    char serial[DCPKI_SERIAL_MAX + 1];
+    if ((rc = clean_serial(serial_hex, serial, sizeof serial, err)) != DCPKI_OK)
+        return rc;
 
     pthread_once(&xml_once, xml_init_once);
     msg m;
@@ -875,9 +930,11 @@ static int add_san(dcpki_policy *pol, const nvp_node *n)
         kind = DCPKI_SAN_UPN;
     if (kind == DCPKI_SAN_UPN)
         oid = DCPKI_OID_UPN;
+    /* the pair name: attributeName unless it is a bare type word, then a "$pair"
+     * attributeNameValue (as for subject attributes), else the request's default */
     const char *name = n->name;
     if (!nonempty(name) || word_in(name, W_BARE))
-        name = NULL;
+        name = nonempty(n->value) && n->value[0] == '$' && n->value[1] != '\0' ? n->value + 1 : NULL;
     dcpki_policy_san *ns = realloc(pol->sans, (pol->n_sans + 1) * sizeof(*ns));
     if (ns == NULL)
         return -1;
@@ -1462,24 +1519,6 @@ dcpki_code dcpki_pki_parse_health(const char *xml, size_t len, dcpki_pki_health 
 
 /* ---------------------------------------------------- certificate search */
 
-/* Serial number as sent: hex digits, upper-case, ':' and spaces dropped. */
-static dcpki_code norm_serial(const char *in, char *out, size_t n, dcpki_err *err)
-{
-    size_t k = 0;
-    for (const char *p = in ? in : ""; *p; p++) {
-        if (*p == ':' || *p == ' ')
-            continue;
-        if (!isxdigit((unsigned char)*p) || k + 1 >= n)
-            return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
-                                 "serial number \"%.80s\" is not hex (at most 128 digits)", in);
-        out[k++] = (char)toupper((unsigned char)*p);
-    }
-    out[k] = '\0';
-    if (k == 0)
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no serial number given (hex)");
-    return DCPKI_OK;
-}
-
 dcpki_code dcpki_pki_build_search(const char *txid, const dcpki_pki_search_filter *f, char **out,
                                   size_t *out_len, dcpki_err *err)
 {
@@ -1488,8 +1527,8 @@ dcpki_code dcpki_pki_build_search(const char *txid, const dcpki_pki_search_filte
     dcpki_code rc = check_txid(txid, err);
     if (rc != DCPKI_OK)
         return rc;
-    char serial[129] = "";
-    if (f->serial_hex != NULL && (rc = norm_serial(f->serial_hex, serial, sizeof serial, err)) != DCPKI_OK)
+    char serial[DCPKI_SERIAL_MAX + 1] = "";
+    if (f->serial_hex != NULL && (rc = clean_serial(f->serial_hex, serial, sizeof serial, err)) != DCPKI_OK)
         return rc;
     if (f->profile_oid != NULL && !is_oid_text(f->profile_oid))
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "profile \"%.100s\" is not a dotted OID",
@@ -1502,8 +1541,14 @@ dcpki_code dcpki_pki_build_search(const char *txid, const dcpki_pki_search_filte
         (f->email != NULL && !text_ok(f->email, TEXT_MAX)))
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "a search filter is too long or has control characters");
-    if (f->start_index < 0)
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "startIndex must be 1 or more");
+    /* startIndex is an xs:int counted from 0 (Keyfactor's digicert-mpki-caplugin pages
+     * 0, 50, 100, ...); validFrom/validTo are xs:long */
+    if (f->start_index < 0 || f->start_index > INT_MAX)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "startIndex %ld is not a 0-based index (0 to %d)", f->start_index, INT_MAX);
+    if (f->valid_from_ms < 0 || f->valid_to_ms < 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "validFrom/validTo are epoch milliseconds (0 = not sent), not negative");
     pthread_once(&xml_once, xml_init_once);
     msg m;
     if (msg_init(&m) != 0) {
@@ -1531,10 +1576,18 @@ dcpki_code dcpki_pki_build_search(const char *txid, const dcpki_pki_search_filte
         add_text(&m, s, ns, "emailAddress", f->email);
     if (serial[0] != '\0')
         add_text(&m, s, ns, "serialNumber", serial);
+    char num[24];
+    if (f->valid_from_ms > 0) {
+        snprintf(num, sizeof num, "%lld", f->valid_from_ms);
+        add_text(&m, s, ns, "validFrom", num);
+    }
+    if (f->valid_to_ms > 0) {
+        snprintf(num, sizeof num, "%lld", f->valid_to_ms);
+        add_text(&m, s, ns, "validTo", num);
+    }
     if (f->start_index > 0) {
-        char idx[24];
-        snprintf(idx, sizeof idx, "%ld", f->start_index);
-        add_text(&m, s, ns, "startIndex", idx);
+        snprintf(num, sizeof num, "%ld", f->start_index);
+        add_text(&m, s, ns, "startIndex", num);
     }
     add_text(&m, s, ns, "version", "1.0");
     return msg_finish(&m, out, out_len, err);

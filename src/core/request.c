@@ -513,6 +513,60 @@ static const char *oid_or(const char *p)
     return p != NULL ? p : "?";
 }
 
+/* The profile's own seat pair: attributeName seat_id or seatId (the
+ * management schema's spelling). */
+static int is_seat_pair(const char *name)
+{
+    return name != NULL && (strcasecmp(name, DCPKI_SEAT_PAIR) == 0 || strcasecmp(name, "seatId") == 0);
+}
+
+/* seat_id's value (see dcpki_request_input.seat_source); *from for messages. */
+static dcpki_code seat_value(const dcpki_policy *pol, const dcpki_subject *subj, const char *subject,
+                             const char *source, const char **name, const char **value,
+                             const char **from, dcpki_err *err)
+{
+    const dcpki_policy_attr *pa = NULL;
+    for (size_t i = 0; i < pol->n_attrs && pa == NULL; i++)
+        if (is_seat_pair(pol->attrs[i].name))
+            pa = &pol->attrs[i];
+    *name = pa ? pa->name : DCPKI_SEAT_PAIR;
+    if (pa && pa->fixed_value) {
+        *value = pa->fixed_value;
+        *from = "the profile's fixed seat_id";
+        return DCPKI_OK;
+    }
+    if (pa && pa->dn && (*value = dcpki_subject_get(subj, pa->dn)) != NULL) {
+        *from = "the subject attribute the profile names for seat_id";
+        return DCPKI_OK;
+    }
+    const char *src = source ? source : "email";
+    if (strcasecmp(src, "email") == 0) {
+        *value = dcpki_subject_email(subj);
+        *from = *value ? "the subject's e-mail (seat_id)" : "subject CN (seat_id)";
+        if (*value == NULL)
+            *value = dcpki_subject_get(subj, "CN");
+    } else if (strcasecmp(src, "cn") == 0) {
+        *value = dcpki_subject_get(subj, "CN");
+        *from = "subject CN (seat_id)";
+    } else if (strncasecmp(src, "dn:", 3) == 0 && dcpki_dn_canonical(src + 3) != NULL) {
+        const char *dn = dcpki_dn_canonical(src + 3);
+        *value = dcpki_subject_get(subj, dn);
+        *from = "the subject attribute [seat_id] names";
+        if (*value == NULL)
+            return dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,
+                                 "the seat_id of profile %s comes from subject attribute %s (dcpki.conf "
+                                 "[seat_id] %s), and the subject \"%s\" has no %s; add %s= to the "
+                                 "subject, or change that profile's (or the default) line in [seat_id] "
+                                 "to email, cn or another dn:TYPE", oid_or(pol->profile_oid), dn, src,
+                                 subject, dn, dn);
+    } else {
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "seat_id source \"%.40s\" is not email, cn or dn:TYPE (TYPE: CN, E, GN, "
+                             "SN, O, OU, C, L, ST, title)", src);
+    }
+    return DCPKI_OK;
+}
+
 /* First and last name out of a UPN's local part ("john.doe@x" → john, doe). */
 static dcpki_code names_from_upn(const dcpki_policy *pol, const char *upn, const char *upn_from,
                                  char **first, char **last, dcpki_err *err)
@@ -564,8 +618,9 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
     char allowed[DCPKI_ERR_DETAIL_MAX / 2];
     dcpki_request *r = calloc(1, sizeof(*r));
     dcpki_san *given = in->n_sans ? calloc(in->n_sans, sizeof(*given)) : NULL;
-    /* one origin per pair: at most one per policy attribute, per policy SAN and per --san */
-    const char **froms = calloc(pol->n_attrs + pol->n_sans + in->n_sans + 1, sizeof(*froms));
+    /* one origin per pair: at most one per policy attribute, per policy SAN and per --san,
+     * and seat_id */
+    const char **froms = calloc(pol->n_attrs + pol->n_sans + in->n_sans + 2, sizeof(*froms));
     char *first = NULL, *last = NULL;
     dcpki_code rc = DCPKI_OK;
     if (r == NULL || froms == NULL || (in->n_sans && given == NULL)) {
@@ -745,6 +800,8 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
             continue;
         if (pa->dn != NULL && ((strcmp(pa->dn, "GN") == 0 && first) || (strcmp(pa->dn, "SN") == 0 && last)))
             continue;
+        if (pa->dn == NULL && is_seat_pair(pa->name))
+            continue; /* filled from [seat_id] below */
         if (pa->dn != NULL)
             rc = dcpki_err_set(err, DCPKI_E_POLICY_VIOLATION,
                                "profile %s needs subject attribute %s and "
@@ -757,7 +814,14 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
         goto done;
     }
 
-    /* the nameValuePairs: subject attributes in policy order, then SANs */
+    /* the nameValuePairs: seat_id first (as the public clients send it), subject
+     * attributes in policy order, then SANs */
+    const char *seat_name, *seat, *seat_from;
+    rc = seat_value(pol, subj, in->subject, in->seat_source, &seat_name, &seat, &seat_from, err);
+    if (rc == DCPKI_OK)
+        rc = add_pair(r, froms, seat_name, seat, seat_from, err);
+    if (rc != DCPKI_OK)
+        goto done;
     for (size_t i = 0; i < pol->n_attrs; i++) {
         const dcpki_policy_attr *pa = &pol->attrs[i];
         if (pa->fixed_value != NULL || pa->dn == NULL)
@@ -785,7 +849,8 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
         if (ps->type == DCPKI_SAN_EMAIL && r->email) {
             rc = add_pair(r, froms, ps->name ? ps->name : "mail_email", r->email, "the e-mail SAN", err);
         } else if (ps->type == DCPKI_SAN_UPN && r->upn) {
-            const char *name = in->upn_pair ? in->upn_pair : ps->name ? ps->name : DCPKI_DEFAULT_UPN_PAIR;
+            /* the profile names the pair; the caller's name and the guess only when it does not */
+            const char *name = ps->name ? ps->name : in->upn_pair ? in->upn_pair : DCPKI_DEFAULT_UPN_PAIR;
             rc = add_pair(r, froms, name, r->upn, "the UPN SAN", err);
         } else if (ps->type == DCPKI_SAN_OTHERNAME) {
             for (size_t j = 0; j < r->n_othernames && rc == DCPKI_OK; j++) {
@@ -797,8 +862,8 @@ dcpki_code dcpki_request_prepare(const dcpki_policy *pol, const dcpki_request_in
                 char *v = dcpki_b64_encode(o->der, o->der_len);
                 if (v == NULL)
                     goto oom;
-                const char *name = in->othername_pair ? in->othername_pair
-                                   : ps->name ? ps->name : DCPKI_DEFAULT_OTHERNAME_PAIR;
+                const char *name = ps->name ? ps->name : in->othername_pair ? in->othername_pair
+                                                                  : DCPKI_DEFAULT_OTHERNAME_PAIR;
                 rc = add_pair(r, froms, name, v, "the other-name SAN", err);
                 OPENSSL_free(v);
             }

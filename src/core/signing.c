@@ -945,16 +945,6 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
     return DCPKI_OK;
 }
 
-/* s (NULL counts) is a JSON string body as it stands: no quote, backslash or
- * control character, so the request body needs no JSON DOM. */
-static int json_plain(const char *s)
-{
-    for (; s && *s; s++)
-        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
-            return 0;
-    return 1;
-}
-
 static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig_scheme scheme, const char *md,
                             const unsigned char *data, size_t data_len, unsigned char **sig, size_t *sig_len,
                             long *status, dcpki_err *err)
@@ -993,23 +983,11 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
                  scheme == DCPKI_SIG_RSA_PKCS1 ? "RSA" : scheme == DCPKI_SIG_RSA_PSS ? "RSA/PSS" : "ECDSA");
     }
     char *hash = dcpki_b64_encode(data, data_len);
-    char *body = NULL;
-    if (hash && json_plain(kp->account_id)) {
-        /* base64 and sig_alg need no JSON escaping; neither does this account id */
-        body = kp->account_id ? dcpki_strfmt("{\"hash\":\"%s\",\"sig_alg\":\"%s\",\"account\":\"%s\"}", hash,
-                                             sig_alg, kp->account_id)
-                              : dcpki_strfmt("{\"hash\":\"%s\",\"sig_alg\":\"%s\"}", hash, sig_alg);
-    } else if (hash) {
-        json_object *req = json_object_new_object();
-        if (req) {
-            json_object_object_add(req, "hash", json_object_new_string(hash));
-            json_object_object_add(req, "sig_alg", json_object_new_string(sig_alg));
-            json_object_object_add(req, "account", json_object_new_string(kp->account_id));
-            const char *js = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-            body = js ? strdup(js) : NULL;
-        }
-        json_object_put(req);
-    }
+    /* The request of DigiCert's own tutorial ("Create a keypair and sign a file
+     * hash", dev.digicert.com/software-trust-api): hash and sig_alg only. jsign
+     * adds the keypair's account object; the service knows the keypair's account
+     * from its id. Base64 and the sig_alg names need no JSON escaping. */
+    char *body = hash ? dcpki_strfmt("{\"hash\":\"%s\",\"sig_alg\":\"%s\"}", hash, sig_alg) : NULL;
     OPENSSL_free(hash);
     char *esc = url_escape(kp->id);
     char *path = esc ? dcpki_strfmt("keypairs/%s/sign", esc) : NULL;

@@ -141,9 +141,10 @@ static void test_errors(void **state)
     bad("[ca]\nhost = a.example\n\n\n\n\nhots = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:7: unknown key 'hots' in [ca]");
     bad("[ra]\nhost = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'host' in [ra]");
     bad("[cA]\n", DCPKI_E_CONFIG_UNKNOWN_KEY,
-        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing], [pkcs11] or [profiles])");
+        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing], [pkcs11], [profiles] or [seat_id])");
     bad("host = x\n", DCPKI_E_CONFIG_SYNTAX,
-        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing], [pkcs11] or [profiles])");
+        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing], [pkcs11], [profiles] "
+        "or [seat_id])");
     bad("[ca]\nhost\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: expected 'key = value' or '[section]', found 'host'");
     bad("[ca\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:1: section header '[ca' lacks ']'");
     bad("[ca]\n= x\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: a line starts with '=' (no key name)");
@@ -199,6 +200,56 @@ static void test_errors(void **state)
         "dcpki.conf:2: empty value for 'pin_file' in [pkcs11] (remove the line or give a value)");
     bad("[signing]\npin_file = /a\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'pin_file' in [signing]");
     bad("[profiles]\nmy profile = 1.2\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: key 'my profile' contains a space");
+}
+
+#define P_USER "2.16.840.1.113733.1.16.1.2.3.1.1.47196109"
+#define P_DEV "2.16.840.1.113733.1.16.1.2.3.1.1.61904612"
+#define P_OTHER "2.16.840.1.113733.1.16.1.2.3.1.1.80153305"
+
+static void test_seat_id(void **state)
+{
+    (void)state;
+    /* nothing configured: NULL (the request's default, email) */
+    dcpki_config *c = parse_ok("[profiles]\ndefault = " P_USER "\n");
+    assert_null(dcpki_config_seat_source(c, P_USER));
+    assert_null(dcpki_config_seat_source(NULL, P_USER));
+    dcpki_config_free(c);
+    /* [seat_id] before [profiles]: names are resolved once the file is read */
+    c = parse_ok("[seat_id]\n"
+                 "default = CN\n"
+                 "devices = dn:organizationalUnitName   ; the OU names the seat\n"
+                 P_OTHER " = Email\n"
+                 "[profiles]\ndefault = " P_USER "\ndevices = " P_DEV "\n");
+    assert_int_equal(c->n_seat_ids, 3);
+    assert_string_equal(c->seat_ids[0].source, "cn");
+    assert_string_equal(c->seat_ids[1].source, "dn:OU");
+    assert_string_equal(dcpki_config_seat_source(c, P_DEV), "dn:OU");     /* by [profiles] name */
+    assert_string_equal(dcpki_config_seat_source(c, P_OTHER), "email");   /* by OID */
+    assert_string_equal(dcpki_config_seat_source(c, P_USER), "cn");       /* default */
+    assert_string_equal(dcpki_config_seat_source(c, "1.2.3"), "cn");
+    assert_string_equal(dcpki_config_seat_source(c, NULL), "cn");
+    dcpki_config_free(c);
+    /* an OID key wins over a name key of the same profile */
+    c = parse_ok("[profiles]\nu = " P_USER "\n[seat_id]\nu = cn\n" P_USER " = dn:E\n");
+    assert_string_equal(dcpki_config_seat_source(c, P_USER), "dn:E");
+    assert_null(dcpki_config_seat_source(c, P_DEV));
+    dcpki_config_free(c);
+
+    bad("[seat_id]\ndefault = upn\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'default' in [seat_id] must be email, cn or dn:TYPE with TYPE a subject attribute "
+        "(CN, E, GN, SN, O, OU, C, L, ST, title), not 'upn'");
+    bad("[seat_id]\ndefault = dn:XYZ\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'default' in [seat_id] must be email, cn or dn:TYPE with TYPE a subject attribute "
+        "(CN, E, GN, SN, O, OU, C, L, ST, title), not 'dn:XYZ'");
+    bad("[seat_id]\ndefault = cn\n\ndefault = email\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:4: duplicate key 'default' in [seat_id] (first set on line 2)");
+    bad("[seat_id]\n\nusers = cn\n[profiles]\ndefault = " P_USER "\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:3: 'users' in [seat_id] is not a profile of [profiles] (write default, a [profiles] "
+        "name or a dotted OID)");
+    bad("[seat_id]\n2.16.0840 = cn\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: '2.16.0840' in [seat_id] is not a dotted OID: an arc has a leading zero");
+    bad("[seat_id]\na/b = cn\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:2: 'a/b' in [seat_id] is no profile: write default, a [profiles] name or a dotted OID");
 }
 
 static void test_nul_byte(void **state)
@@ -625,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_seat_id),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_sm_env),

@@ -294,9 +294,12 @@ static void test_row_cn_only(void **state)
     dcpki_err e;
     assert_int_equal(prep(p, "CN=IWUser0", &r, &e, "email:IWUser0@contoso.example",
                           "upn:IWUser0@contoso.example", NULL), DCPKI_OK);
-    assert_int_equal(r->n_pairs, 3);
-    assert_string_equal(r->pairs[0].name, "common_name");
+    assert_int_equal(r->n_pairs, 4);
+    /* seat_id first; the subject has no e-mail, so it is the CN */
+    assert_string_equal(r->pairs[0].name, "seat_id");
     assert_string_equal(r->pairs[0].value, "IWUser0");
+    assert_string_equal(r->pairs[1].name, "common_name");
+    assert_string_equal(r->pairs[1].value, "IWUser0");
     assert_pair(r, "mail_email", "IWUser0@contoso.example");
     assert_pair(r, "upn", "IWUser0@contoso.example");
     assert_string_equal(r->email_from, "--san email");
@@ -315,7 +318,8 @@ static void test_row_cn_and_e(void **state)
     assert_int_equal(prep(p, "CN=IWUser0,E=IWUser0@contoso.example", &r, &e,
                           "email:IWUser0@contoso.example", "upn:IWUser0@contoso.example", NULL),
                      DCPKI_OK);
-    assert_int_equal(r->n_pairs, 3);
+    assert_int_equal(r->n_pairs, 4);
+    assert_pair(r, "seat_id", "IWUser0@contoso.example"); /* the subject's E */
     assert_pair(r, "common_name", "IWUser0");
     assert_pair(r, "mail_email", "IWUser0@contoso.example");
     assert_pair(r, "upn", "IWUser0@contoso.example");
@@ -434,7 +438,8 @@ static void test_optional_sans(void **state)
     dcpki_request *r;
     dcpki_err e;
     assert_int_equal(prep(p, "CN=IWUser0", &r, &e, NULL), DCPKI_OK);
-    assert_int_equal(r->n_pairs, 1);
+    assert_int_equal(r->n_pairs, 2);
+    assert_pair(r, "seat_id", "IWUser0");
     assert_pair(r, "common_name", "IWUser0");
     assert_null(r->email);
     assert_null(r->upn);
@@ -455,7 +460,8 @@ static void test_fallback_only_for_profile_sans(void **state)
                           NULL), DCPKI_OK);
     assert_null(r->email);
     assert_null(r->upn);
-    assert_int_equal(r->n_pairs, 2);
+    assert_int_equal(r->n_pairs, 3);
+    assert_pair(r, "seat_id", "dev@contoso.example"); /* a CN that is an e-mail */
     dcpki_request_free(r);
     dcpki_policy_free(p);
 }
@@ -478,9 +484,14 @@ static void test_othername_base64(void **state)
                           "othername:1.3.6.1.4.1.311.25.1;42 424b 3475 673d 3d", NULL), DCPKI_OK);
     assert_pair(r, "other_name", "QkJLNHVnPT0=");
     dcpki_request_free(r);
-    /* configurable pair name */
+    /* the caller's pair name, when the profile names none */
     const char *sans[] = {"othername:1.3.6.1.4.1.311.25.1;0412b8ba"};
     dcpki_request_input in = {.subject = "CN=d", .sans = sans, .n_sans = 1, .othername_pair = "guid"};
+    assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_OK);
+    assert_pair(r, "other_name", "BBK4ug==");
+    dcpki_request_free(r);
+    free(p->sans[0].name);
+    p->sans[0].name = NULL;
     assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_OK);
     assert_pair(r, "guid", "BBK4ug==");
     assert_null(dcpki_request_pair(r, "other_name"));
@@ -645,10 +656,10 @@ static void test_mandatory_attr_missing(void **state)
     assert_detail_has(&e, "needs subject attribute E");
     /* a field that is not a DN attribute and has no fixed value */
     dcpki_policy *q = policy2();
-    add_attr(q, NULL, "seat_id", 1, NULL);
+    add_attr(q, NULL, "employeeID", 1, NULL);
     assert_int_equal(prep(q, "CN=x", &r, &e, "othername:1.3.6.1.4.1.311.25.1;01", NULL),
                      DCPKI_E_POLICY_VIOLATION);
-    assert_detail_has(&e, "\"seat_id\"");
+    assert_detail_has(&e, "\"employeeID\"");
     dcpki_policy_free(q);
     dcpki_policy_free(p);
 }
@@ -668,21 +679,112 @@ static void test_conflicts_and_misc(void **state)
     assert_detail_has(&e, "more than one");
     assert_int_equal(prep(p, "E=a@contoso.example", &r, &e, NULL), DCPKI_E_INVALID_ARGUMENT);
     assert_detail_has(&e, "has no CN");
-    /* configurable UPN pair name */
+    /* the caller's UPN pair name yields to the profile's ... */
     const char *sans[] = {"upn:a@contoso.example"};
     dcpki_request_input in = {.subject = "CN=a", .sans = sans, .n_sans = 1, .upn_pair = "userPrincipalName"};
+    assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_OK);
+    assert_pair(r, "upn", "a@contoso.example");
+    assert_null(dcpki_request_pair(r, "userPrincipalName"));
+    dcpki_request_free(r);
+    /* ... and names the pair when the profile names none */
+    free(p->sans[1].name);
+    p->sans[1].name = NULL;
     assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_OK);
     assert_pair(r, "userPrincipalName", "a@contoso.example");
     assert_null(dcpki_request_pair(r, "upn"));
     dcpki_request_free(r);
-    /* default pair names when the policy gives none */
-    free(p->sans[1].name);
-    p->sans[1].name = NULL;
+    /* default pair names when neither gives one */
     free(p->attrs[0].name);
     p->attrs[0].name = NULL;
     assert_int_equal(prep(p, "CN=a", &r, &e, "upn:a@contoso.example", NULL), DCPKI_OK);
     assert_pair(r, "upn", "a@contoso.example");
     assert_pair(r, "common_name", "a");
+    dcpki_request_free(r);
+    dcpki_policy_free(p);
+}
+
+static dcpki_code prep_seat(const dcpki_policy *p, const char *subject, const char *source,
+                            dcpki_request **r, dcpki_err *e)
+{
+    dcpki_request_input in = {.subject = subject, .seat_source = source};
+    dcpki_err_clear(e);
+    return dcpki_request_prepare(p, &in, r, e);
+}
+
+/* seat_id: sent in every request, from the configured source */
+static void test_seat_id(void **state)
+{
+    (void)state;
+    dcpki_policy *p = policy1(0);
+    add_attr(p, "OU", "org_unit", 0, NULL);
+    dcpki_request *r;
+    dcpki_err e;
+    static const struct {
+        const char *subject, *source, *want;
+    } ok[] = {
+        {"CN=IWUser0,E=iw@contoso.example", NULL, "iw@contoso.example"},
+        {"CN=IWUser0,E=iw@contoso.example", "email", "iw@contoso.example"},
+        {"CN=IWUser0,E=iw@contoso.example", "cn", "IWUser0"},
+        {"CN=IWUser0,E=iw@contoso.example", "dn:E", "iw@contoso.example"},
+        {"CN=IWUser0,E=iw@contoso.example,OU=Seat 7", "dn:OU", "Seat 7"},
+        {"CN=IWUser0,OU=Seat 7", "DN:organizationalUnitName", "Seat 7"},
+        {"CN=iw@contoso.example", "email", "iw@contoso.example"},
+        {"CN=IWUser0", "EMAIL", "IWUser0"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (prep_seat(p, ok[i].subject, ok[i].source, &r, &e) != DCPKI_OK)
+            fail_msg("%s / %s: %s", ok[i].subject, ok[i].source ? ok[i].source : "NULL", e.detail);
+        assert_string_equal(r->pairs[0].name, "seat_id");
+        assert_string_equal(r->pairs[0].value, ok[i].want);
+        dcpki_request_free(r);
+    }
+    /* the source attribute is missing: the error names it and the [seat_id] key */
+    assert_int_equal(prep_seat(p, "CN=IWUser0", "dn:OU", &r, &e), DCPKI_E_POLICY_VIOLATION);
+    assert_null(r);
+    assert_detail_has(&e, "has no OU");
+    assert_detail_has(&e, "[seat_id]");
+    assert_detail_has(&e, P1);
+    assert_int_equal(prep_seat(p, "CN=IWUser0", "upn", &r, &e), DCPKI_E_INVALID_ARGUMENT);
+    assert_detail_has(&e, "\"upn\"");
+    assert_int_equal(prep_seat(p, "CN=IWUser0", "dn:XYZ", &r, &e), DCPKI_E_INVALID_ARGUMENT);
+
+    /* the profile's own seatId pair: its DN type first, then the configured source */
+    add_attr(p, NULL, "seatId", 1, NULL);
+    free(p->attrs[p->n_attrs - 1].dn);
+    p->attrs[p->n_attrs - 1].dn = strdup("OU");
+    assert_int_equal(prep_seat(p, "CN=IWUser0,OU=S1", "cn", &r, &e), DCPKI_OK);
+    assert_string_equal(r->pairs[0].name, "seatId");
+    assert_string_equal(r->pairs[0].value, "S1");
+    assert_null(dcpki_request_pair(r, "seat_id"));
+    dcpki_request_free(r);
+    /* its fixed value */
+    free(p->attrs[p->n_attrs - 1].dn);
+    p->attrs[p->n_attrs - 1].dn = NULL;
+    p->attrs[p->n_attrs - 1].fixed_value = strdup("shared-seat");
+    assert_int_equal(prep_seat(p, "CN=IWUser0", NULL, &r, &e), DCPKI_OK);
+    assert_pair(r, "seatId", "shared-seat");
+    dcpki_request_free(r);
+    /* mandatory without a DN type or a fixed value: filled from the source, no error */
+    free(p->attrs[p->n_attrs - 1].fixed_value);
+    p->attrs[p->n_attrs - 1].fixed_value = NULL;
+    assert_int_equal(prep_seat(p, "CN=IWUser0", "cn", &r, &e), DCPKI_OK);
+    assert_pair(r, "seatId", "IWUser0");
+    dcpki_request_free(r);
+    dcpki_policy_free(p);
+}
+
+/* The UPN pair is named after the profile's policy, not the default "upn". */
+static void test_upn_pair_from_policy(void **state)
+{
+    (void)state;
+    dcpki_policy *p = policy1(1);
+    free(p->sans[1].name);
+    p->sans[1].name = strdup("user_principal_name");
+    dcpki_request *r;
+    dcpki_err e;
+    assert_int_equal(prep(p, "CN=a,E=a@contoso.example", &r, &e, NULL), DCPKI_OK);
+    assert_pair(r, "user_principal_name", "a@contoso.example");
+    assert_null(dcpki_request_pair(r, "upn"));
     dcpki_request_free(r);
     dcpki_policy_free(p);
 }
@@ -1171,6 +1273,8 @@ int main(void)
         cmocka_unit_test(test_upn_special_chars),
         cmocka_unit_test(test_mandatory_attr_missing),
         cmocka_unit_test(test_conflicts_and_misc),
+        cmocka_unit_test(test_seat_id),
+        cmocka_unit_test(test_upn_pair_from_policy),
         cmocka_unit_test(test_name_field_chars),
         cmocka_unit_test(test_policy_key_check),
         cmocka_unit_test(test_policy_json),

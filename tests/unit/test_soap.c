@@ -233,6 +233,48 @@ static void test_build_enroll(void **state)
     assert_null(xml);
 }
 
+static void test_serial_forms(void **state)
+{
+    (void)state;
+    char out[DCPKI_SERIAL_BUF];
+    static const struct {
+        const char *in, *norm, *der;
+    } cases[] = {
+        {"0a:1b:2c", "A1B2C", "0A1B2C"},          /* odd: a 0 nibble in front */
+        {"00:A1:02", "A102", "00A102"},           /* high first octet: 00 in front */
+        {"00 00 7f", "7F", "7F"},                 /* both forms the same */
+        {"8", "8", "08"},
+        {"0", "0", "00"},
+        {"000", "0", "00"},
+        {"4ac5e2f1 9b", "4AC5E2F19B", "4AC5E2F19B"},
+        {"FFEEDDCCBBAA99887766554433221100FFEEDDCC", "FFEEDDCCBBAA99887766554433221100FFEEDDCC",
+         "00FFEEDDCCBBAA99887766554433221100FFEEDDCC"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(dcpki_serial_normalise(cases[i].in, out, sizeof out), 0);
+        assert_string_equal(out, cases[i].norm);
+        assert_int_equal(dcpki_serial_der_form(cases[i].in, out, sizeof out), 0);
+        assert_string_equal(out, cases[i].der);
+    }
+    assert_int_equal(dcpki_serial_normalise("0x12", out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_normalise("", out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_normalise(" : ", out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_normalise(NULL, out, sizeof out), -1);
+    assert_int_equal(dcpki_serial_der_form("g1", out, sizeof out), -1);
+    /* too small an output: -1, never a truncated serial */
+    char small[4];
+    assert_int_equal(dcpki_serial_normalise("0A1B2C", small, sizeof small), -1);
+    assert_int_equal(dcpki_serial_der_form("A1B", small, sizeof small), -1);
+    assert_int_equal(dcpki_serial_der_form("A1", small, sizeof small), -1); /* "00A1" */
+    assert_int_equal(dcpki_serial_der_form("0:1a", small, sizeof small), 0);
+    assert_string_equal(small, "1A");
+    /* more than DCPKI_SERIAL_MAX digits */
+    char big[DCPKI_SERIAL_MAX + 2];
+    memset(big, '1', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(dcpki_serial_normalise(big, out, sizeof out), -1);
+}
+
 static void test_build_update_status(void **state)
 {
     (void)state;
@@ -536,7 +578,8 @@ static void test_parse_policies(void **state)
     dcpki_request_input in = {.subject = "CN=IWUser0,E=IWUser0@contoso.example", .sans = sans, .n_sans = 2};
     dcpki_request *r = NULL;
     assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_OK);
-    assert_int_equal(r->n_pairs, 3);
+    assert_int_equal(r->n_pairs, 4);
+    assert_string_equal(dcpki_request_pair(r, "seat_id"), "IWUser0@contoso.example");
     assert_string_equal(dcpki_request_pair(r, "common_name"), "IWUser0");
     assert_string_equal(dcpki_request_pair(r, "mail_email"), "IWUser0@contoso.example");
     assert_string_equal(dcpki_request_pair(r, "upn"), "IWUser0@contoso.example");
@@ -651,6 +694,79 @@ static void test_parse_policy_variants(void **state)
     dcpki_request *r = NULL;
     assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_E_UPN_NAME);
     assert_detail_has(&e, "CN=<upn>");
+    dcpki_policy_free(p);
+}
+
+/* Pair names come from the policy: the SAN extension's attributeName names the
+ * UPN pair (its type says it is a UPN), subjectNameInfo's attributeNames name
+ * the subject pairs (their type or "$pair" value says which DN type). */
+static void test_policy_pair_names(void **state)
+{
+    (void)state;
+    const char *xml =
+        SOAP_OPEN
+        "<getPoliciesResponse xmlns=\"http://schemas.verisign.com/pkiservices/2009/07/policy\">"
+        "<serverTransactionID>S</serverTransactionID><response><policyID>x</policyID><nextUpdateHours>1</nextUpdateHours>"
+        "<policiesNotChanged>false</policiesNotChanged><policies><policy><policyOIDReference>1</policyOIDReference>"
+        "<cAs/><attributes><policySchema>1</policySchema>"
+        "<certificateValidity><validityPeriodDays>365</validityPeriodDays><renewalPeriodDays>30</renewalPeriodDays></certificateValidity>"
+        "<subjectNameInfo><subjectNameAttribute><subjectNameAttributecount>3</subjectNameAttributecount>"
+        "<subjectNameAttributeNameValuePair><attributeName>user_cn</attributeName>"
+        "<attributeNameValue mandatory=\"true\" type=\"CN\">$user_cn</attributeNameValue></subjectNameAttributeNameValuePair>"
+        "<subjectNameAttributeNameValuePair><attributeName>E</attributeName>"
+        "<attributeNameValue type=\"E\">$user_mail</attributeNameValue></subjectNameAttributeNameValuePair>"
+        "<subjectNameAttributeNameValuePair><attributeName>department</attributeName>"
+        "<attributeNameValue type=\"OU\"/></subjectNameAttributeNameValuePair>"
+        "</subjectNameAttribute><overrideSubjectNameFormat>false</overrideSubjectNameFormat></subjectNameInfo>"
+        "<extensions><Extension><extensionOIDReference>2</extensionOIDReference><extensionCriticalFlag>false</extensionCriticalFlag>"
+        "<extensionSyntax><extensionAttributeNameValuePair><attributeName>user_principal_name</attributeName>"
+        "<attributeNameValue mandatory=\"true\" type=\"userPrincipalName\">$user_principal_name</attributeNameValue>"
+        "</extensionAttributeNameValuePair>"
+        "<extensionAttributeNameValuePair><attributeName>rfc822Name</attributeName>"
+        "<attributeNameValue type=\"rfc822Name\">$san_mail</attributeNameValue></extensionAttributeNameValuePair>"
+        "</extensionSyntax></Extension></extensions>"
+        "<privateKeyAttributes><keysize>2048</keysize><keyexportable>false</keyexportable><algorithmOIDReference>3</algorithmOIDReference><cryptoProviders/></privateKeyAttributes>"
+        "<clientPolicy/><rAPolicy/><applicationInstructions/><deploymentMode>x</deploymentMode><status>active</status><migrationOIDs/>"
+        "</attributes></policy></policies></response><cAs/>"
+        "<oIDs><oID><value>" P1 "</value><oIDReferenceID>1</oIDReferenceID><group>8</group><defaultName>UPN users</defaultName></oID>"
+        "<oID><value>2.5.29.17</value><oIDReferenceID>2</oIDReferenceID><group>6</group><defaultName/></oID>"
+        "<oID><value>1.2.840.113549.1.1.1</value><oIDReferenceID>3</oIDReferenceID><group>3</group><defaultName>RSA</defaultName></oID>"
+        "</oIDs></getPoliciesResponse>" SOAP_CLOSE;
+    dcpki_policy *p = NULL;
+    dcpki_err e;
+    assert_int_equal(dcpki_pki_parse_policies(xml, strlen(xml), P1, &p, &e), DCPKI_OK);
+    assert_int_equal(p->n_attrs, 3);
+    assert_string_equal(p->attrs[0].dn, "CN");
+    assert_string_equal(p->attrs[0].name, "user_cn");
+    assert_true(p->attrs[0].mandatory);
+    assert_string_equal(p->attrs[1].dn, "E");
+    assert_string_equal(p->attrs[1].name, "user_mail");
+    assert_string_equal(p->attrs[2].dn, "OU");
+    assert_string_equal(p->attrs[2].name, "department");
+    assert_int_equal(p->n_sans, 2);
+    assert_int_equal(p->sans[0].type, DCPKI_SAN_UPN);
+    assert_string_equal(p->sans[0].oid, DCPKI_OID_UPN);
+    assert_string_equal(p->sans[0].name, "user_principal_name");
+    assert_true(p->sans[0].mandatory);
+    assert_int_equal(p->sans[1].type, DCPKI_SAN_EMAIL);
+    assert_string_equal(p->sans[1].name, "san_mail"); /* bare attributeName: "$pair" names it */
+
+    /* the request uses those names, never the guesses upn / common_name / mail_email */
+    const char *sans[] = {"upn:iw.user@contoso.example"};
+    dcpki_request_input in = {.subject = "CN=IW User,E=iw@contoso.example,OU=Sales", .sans = sans,
+                              .n_sans = 1};
+    dcpki_request *r = NULL;
+    assert_int_equal(dcpki_request_prepare(p, &in, &r, &e), DCPKI_OK);
+    assert_string_equal(dcpki_request_pair(r, "user_principal_name"), "iw.user@contoso.example");
+    assert_string_equal(dcpki_request_pair(r, "user_cn"), "IW User");
+    assert_string_equal(dcpki_request_pair(r, "user_mail"), "iw@contoso.example");
+    assert_string_equal(dcpki_request_pair(r, "department"), "Sales");
+    assert_string_equal(dcpki_request_pair(r, "san_mail"), "iw.user@contoso.example"); /* from the UPN */
+    assert_string_equal(dcpki_request_pair(r, "seat_id"), "iw@contoso.example");
+    assert_null(dcpki_request_pair(r, "upn"));
+    assert_null(dcpki_request_pair(r, "common_name"));
+    assert_null(dcpki_request_pair(r, "mail_email"));
+    dcpki_request_free(r);
     dcpki_policy_free(p);
 }
 
@@ -970,13 +1086,17 @@ static void test_search(void **state)
     char *xml = NULL;
     size_t len = 0;
     dcpki_err e;
+    /* startIndex counts from 0: the second page of 50 starts at 50 */
     dcpki_pki_search_filter f = {.serial_hex = "0a:bc de", .profile_oid = P1, .status = "REVOKED",
-                                 .start_index = 51};
+                                 .valid_from_ms = 1700000000000LL, .valid_to_ms = 1800000000000LL,
+                                 .start_index = 50};
     assert_int_equal(dcpki_pki_build_search("dcpki-9", &f, &xml, &len, &e), DCPKI_OK);
-    /* schema order: clientTransactionID, profileOID, status, serialNumber, startIndex, version */
+    /* schema order: clientTransactionID, profileOID, status, serialNumber, validFrom, validTo,
+     * startIndex, version */
     const char *order[] = {"<m:clientTransactionID>dcpki-9<", "<m:profileOID>" P1 "<",
-                           "<m:status>REVOKED<", "<m:serialNumber>0ABCDE<", "<m:startIndex>51<",
-                           "<m:version>1.0<"};
+                           "<m:status>REVOKED<", "<m:serialNumber>0ABCDE<",
+                           "<m:validFrom>1700000000000<", "<m:validTo>1800000000000<",
+                           "<m:startIndex>50<", "<m:version>1.0<"};
     const char *at = xml;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         const char *n = strstr(at, order[i]);
@@ -992,6 +1112,15 @@ static void test_search(void **state)
     assert_int_equal(dcpki_pki_build_search(NULL, &bad2, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
     dcpki_pki_search_filter bad3 = {.profile_oid = "not-an-oid"};
     assert_int_equal(dcpki_pki_build_search(NULL, &bad3, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+    dcpki_pki_search_filter bad4 = {.start_index = -1};
+    assert_int_equal(dcpki_pki_build_search(NULL, &bad4, &xml, &len, &e), DCPKI_E_INVALID_ARGUMENT);
+    assert_detail_has(&e, "0-based");
+    /* the first page: startIndex 0 is not sent */
+    dcpki_pki_search_filter first = {.profile_oid = P1};
+    assert_int_equal(dcpki_pki_build_search(NULL, &first, &xml, &len, &e), DCPKI_OK);
+    assert_null(strstr(xml, "startIndex"));
+    assert_null(strstr(xml, "validFrom"));
+    free(xml);
 
     const char *resp = SOAP_OPEN
         "<searchCertificateResponse xmlns=\"http://schemas.verisign.com/pkiservices/2009/07/management\">"
@@ -1042,10 +1171,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_get_policies),
         cmocka_unit_test(test_build_enroll),
+        cmocka_unit_test(test_serial_forms),
         cmocka_unit_test(test_build_update_status),
         cmocka_unit_test(test_build_health),
         cmocka_unit_test(test_parse_policies),
         cmocka_unit_test(test_parse_policy_variants),
+        cmocka_unit_test(test_policy_pair_names),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_parse_enroll_issued),

@@ -29,6 +29,14 @@ typedef struct dcpki_profile_entry {
     char *oid;  /* dotted OID */
 } dcpki_profile_entry;
 
+/* One [seat_id] line: where the seat_id nameValuePair of a profile's
+ * enrollments comes from (dcpki_request_input.seat_source). */
+typedef struct dcpki_seat_entry {
+    char *key;    /* "default", a [profiles] name or a dotted OID, as written */
+    char *source; /* "email" | "cn" | "dn:TYPE" with TYPE canonical ("dn:OU", "dn:UID") */
+    int line;
+} dcpki_seat_entry;
+
 /* All strings are NULL when unset. Paths are stored as written. */
 typedef struct dcpki_config {
     char *path;                  /* file it was read from (or the name given to _parse) */
@@ -60,6 +68,8 @@ typedef struct dcpki_config {
     } pkcs11;
     dcpki_profile_entry *profiles; /* [profiles] name = OID */
     size_t n_profiles;
+    dcpki_seat_entry *seat_ids;  /* [seat_id] profile = source */
+    size_t n_seat_ids;
     unsigned from_env;           /* bits 1u << dcpki_config_item: values taken from SM_* */
 } dcpki_config;
 
@@ -101,6 +111,12 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name,
 void dcpki_config_free(dcpki_config *cfg);
 /* Profile OID by name ("default"), NULL when absent. */
 const char *dcpki_config_profile(const dcpki_config *cfg, const char *name);
+/* The [seat_id] source for enrollments with profile_oid: the line whose key is
+ * that OID, else one whose key is a [profiles] name of that OID, else the
+ * "default" line ("default" is every profile's fallback, also when [profiles]
+ * has a profile named default). NULL when none applies: the request then takes
+ * "email" (the subject's e-mail, else its CN). */
+const char *dcpki_config_seat_source(const dcpki_config *cfg, const char *profile_oid);
 /* The API key: from SM_API_KEY (in memory) or read from [signing]
  * api_key_file (trailing whitespace stripped).
  * *out is freed by the caller with dcpki_secret_free. */

@@ -34,7 +34,8 @@
  *   or attributeNameValueProperty/value when dotted digits (UPN OID → UPN);
  *   attributeName is the pair name unless it is a bare type word
  *   ("rfc822Name", "rfc822", "userPrincipalName", "otherName", "othername"),
- *   then the request's defaults apply ("mail_email", "upn", "other_name");
+ *   then an attributeNameValue "$pair" names it, else the request's defaults
+ *   apply ("mail_email", "upn", "other_name");
  * - cAs/cA referenced by cAReference: certificate, intermediates, root. */
 #ifndef DCPKI_PKI_PLATFORM_H
 #define DCPKI_PKI_PLATFORM_H
@@ -121,12 +122,28 @@ dcpki_code dcpki_pki_build_enroll(const dcpki_pki_enroll_params *p, char **out,
  * ("keyCompromise", "key-compromise", "superseded", ...) to it; NULL if none. */
 const char *dcpki_pki_revocation_reason(const char *user);
 
+/* Serial numbers as the certificate management service is sent them (its
+ * format is undocumented, pki-platform.md §5): at most DCPKI_SERIAL_MAX hex
+ * digits; ':' and blanks between them are ignored. */
+#define DCPKI_SERIAL_MAX 128
+/* Room for either form below, NUL included. */
+#define DCPKI_SERIAL_BUF (DCPKI_SERIAL_MAX + 3)
+/* The normal form, sent first: separators dropped, leading zeros stripped,
+ * upper-case ("00:a1:02" -> "A102"; zero -> "0"). 0 on success; -1 when in is
+ * no hex serial or out (n bytes) is too small. */
+int dcpki_serial_normalise(const char *in, char *out, size_t n);
+/* The DER form, sent once when the normal form is not found: the hex of the
+ * INTEGER's content octets as `openssl x509 -serial` prints it - an even number
+ * of digits, "00" in front when the first octet's high bit is set
+ * ("A102" -> "00A102", "1A2" -> "01A2"). 0 on success, -1 as above. */
+int dcpki_serial_der_form(const char *in, char *out, size_t n);
+
 /* updateCertificateStatusRequest: clientTransactionID?, version 1.0,
  * revocationReason?, comment?, certificateSerialNumber, operationType.
  * operation: "Revoke" | "Suspend" | "Resume". reason: a name of the list
- * above (or a user spelling of it), NULL to omit. serial_hex: hex digits
- * (':' and spaces dropped, sent upper-case without leading zero bytes kept
- * as given). */
+ * above (or a user spelling of it), NULL to omit. serial_hex: hex digits, sent
+ * upper-case with ':' and blanks dropped and leading zeros as given (the
+ * caller picks the form: dcpki_serial_normalise / dcpki_serial_der_form). */
 dcpki_code dcpki_pki_build_update_status(const char *txid, const char *serial_hex,
                                          const char *operation, const char *reason,
                                          const char *comment, char **out, size_t *out_len,
@@ -139,17 +156,22 @@ dcpki_code dcpki_pki_build_health(const char *txid, const char *profile_oid, cha
 
 /* searchCertificateRequest filters (NULL / 0 = not sent). */
 typedef struct dcpki_pki_search_filter {
-    const char *serial_hex;           /* hex, ':' and spaces dropped, sent upper-case */
+    const char *serial_hex;           /* hex; the builder sends it as dcpki_pki_build_update_status
+                                       * does, dcpki_pki_search picks the form */
     const char *profile_oid;
     const char *common_name;
     const char *status;               /* "VALID" | "EXPIRED" | "REVOKED" | "SUSPENDED" */
     const char *email;
-    long start_index;                 /* 1-based page start, 0 = omitted */
+    long long valid_from_ms;          /* validFrom (xs:long, epoch milliseconds as the answer's) */
+    long long valid_to_ms;            /* validTo */
+    long start_index;                 /* 0-based index of the first match of the page (0 = the
+                                       * first page, not sent); the next page starts at
+                                       * start_index + the number of matches received */
 } dcpki_pki_search_filter;
 
 /* searchCertificateRequest (certificate management, version 1.0), children in
  * schema order: clientTransactionID?, profileOID?, commonName?, status?,
- * emailAddress?, serialNumber?, startIndex?, version. */
+ * emailAddress?, serialNumber?, validFrom?, validTo?, startIndex?, version. */
 dcpki_code dcpki_pki_build_search(const char *txid, const dcpki_pki_search_filter *f, char **out,
                                   size_t *out_len, dcpki_err *err);
 
@@ -290,15 +312,20 @@ dcpki_code dcpki_pki_enroll(dcpki_transport *t, const char *ca_host,
                             const dcpki_pki_enroll_params *p, const EVP_PKEY *pub,
                             dcpki_pki_enroll_result *out, dcpki_err *err);
 
-/* updateCertificateStatusRequest. A negative successCode is an error
- * (refused, with successMsg in the detail); out (may be NULL) is filled
- * either way when the answer was read. */
+/* updateCertificateStatusRequest for serial_hex in its normal form
+ * (dcpki_serial_normalise); when the service does not know that serial (a
+ * negative successCode, or a fault, whose text says "not found" / "does not
+ * exist" / "unknown"), once more in the DER form when it differs. A negative
+ * successCode is an error (refused, with successMsg and the forms tried in
+ * the detail); out (may be NULL) is filled either way when an answer was read. */
 dcpki_code dcpki_pki_update_status(dcpki_transport *t, const char *ca_host, const char *txid,
                                    const char *serial_hex, const char *operation,
                                    const char *reason, const char *comment,
                                    dcpki_pki_status_result *out, dcpki_err *err);
 
-/* searchCertificateRequest → one page of matches (idempotent: may be retried). */
+/* searchCertificateRequest → one page of matches (idempotent: may be retried).
+ * A serial filter is sent in its normal form, and when nothing matches once
+ * more in the DER form (dcpki_serial_der_form) when it differs. */
 dcpki_code dcpki_pki_search(dcpki_transport *t, const char *ca_host,
                             const dcpki_pki_search_filter *f, dcpki_pki_search_result *out,
                             dcpki_err *err);

@@ -9,7 +9,10 @@
  *   profile makes it mandatory; UPN missing → e-mail SAN → subject e-mail →
  *   fail; other name missing → fail.
  * - what is sent: nameValuePairs named after the profile (common_name,
- *   mail_email, upn, mail_firstName/mail_lastName, ...). */
+ *   mail_email, upn, mail_firstName/mail_lastName, ...), and first of all
+ *   seat_id, the PKI Platform's user ("seat") the certificate is counted to;
+ *   both public SOAP enrollment clients send it (one takes the CN, one the
+ *   e-mail: pki-platform.md §4). */
 #ifndef DCPKI_REQUEST_H
 #define DCPKI_REQUEST_H
 #include <stddef.h>
@@ -18,8 +21,12 @@
 #include "dcpki/error.h"
 #include "dcpki/policy.h"
 
+/* Pair names for a UPN / other-name SAN whose profile names none (its SAN
+ * extension's attributeName, see dcpki/pki_platform.h): guesses, as no public
+ * source names them (pki-platform.md §4). */
 #define DCPKI_DEFAULT_UPN_PAIR "upn"
 #define DCPKI_DEFAULT_OTHERNAME_PAIR "other_name"
+#define DCPKI_SEAT_PAIR "seat_id"
 
 /* One subject attribute: canonical short type ("CN", "E", "GN", "SN", "O",
  * "OU", "C", "L", "ST", "title") and its value. */
@@ -90,9 +97,17 @@ typedef struct dcpki_request_input {
     const char *subject;           /* required */
     const char *const *sans;       /* --san arguments */
     size_t n_sans;
-    const char *upn_pair;          /* nameValuePair name for the UPN; NULL: the profile's,
-                                    * else DCPKI_DEFAULT_UPN_PAIR */
-    const char *othername_pair;    /* same for other names; default DCPKI_DEFAULT_OTHERNAME_PAIR */
+    const char *upn_pair;          /* nameValuePair name for the UPN when the profile's policy
+                                    * names none; NULL: DCPKI_DEFAULT_UPN_PAIR */
+    const char *othername_pair;    /* same for other names; NULL: DCPKI_DEFAULT_OTHERNAME_PAIR */
+    const char *seat_source;       /* where seat_id comes from (dcpki_config_seat_source):
+                                    * "email" (NULL): the subject's e-mail (E, else a CN that is
+                                    * an e-mail), else the CN; "cn": the CN; "dn:TYPE": the
+                                    * subject attribute TYPE (dn:OU, dn:E, ...), which the
+                                    * subject must have (else DCPKI_E_POLICY_VIOLATION naming it
+                                    * and the [seat_id] key). A pair seat_id/seatId of the
+                                    * profile's policy wins: its fixed value, else its DN type
+                                    * when the subject has it. */
 } dcpki_request_input;
 
 /* A request ready to be sent: subject and SAN values after the fallbacks,
