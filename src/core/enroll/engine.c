@@ -397,7 +397,8 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
     const dcpki_config *cfg;
     if ((rc = dcpki_ctx_config(e->ctx, &cfg, err)) != DCPKI_OK)
         goto done;
-    dcpki_request_input in = {.subject = m.subject, .sans = m.sans, .n_sans = m.n_sans};
+    dcpki_request_input in = {.subject = m.subject, .sans = m.sans, .n_sans = m.n_sans,
+                              .seat_source = dcpki_config_seat_source(cfg, rq->profile)};
     if ((rc = dcpki_request_prepare(pol, &in, &req, err)) != DCPKI_OK)
         goto done;
     if (resend) {
