@@ -22,7 +22,7 @@ typedef enum dcpki_store_state {
     DCPKI_STORE_ISSUED = 0,
     DCPKI_STORE_PENDING,
     DCPKI_STORE_REVOKED,
-    DCPKI_STORE_SENDING     /* an Issue/Renew was sent and no answer read yet: txid + csr
+    DCPKI_STORE_SENDING,    /* an Issue/Renew was sent and no answer read yet: txid + csr
                              * (+ key) kept so that it is resent with the same
                              * clientTransactionID, never as a second request */
     DCPKI_STORE_REVOKING    /* ISSUED, and a revoke was sent whose answer was not read:
