@@ -21,6 +21,7 @@
 
 #include "dcpki/pkcs12_out.h"
 #include "dcpki/request.h"
+#include "dcpki/store.h"
 
 /* ------------------------------------------------------- shared helpers */
 
@@ -229,11 +230,11 @@ static dcpki_code take_issued(dcpki_pki_enroll_result *er, dcpki_store_entry *e,
 
 /* Writes the entry; the CA has issued it, so a failure here does not hide
  * the certificate: it is still delivered, with a warning. */
-static void keep_in_store(const char *dir, const dcpki_store_entry *e)
+static void keep_in_store(dcpki_store *st, const dcpki_store_entry *e)
 {
     dcpki_err err;
     dcpki_err_clear(&err);
-    if (dcpki_store_save(dir, e, &err) != DCPKI_OK) {
+    if (dcpki_store_put(st, e, &err) != DCPKI_OK) {
         char buf[DCPKI_ERR_DETAIL_MAX + 256];
         cli_warn("the certificate was issued but could not be kept in the store of issued "
                  "certificates, so it cannot be re-delivered: %s",
@@ -312,6 +313,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
     char **nsans = n_sans ? calloc(n_sans, sizeof(char *)) : NULL;
     dcpki_store_entry e;
     memset(&e, 0, sizeof e);
+    dcpki_store *st = NULL;
     dcpki_request *req = NULL;
     EVP_PKEY *key = NULL;
     unsigned char *csr_der = NULL;
@@ -332,6 +334,8 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
     if (rc != DCPKI_OK)
         goto done;
     memcpy(res->store_id, e.id, sizeof res->store_id);
+    if ((rc = dcpki_store_open(&(dcpki_store_params){.dir = rq->store_dir}, &st, err)) != DCPKI_OK)
+        goto done;
 
     /* an earlier Issue that got no answer: resent as it was (same key, CSR and
      * clientTransactionID), so the CA answers with what it did then */
@@ -339,7 +343,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
     if (!rq->renew) {
         dcpki_store_entry old;
         int found = 0;
-        rc = dcpki_store_load(rq->store_dir, e.id, &old, &found, err);
+        rc = dcpki_store_get(st, e.id, &old, &found, err);
         if (rc != DCPKI_OK)
             goto done;
         if (found && old.state == DCPKI_STORE_PENDING) {
@@ -435,7 +439,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
     e.csr_len = csr_len;
     e.key = key;
     key = NULL;
-    if ((rc = dcpki_store_save(rq->store_dir, &e, err)) != DCPKI_OK) {
+    if ((rc = dcpki_store_put(st, &e, err)) != DCPKI_OK) {
         size_t dl = strlen(err->detail);
         snprintf(err->detail + dl, sizeof err->detail - dl,
                  "; nothing was sent to the CA (the store of issued certificates must be writable: "
@@ -460,7 +464,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
                      "collect the outcome (same clientTransactionID, never a second certificate)");
         } else {
             dcpki_err ignore;
-            (void)dcpki_store_delete(rq->store_dir, e.id, &ignore); /* the CA answered: no */
+            (void)dcpki_store_remove(st, e.id, &ignore); /* the CA answered: no */
         }
         goto done;
     }
@@ -478,7 +482,7 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "pending request");
             goto done;
         }
-        rc = dcpki_store_save(rq->store_dir, &e, err);
+        rc = dcpki_store_put(st, &e, err);
         if (rc != DCPKI_OK)
             goto done;
         rc = dcpki_err_set(err, DCPKI_E_PENDING,
@@ -490,10 +494,11 @@ dcpki_code cli_enroll_do(cli_ctx *ctx, const cli_enroll_req *rq, cli_enroll_res 
     }
     if ((rc = take_issued(&er, &e, err)) != DCPKI_OK)
         goto done;
-    keep_in_store(rq->store_dir, &e);
+    keep_in_store(st, &e);
     rc = res_from_entry(&e, res, err);
 
 done:
+    dcpki_store_close(st);
     EVP_PKEY_free(key);
     free(csr_der);
     dcpki_request_free(req);
@@ -519,8 +524,13 @@ dcpki_code cli_enroll_poll(cli_ctx *ctx, const char *profile, const char *pendin
         return rc;
     dcpki_store_entry e;
     int found = 0;
-    if ((rc = dcpki_store_find_pending(store_dir, pending_id, &e, &found, err)) != DCPKI_OK)
+    dcpki_store *st = NULL;
+    if ((rc = dcpki_store_open(&(dcpki_store_params){.dir = store_dir}, &st, err)) != DCPKI_OK)
         return rc;
+    if ((rc = dcpki_store_find_pending(st, pending_id, &e, &found, err)) != DCPKI_OK) {
+        dcpki_store_close(st);
+        return rc;
+    }
     if (found)
         profile = e.profile;
     if (profile == NULL) {
@@ -558,7 +568,7 @@ dcpki_code cli_enroll_poll(cli_ctx *ctx, const char *profile, const char *pendin
             e.created = (long long)time(NULL);
             rc = take_issued(&er, &e, err);
             if (rc == DCPKI_OK) {
-                keep_in_store(store_dir, &e);
+                keep_in_store(st, &e);
                 rc = res_from_entry(&e, res, err);
             }
         }
@@ -567,6 +577,7 @@ dcpki_code cli_enroll_poll(cli_ctx *ctx, const char *profile, const char *pendin
 done:
     if (found)
         dcpki_store_entry_clear(&e);
+    dcpki_store_close(st);
     return rc;
 }
 

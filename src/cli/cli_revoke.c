@@ -1,5 +1,6 @@
 /* dcpki revoke / dcpki status: the certificate management service. */
 #include "cli_enroll.h"
+#include "dcpki/store.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -20,6 +21,33 @@ static int serial_ok(const char *s)
             return 0;
     }
     return k > 0;
+}
+
+/* Every ISSUED entry with that serial becomes REVOKED; *count = entries changed. */
+static dcpki_code mark_revoked(const char *dir, const char *serial, int *count, dcpki_err *err)
+{
+    dcpki_store *st = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    *count = 0;
+    dcpki_code rc = dcpki_store_open(&(dcpki_store_params){.dir = dir}, &st, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_store_find_serial(st, serial, &ids, &n, err);
+    for (size_t i = 0; rc == DCPKI_OK && i < n; i++) {
+        dcpki_store_entry e;
+        int found = 0;
+        if ((rc = dcpki_store_get(st, ids[i], &e, &found, err)) != DCPKI_OK || !found)
+            continue;
+        if (e.state == DCPKI_STORE_ISSUED || e.state == DCPKI_STORE_REVOKING) {
+            e.state = DCPKI_STORE_REVOKED;
+            if ((rc = dcpki_store_put(st, &e, err)) == DCPKI_OK)
+                (*count)++;
+        }
+        dcpki_store_entry_clear(&e);
+    }
+    dcpki_store_ids_free(ids, n);
+    dcpki_store_close(st);
+    return rc;
 }
 
 static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
@@ -81,7 +109,7 @@ static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     int n = 0;
     dcpki_err serr;
     dcpki_err_clear(&serr);
-    if (dcpki_store_mark_revoked(store, serial, &n, &serr) != DCPKI_OK) {
+    if (mark_revoked(store, serial, &n, &serr) != DCPKI_OK) {
         char buf[DCPKI_ERR_DETAIL_MAX + 256];
         cli_warn("revoked at the CA, but the store of issued certificates was not updated: %s",
                  dcpki_err_format(&serr, buf, sizeof buf));
