@@ -233,11 +233,6 @@ static const char *outcome_word(dcpki_enroll_outcome o)
     }
 }
 
-/* The certificate the CA issued while the store could not record it is still
- * delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once written. */
-static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const opts *o,
-                          const char *pass, dcpki_err *err);
-
 static json_object *res_json(const dcpki_enroll_result *r, const char *subject, const char *out)
 {
     json_object *o = json_object_new_object();
@@ -288,6 +283,8 @@ static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
     return DCPKI_OK;
 }
 
+/* The certificate the CA issued while the store could not record it is still
+ * delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once written. */
 static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const opts *o,
                           const char *pass, dcpki_err *err)
 {

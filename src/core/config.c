@@ -1,4 +1,4 @@
-/* dcpki.conf parser: sections [ca] [ra] [signing] [pkcs11] [profiles] [seat_id] with
+/* dcpki.conf parser: sections [ca] [ra] [signing] [pkcs11] [profiles] [seat_id] [store] with
  * exactly the keys of DESIGN.md (plus [pkcs11] pin_file, the module's PIN). Comments: lines starting with ; or #, and " ;" after a
  * value. A key may follow its section header on the same line, as in
  * DESIGN.md's block ("[ca]   host = ..."). Every error names file, line, key. */
@@ -26,8 +26,8 @@
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
-enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PKCS11, SEC_PROFILES, SEC_SEAT_ID };
-static const char *const section_names[] = { "", "ca", "ra", "signing", "pkcs11", "profiles", "seat_id" };
+enum section { SEC_NONE, SEC_CA, SEC_RA, SEC_SIGNING, SEC_PKCS11, SEC_PROFILES, SEC_SEAT_ID, SEC_STORE };
+static const char *const section_names[] = { "", "ca", "ra", "signing", "pkcs11", "profiles", "seat_id", "store" };
 
 /* where each fixed key was set (for duplicate detection) */
 struct seen {
@@ -76,6 +76,9 @@ void dcpki_config_free(dcpki_config *cfg)
     dcpki_secret_free(cfg->signing.api_key);
     free(cfg->signing.keys);
     free(cfg->pkcs11.pin_file);
+    free(cfg->store.url);
+    free(cfg->store.key_file);
+    free(cfg->store.dir);
     for (size_t i = 0; i < cfg->n_profiles; i++) {
         free(cfg->profiles[i].name);
         free(cfg->profiles[i].oid);
@@ -451,6 +454,9 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
     KEY(SEC_SIGNING, "api_key_file", cfg->signing.api_key_file)
     KEY(SEC_SIGNING, "keys", cfg->signing.keys)
     KEY(SEC_PKCS11, "pin_file", cfg->pkcs11.pin_file)
+    KEY(SEC_STORE, "url", cfg->store.url)
+    KEY(SEC_STORE, "key_file", cfg->store.key_file)
+    KEY(SEC_STORE, "dir", cfg->store.dir)
 #undef KEY
     if (is_timeout)
         canon = "timeout_ms";
@@ -494,6 +500,18 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
         const char *why = check_url(val);
         if (why)
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
+    } else if (slot == &cfg->store.url) {
+        /* libpq's URI forms (PQconnectdb takes the value as it is) */
+        if (strncmp(val, "postgresql://", 13) != 0 && strncmp(val, "postgres://", 11) != 0)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                        "'%s' in [%s] must start with postgresql:// or postgres:// (e.g. "
+                        "postgresql://dcpki@db.example/dcpki); leave it unset for the local SQLite store",
+                        key, sn);
+    } else if (slot == &cfg->store.dir) {
+        if (val[0] != '/')
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                        "'%s' in [%s] must be an absolute path (it is used by services whatever their "
+                        "working directory), not '%s'", key, sn, val);
     } else if (slot == &cfg->signing.keys) {
         const char *why = check_aliases(val);
         if (why)
@@ -545,8 +563,8 @@ static dcpki_code parse_kv(struct parser *ps, enum section sec, char *s)
             return perr(ps, DCPKI_E_CONFIG_SYNTAX, "key '%s' contains a space", key);
     if (sec == SEC_NONE)
         return perr(ps, DCPKI_E_CONFIG_SYNTAX,
-                    "key '%s' is outside any section (put it under [ca], [ra], [signing], [pkcs11], [profiles] "
-                    "or [seat_id])",
+                    "key '%s' is outside any section (put it under [ca], [ra], [signing], [pkcs11], [profiles], "
+                    "[seat_id] or [store])",
                     key);
     if (!*val)
         return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
@@ -608,12 +626,13 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dc
             char *sname = trim(s + 1, close);
             char *rest = close + 1;
             enum section ns = SEC_NONE;
-            for (int i = 1; i <= SEC_SEAT_ID; i++)
+            for (int i = 1; i <= SEC_STORE; i++)
                 if (strcmp(sname, section_names[i]) == 0)
                     ns = (enum section)i;
             if (ns == SEC_NONE) {
                 rc = perr(&ps, DCPKI_E_CONFIG_UNKNOWN_KEY,
-                          "unknown section [%s] (use [ca], [ra], [signing], [pkcs11], [profiles] or [seat_id])",
+                          "unknown section [%s] (use [ca], [ra], [signing], [pkcs11], [profiles], [seat_id] "
+                          "or [store])",
                           sname);
                 break;
             }

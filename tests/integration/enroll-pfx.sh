@@ -65,10 +65,15 @@ plain x509 -in "$W/u.pem" -noout -subject -nameopt RFC2253 | grep -q 'CN=IWUser0
 ls -A "$W" | grep -q '^\.u\.p12' && fail "temporary file left behind"
 pass "enroll writes an encrypted PKCS#12 (key, certificate, chain) that openssl opens and verifies"
 
-# ---- the store holds the certificate and its key (0600 in a 0700 directory)
+# ---- the store holds the certificate and its key, sealed (0600 files in a 0700 directory)
 [[ $(stat -c %a "$W/store") == 700 ]] || fail "store directory mode $(stat -c %a "$W/store")"
-for f in "$W"/store/*.json; do [[ $(stat -c %a "$f") == 600 ]] || fail "store entry $f mode $(stat -c %a "$f")"; done
-[[ $(ls "$W"/store/*.json | wc -l) == 1 ]] || fail "one store entry expected"
+for f in "$W"/store/store.sqlite "$W"/store/store.key; do
+  [[ $(stat -c %a "$f") == 600 ]] || fail "store file $f mode $(stat -c %a "$f")"
+done
+[[ $(sqlite3 "$W/store/store.sqlite" 'SELECT count(*) FROM entries') == 1 ]] || fail "one store entry expected"
+[[ $(sqlite3 "$W/store/store.sqlite" "SELECT count(*) FROM entries WHERE key_sealed IS NOT NULL AND state = 'issued'") == 1 ]] ||
+  fail "the entry has no sealed key"
+grep -qa 'PRIVATE KEY' "$W"/store/store.sqlite* && fail "the store database holds a key in PEM"
 
 # ---- re-delivery: the user deleted the PFX; same request again: no CA request
 s1=$(plain x509 -in "$W/u.pem" -noout -serial)

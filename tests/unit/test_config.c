@@ -135,16 +135,50 @@ static void test_values(void **state)
     dcpki_config_free(c);
 }
 
+/* [store] (issue 9): url (libpq URI), key_file, dir (absolute) */
+static void test_store_keys(void **state)
+{
+    (void)state;
+    dcpki_config *c = parse_ok("[ca]\nhost = a.example\n");
+    assert_null(c->store.url);
+    assert_null(c->store.key_file);
+    assert_null(c->store.dir);
+    dcpki_config_free(c);
+    c = parse_ok("[store]\nurl = postgresql://dcpki@db.example:5433/dcpki?sslmode=verify-full\n"
+                 "key_file = /etc/dcpki/store.key ; shared by the RA hosts\n"
+                 "dir = /var/lib/dcpki/issued\n");
+    assert_string_equal(c->store.url, "postgresql://dcpki@db.example:5433/dcpki?sslmode=verify-full");
+    assert_string_equal(c->store.key_file, "/etc/dcpki/store.key");
+    assert_string_equal(c->store.dir, "/var/lib/dcpki/issued");
+    dcpki_config_free(c);
+    c = parse_ok("[store] url = postgres:///dcpki?host=/run/postgresql\n");
+    assert_string_equal(c->store.url, "postgres:///dcpki?host=/run/postgresql");
+    dcpki_config_free(c);
+    /* the value is not repeated in the message: a URL may hold a password */
+    bad("[store]\nurl = mysql://u:pw@db/dcpki\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'url' in [store] must start with postgresql:// or postgres:// (e.g. "
+        "postgresql://dcpki@db.example/dcpki); leave it unset for the local SQLite store");
+    bad("[store]\nurl = db.example\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'url' in [store] must start with postgresql:// or postgres:// (e.g. "
+        "postgresql://dcpki@db.example/dcpki); leave it unset for the local SQLite store");
+    bad("[store]\ndir = var/lib/dcpki\n", DCPKI_E_CONFIG_BAD_VALUE,
+        "dcpki.conf:2: 'dir' in [store] must be an absolute path (it is used by services whatever "
+        "their working directory), not 'var/lib/dcpki'");
+    bad("[store]\nkey_file = /a\nkey_file = /b\n", DCPKI_E_CONFIG_SYNTAX,
+        "dcpki.conf:3: duplicate key 'key_file' in [store] (first set on line 2)");
+    bad("[store]\npath = /a\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'path' in [store]");
+}
+
 static void test_errors(void **state)
 {
     (void)state;
     bad("[ca]\nhost = a.example\n\n\n\n\nhots = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:7: unknown key 'hots' in [ca]");
     bad("[ra]\nhost = x\n", DCPKI_E_CONFIG_UNKNOWN_KEY, "dcpki.conf:2: unknown key 'host' in [ra]");
     bad("[cA]\n", DCPKI_E_CONFIG_UNKNOWN_KEY,
-        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing], [pkcs11], [profiles] or [seat_id])");
+        "dcpki.conf:1: unknown section [cA] (use [ca], [ra], [signing], [pkcs11], [profiles], [seat_id] or [store])");
     bad("host = x\n", DCPKI_E_CONFIG_SYNTAX,
-        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing], [pkcs11], [profiles] "
-        "or [seat_id])");
+        "dcpki.conf:1: key 'host' is outside any section (put it under [ca], [ra], [signing], [pkcs11], [profiles], "
+        "[seat_id] or [store])");
     bad("[ca]\nhost\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: expected 'key = value' or '[section]', found 'host'");
     bad("[ca\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:1: section header '[ca' lacks ']'");
     bad("[ca]\n= x\n", DCPKI_E_CONFIG_SYNTAX, "dcpki.conf:2: a line starts with '=' (no key name)");
@@ -677,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_seat_id),
+        cmocka_unit_test(test_store_keys),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_sm_env),

@@ -66,6 +66,12 @@ typedef struct dcpki_config {
     struct {
         char *pin_file;          /* the tokens' user PIN (first line); unset: no PIN */
     } pkcs11;
+    struct {
+        char *url;               /* postgresql:// or postgres:// URI (libpq); unset: SQLite */
+        char *key_file;          /* the store key (32 bytes, 0600); required with url */
+        char *dir;               /* absolute: the SQLite store's directory; unset: the default
+                                  * (issued_store.h) */
+    } store;
     dcpki_profile_entry *profiles; /* [profiles] name = OID */
     size_t n_profiles;
     dcpki_seat_entry *seat_ids;  /* [seat_id] profile = source */

@@ -1,13 +1,12 @@
-/* The local store of issued certificates (DESIGN.md "re-delivery without a
- * new CA request", BRIEF §5): one JSON file per request, named by a SHA-256 of
- * the CA host, profile OID, key origin, normalised subject and sorted SANs.
- * An entry holds the issued certificate, its chain and, for keys dcpki
- * generated, the private key (PKCS#8 PEM) so that a deleted PFX can be
- * re-delivered; a pending entry holds the key and the pendingTokenReferenceID.
- * Files are 0600 in a 0700 directory, written whole or not at all (temporary
- * file, fsync, rename, fsync of the directory).
+/* The entries of the store of issued certificates (DESIGN.md "re-delivery
+ * without a new CA request", BRIEF §5), one per request, identified by a
+ * SHA-256 of the CA host, profile OID, key origin, normalised subject and
+ * sorted SANs. An entry holds the issued certificate, its chain and, for keys
+ * dcpki generated, the private key so that a deleted PFX can be re-delivered;
+ * a pending entry holds the key and the pendingTokenReferenceID. The store
+ * itself (SQLite or PostgreSQL, keys sealed) is store.h.
  *
- * Default directory: $XDG_STATE_HOME/dcpki/issued when XDG_STATE_HOME is set
+ * Default directory (SQLite): $XDG_STATE_HOME/dcpki/issued when XDG_STATE_HOME is set
  * (absolute), else /var/lib/dcpki/issued for root (services such as
  * certmonger), else $HOME/.local/state/dcpki/issued. */
 #ifndef DCPKI_ISSUED_STORE_H
@@ -66,19 +65,6 @@ dcpki_code dcpki_store_entry_init(dcpki_store_entry *e, const char *ca_host, con
                                   const char *key_origin, const char *subject,
                                   const char *const *sans, size_t n_sans, dcpki_err *err);
 
-/* Loads the entry with e->id's id. *found = 0 (and DCPKI_OK) when absent. */
-dcpki_code dcpki_store_load(const char *dir, const char *id, dcpki_store_entry *out, int *found,
-                            dcpki_err *err);
-/* Writes e (creating dir 0700 when missing). */
-dcpki_code dcpki_store_save(const char *dir, const dcpki_store_entry *e, dcpki_err *err);
-/* Removes the entry (absent is fine). */
-dcpki_code dcpki_store_delete(const char *dir, const char *id, dcpki_err *err);
-/* Finds the PENDING entry with that pendingTokenReferenceID. */
-dcpki_code dcpki_store_find_pending(const char *dir, const char *pending_id,
-                                    dcpki_store_entry *out, int *found, dcpki_err *err);
-/* Marks every ISSUED entry with that serial REVOKED; *count = entries changed. */
-dcpki_code dcpki_store_mark_revoked(const char *dir, const char *serial_hex, int *count,
-                                    dcpki_err *err);
 void dcpki_store_entry_clear(dcpki_store_entry *e);
 
 #endif

@@ -18,11 +18,17 @@
  * session advisory lock on a connection of its own, so across hosts). The
  * lock goes with the holder's death (kill -9, host crash: the kernel or the
  * database server drops it); the journal entry it leaves is resolved by the
- * next holder.
+ * next holder. Lock files are never removed (removing one while a process
+ * waits on it would let a third lock a new file of the same name).
  *
  * An old file store (one JSON file per entry in DIR, issued_store.h before
- * issue 9) is imported into SQLite on first open and its files removed (they
- * held keys in clear).
+ * issue 9) is imported into SQLite when opened (in one transaction; files that
+ * do not parse stay and are logged) and its files removed (they held keys in
+ * clear). DCPKI_DEBUG=1 logs what was imported.
+ *
+ * Ids are DCPKI_STORE_ID_LEN hex digits (dcpki_store_entry_init): an entry
+ * with another id is not stored (DCPKI_E_INVALID_ARGUMENT), nor locked; get
+ * and remove of such an id find nothing.
  *
  * A dcpki_store is safe to use from several threads (one lock inside). */
 #ifndef DCPKI_STORE_H
@@ -34,7 +40,8 @@ typedef struct dcpki_store dcpki_store;
 typedef struct dcpki_store_lock dcpki_store_lock;
 
 typedef struct dcpki_store_params {
-    const char *dir;       /* SQLite: the directory (made 0700 when missing); NULL with url */
+    const char *dir;       /* SQLite: the directory (made 0700 when missing); NULL with url,
+                            * or for the default (dcpki_store_default_dir) */
     const char *url;       /* "postgresql://..." or "postgres://..."; NULL: SQLite in dir */
     const char *key_file;  /* the store key (32 bytes, mode 0600 or stricter); NULL: with
                             * SQLite DIR/store.key (generated when missing), with
@@ -61,7 +68,9 @@ void dcpki_store_unlock(dcpki_store_lock *l);
 /* The entry with that id; *found = 0 (DCPKI_OK) when absent. */
 dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *out, int *found,
                            dcpki_err *err);
-/* Inserts or replaces e (by e->id), durably (committed) before returning. */
+/* Inserts or replaces e (by e->id), durably (committed) before returning.
+ * e->serial is stored normalised (upper-case hex, no ':' or leading zeros),
+ * as dcpki_store_get then returns it. */
 dcpki_code dcpki_store_put(dcpki_store *s, const dcpki_store_entry *e, dcpki_err *err);
 /* Removes the entry (absent is fine). */
 dcpki_code dcpki_store_remove(dcpki_store *s, const char *id, dcpki_err *err);
