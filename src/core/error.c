@@ -104,7 +104,7 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
         "check that it exists and that the user this process runs as may read it; a server that drops privileges must load its dcpki key before it does" },
     [DCPKI_E_CONNECTION_BROKEN] = { "connection_broken",
         "the connection broke after the request was sent; the service may have acted on it",
-        "check the network path to the service (proxies, load balancers), then find out whether the operation took effect before repeating it: `dcpki status`, or the same enroll command again (same clientTransactionID)" },
+        "check the network path to the service (proxies, load balancers), then find out whether the operation took effect before repeating it: `dcpki status --serial`, or the same enroll command again (it asks the CA what it issued before sending anything again)" },
     [DCPKI_E_STORE] = { "store",
         "the store of issued certificates cannot be used",
         "read the detail: fix the directory's permissions or free space (SQLite), or the database server and [store] url (PostgreSQL), then run the same command again: it finishes what was started" },

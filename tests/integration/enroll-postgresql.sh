@@ -5,6 +5,8 @@
 # database holds no private key in clear; a host without the store key is refused.
 # A private PostgreSQL cluster (initdb in the test's directory, unix socket only).
 source "$(dirname "$0")/lib.sh"
+# waits for the jobs started since the last call (not the emulator and proxy of this test)
+jobs_=(); wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
 start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
@@ -14,12 +16,12 @@ serial_of() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | pl
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
 [[ -x $PGBIN/initdb ]] || fail "PostgreSQL server binaries missing (scripts/deps installs postgresql)"
 PG=$(mktemp -d /tmp/dcpki-pg.XXXXXX); chmod 711 "$PG"
-mkdir -p "$PG/data" "$PG/sock"; chown postgres "$PG/data" "$PG/sock"
+mkdir -p "$PG/data" "$PG/sock" "$PG/log"; chown postgres "$PG/data" "$PG/sock" "$PG/log"
 pg_stop() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" stop -m fast >/dev/null 2>&1 || true; rm -rf "$PG"; }
 trap 'pg_stop; _cleanup' EXIT
 runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" -A trust >"$W/initdb.log" 2>&1 || fail "initdb: $(tail -3 "$W/initdb.log")"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w -o "-k $PG/sock -c listen_addresses=''" -l "$PG/server.log" start \
-  >/dev/null || fail "PostgreSQL did not start: $(tail -3 "$PG/server.log")"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w -o "-k $PG/sock -c listen_addresses=''" -l "$PG/log/server.log" start \
+  >/dev/null || fail "PostgreSQL did not start: $(tail -3 "$PG/log/server.log")"
 runuser -u postgres -- psql -q -h "$PG/sock" -d postgres -c "CREATE ROLE dcpki LOGIN" -c "CREATE DATABASE dcpki OWNER dcpki" \
   >/dev/null || fail "cannot create the database"
 URL="postgresql:///dcpki?host=$PG/sock&user=dcpki"
@@ -31,7 +33,7 @@ done
 E() { local h=$1; shift; XDG_STATE_HOME=$W/state-$h "$DCPKI" --config "$W/host-$h.conf" enroll --profile "$P1" \
   --subject "CN=$1" --pfx "$2" --pfx-pass-file "$W/pass"; }
 
-for i in 1 2 3 4; do E a pg-same "$W/a$i.p12" >"$W/a$i.log" 2>&1 & E b pg-same "$W/b$i.p12" >"$W/b$i.log" 2>&1 & done; wait
+for i in 1 2 3 4; do E a pg-same "$W/a$i.p12" >"$W/a$i.log" 2>&1 & jobs_+=($!); E b pg-same "$W/b$i.p12" >"$W/b$i.log" 2>&1 & jobs_+=($!); done; wait_jobs
 for f in "$W"/a?.p12 "$W"/b?.p12; do [[ -s $f ]] || fail "no PFX $f: $(cat "${f%.p12}.log")"; done
 n=$(for f in "$W"/a?.p12 "$W"/b?.p12; do serial_of "$f"; done | sort -u | wc -l)
 [[ $(issued pg-same) == 1 && $n == 1 ]] || fail "two hosts, 8 enrollments of one subject: $(issued pg-same) at the CA, $n serials"
@@ -41,7 +43,7 @@ E b pg-same "$W/again.p12" >"$W/again.log" 2>&1 || fail "re-delivery from host b
 grep -q "re-delivered" "$W/again.log" && [[ $(issued pg-same) == 1 ]] || fail "host b did not re-deliver: $(cat "$W/again.log")"
 pass "the other host re-delivers from the shared store without a request"
 
-for i in $(seq 4); do E a "pg-diff-$i" "$W/d$i.p12" >"$W/d$i.log" 2>&1 & done; wait
+for i in $(seq 4); do E a "pg-diff-$i" "$W/d$i.p12" >"$W/d$i.log" 2>&1 & jobs_+=($!); done; wait_jobs
 for i in $(seq 4); do [[ $(issued "pg-diff-$i") == 1 ]] || fail "pg-diff-$i: $(cat "$W/d$i.log")"; done
 pass "different subjects in parallel through PostgreSQL: one certificate each"
 

@@ -43,7 +43,7 @@ dcpki_code dcpki_enroll_revoke(dcpki_enroller *e, const char *serial_hex, const 
     if (rc != DCPKI_OK && enroll_outcome_unknown(rc)) {
         size_t dl = strlen(err->detail);
         snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; the CA may have revoked it: the store keeps the certificate from being "
+                 "; it may already be revoked: the store keeps the certificate from being "
                  "re-delivered until `dcpki status --serial %s` (or the next enrollment of its "
                  "subject) learns its status", serial_hex);
         return rc;
