@@ -123,6 +123,7 @@ int main(int argc, char **argv)
     case CLI_EXIT_OK:
     case CLI_EXIT_USAGE:
     case CLI_EXIT_PENDING:
+    case CLI_EXIT_NOT_RECORDED:
         return rc;
     default:
         return CLI_EXIT_FAILURE;

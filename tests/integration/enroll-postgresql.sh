@@ -60,3 +60,32 @@ write_conf "$W/host-d.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" 
 expect_fail "key_file" "$DCPKI" --config "$W/host-d.conf" enroll --profile "$P1" --subject CN=pg-same --pfx "$W/d.p12" --pfx-pass-file "$W/pass"
 [[ $(issued pg-same) == 1 ]] || fail "a refused host sent a request"
 pass "a host with another store key, or none, is refused with a clear error before any request"
+
+# the CA issues while the database is down: the certificate is delivered, the exit status
+# says it was not recorded (4), and the same command once the database is back records it
+# by a CA search, without a second certificate
+plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
+PXPORT=$(free_port); mkdir -p "$W/rec"
+PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
+  "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
+_priv_pids+=($!)
+for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
+write_conf "$W/host-p.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "store.url=$URL" "store.key_file=$W/store.key"
+touch "$W/hold.enrollment"
+XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-p.conf" enroll --profile "$P1" --subject CN=pg-down \
+  --pfx "$W/down.p12" --pfx-pass-file "$W/pass" >"$W/down1.log" 2>&1 & pid=$!
+for _ in $(seq 100); do [[ $(issued pg-down) == 1 ]] && break; sleep 0.1; done
+[[ $(issued pg-down) == 1 ]] || fail "the CA did not issue: $(cat "$W/down1.log")"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w stop -m immediate >/dev/null || fail "cannot stop PostgreSQL"
+rm -f "$W/hold.enrollment"
+rc=0; wait $pid || rc=$?
+[[ $rc == 4 ]] || fail "exit status $rc, not 4, when the store could not record the certificate: $(cat "$W/down1.log")"
+grep -q "could not be recorded" "$W/down1.log" && [[ -s $W/down.p12 ]] || fail "not delivered or not said: $(cat "$W/down1.log")"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w -o "-k $PG/sock -c listen_addresses=''" -l "$PG/log/server.log" start \
+  >/dev/null || fail "PostgreSQL did not start again"
+XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-p.conf" enroll --profile "$P1" --subject CN=pg-down \
+  --pfx "$W/down2.p12" --pfx-pass-file "$W/pass" >"$W/down2.log" 2>&1 || fail "the re-run: $(cat "$W/down2.log")"
+[[ $(issued pg-down) == 1 ]] && grep -q "found at the CA" "$W/down2.log" || fail "the re-run: $(issued pg-down) issued; $(cat "$W/down2.log")"
+[[ $(serial_of "$W/down.p12") == $(serial_of "$W/down2.p12") ]] || fail "the re-run delivered another certificate"
+pass "the CA issued while the store was down: delivered, exit 4; the re-run recorded it by a CA search, nothing issued twice"

@@ -244,10 +244,9 @@ static dcpki_code record_issued(dcpki_enroller *e, dcpki_store_entry *ent, dcpki
     if ((rc = dcpki_store_put(e->store, ent, err)) != DCPKI_OK) {
         size_t dl = strlen(err->detail);
         snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; the CA issued certificate %s but %s could not record it: it is delivered "
-                 "now, and the same command run again once the store is writable records it "
-                 "without a new request", res->serial ? res->serial : "?",
-                 dcpki_store_describe(e->store));
+                 "; the CA issued certificate %s, which could not be recorded: it is delivered "
+                 "now, and the same command once the store works records it without a new "
+                 "request", res->serial ? res->serial : "?");
         err->code = DCPKI_E_STORE;
         return DCPKI_E_STORE;
     }

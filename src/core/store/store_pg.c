@@ -61,9 +61,21 @@ static char *describe(const char *url)
     return d;
 }
 
+/* the server's notices ("relation ... already exists, skipping", shutdown
+ * warnings) are not messages for the user of dcpki: libpq's default prints
+ * them on standard error */
+static void quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static PGconn *connect_to(const char *url)
 {
-    return PQconnectdb(url);
+    PGconn *c = PQconnectdb(url);
+    if (c != NULL)
+        PQsetNoticeProcessor(c, quiet_notice, NULL);
+    return c;
 }
 
 /* a connection that works: reconnected once when the server dropped it */
