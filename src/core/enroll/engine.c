@@ -359,6 +359,8 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
         csr_der = old.csr;
         csr_len = old.csr_len;
         old.csr = NULL;
+    } else if (have_old && old.state == DCPKI_STORE_REVOKING && old.serial == NULL) {
+        old.state = DCPKI_STORE_REVOKED; /* damaged: never re-delivered */
     } else if (have_old && old.state == DCPKI_STORE_REVOKING) {
         int valid = 0;
         if ((rc = resolve_revoking(e, host, &old, &valid, err)) != DCPKI_OK)
@@ -366,6 +368,10 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
         if (!valid)
             enroll_notice(e, "certificate %s kept for this request was revoked at the CA: asking "
                           "for a new one", old.serial);
+    } else if (have_old && old.state == DCPKI_STORE_PENDING && !rq->renew && old.pending_id == NULL) {
+        rc = dcpki_err_set(err, DCPKI_E_STORE, "the store entry of this pending request has no "
+                           "pendingTokenReferenceID (damaged); send a new request with --renew");
+        goto done;
     } else if (have_old && old.state == DCPKI_STORE_PENDING && !rq->renew) {
         res->outcome = DCPKI_ENROLL_PENDING;
         res->already_pending = 1;
@@ -461,8 +467,10 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
             snprintf(err->detail + dl, sizeof err->detail - dl,
                      "; the CA may have received the request: run the same command again, it "
                      "looks the request up at the CA before sending anything");
-        } else {
-            /* the CA answered no: the entry goes back to what it was */
+        } else if (rc == DCPKI_E_CA_REFUSED || rc == DCPKI_E_POLICY_VIOLATION ||
+                   rc == DCPKI_E_PROFILE_UNKNOWN || rc == DCPKI_E_ACCESS_DENIED) {
+            /* the CA answered no: the entry goes back to what it was (any other failure
+             * keeps the journal, and the next run asks the CA before sending) */
             dcpki_err ignore;
             if (have_old && old.state != DCPKI_STORE_SENDING)
                 (void)dcpki_store_put(e->store, &old, &ignore);
@@ -545,7 +553,8 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
             rc = result_from_entry(&ent, res, err);
             goto done;
         }
-        if (found && ent.state != DCPKI_STORE_PENDING) {
+        if (found && (ent.state != DCPKI_STORE_PENDING || ent.pending_id == NULL ||
+                      strcmp(ent.pending_id, pending_id) != 0)) {
             dcpki_store_entry_clear(&ent);
             found = 0;
         }

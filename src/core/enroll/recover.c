@@ -118,6 +118,7 @@ dcpki_code enroll_find_issued(dcpki_enroller *e, const char *host, const dcpki_s
     if (f.common_name == NULL)
         f.email = dcpki_subject_email(subj);
     long start = 0;
+    int more = 0;
     for (int page = 0; page < FIND_MAX_PAGES && !*found; page++) {
         dcpki_pki_search_result sr;
         memset(&sr, 0, sizeof sr);
@@ -125,6 +126,9 @@ dcpki_code enroll_find_issued(dcpki_enroller *e, const char *host, const dcpki_s
         if ((rc = dcpki_pki_search(t, host, &f, &sr, err)) != DCPKI_OK)
             goto done;
         for (size_t i = 0; i < sr.n && !*found; i++) {
+            /* a revoked or expired certificate of the same key is not this request's answer */
+            if (sr.certs[i].status == NULL || strcasecmp(sr.certs[i].status, "VALID") != 0)
+                continue;
             X509 *x = sr.certs[i].cert;
             EVP_PKEY *xp = x ? X509_get0_pubkey(x) : NULL;
             if (xp != NULL && EVP_PKEY_eq(xp, pub) == 1 && X509_up_ref(x)) {
@@ -132,11 +136,18 @@ dcpki_code enroll_find_issued(dcpki_enroller *e, const char *host, const dcpki_s
                 *found = 1;
             }
         }
-        int more = sr.more && sr.n > 0;
+        more = sr.more && sr.n > 0;
         start += (long)sr.n;
         dcpki_pki_search_result_clear(&sr);
         if (!more)
             break;
+    }
+    if (!*found && more) {
+        /* not looked at everything: "nothing" is not known, so nothing is sent */
+        rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the CA's search for %s under profile %s "
+                           "returns more than %d pages; whether it issued the earlier request is "
+                           "unknown", ent->subject, ent->profile, FIND_MAX_PAGES);
+        goto done;
     }
     if (*found && (rc = chain_from_policy(e, ent->profile, *cert, chain, n_chain, err)) != DCPKI_OK) {
         X509_free(*cert);
@@ -188,6 +199,14 @@ dcpki_code enroll_mark_serial(dcpki_enroller *e, const char *serial, dcpki_store
         if ((rc = dcpki_store_lock_id(e->store, ids[i], e->lock_timeout_ms, &lk, err)) != DCPKI_OK)
             break;
         if ((rc = dcpki_store_get(e->store, ids[i], &ent, &found, err)) == DCPKI_OK && found) {
+            /* the entry may have moved on to another certificate since the look-up */
+            char a[DCPKI_SERIAL_BUF], b[DCPKI_SERIAL_BUF];
+            if (ent.serial == NULL || dcpki_serial_normalise(ent.serial, a, sizeof a) != 0 ||
+                dcpki_serial_normalise(serial, b, sizeof b) != 0 || strcmp(a, b) != 0) {
+                dcpki_store_entry_clear(&ent);
+                dcpki_store_unlock(lk);
+                continue;
+            }
             dcpki_store_state s = ent.state;
             int change = (to == DCPKI_STORE_REVOKED && (s == DCPKI_STORE_ISSUED || s == DCPKI_STORE_REVOKING)) ||
                          (to == DCPKI_STORE_REVOKING && s == DCPKI_STORE_ISSUED) ||

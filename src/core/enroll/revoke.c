@@ -2,6 +2,7 @@
  * a revoke whose answer was lost never lets its certificate be re-delivered. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "enroll_internal.h"
 
@@ -90,9 +91,9 @@ dcpki_code dcpki_enroll_status(dcpki_enroller *e, const char *serial_hex,
     const char *st = out->certs[0].status;
     if (st == NULL)
         return DCPKI_OK;
-    if (strcmp(st, "REVOKED") == 0)
+    if (strcasecmp(st, "REVOKED") == 0)
         return enroll_mark_serial(e, serial_hex, DCPKI_STORE_REVOKED, store_marked, err);
-    if (strcmp(st, "VALID") == 0)
+    if (strcasecmp(st, "VALID") == 0)
         return enroll_mark_serial(e, serial_hex, DCPKI_STORE_ISSUED, store_marked, err);
     return DCPKI_OK;
 }

@@ -21,9 +21,10 @@ typedef enum dcpki_store_state {
     DCPKI_STORE_ISSUED = 0,
     DCPKI_STORE_PENDING,
     DCPKI_STORE_REVOKED,
-    DCPKI_STORE_SENDING,    /* an Issue/Renew was sent and no answer read yet: txid + csr
-                             * (+ key) kept so that it is resent with the same
-                             * clientTransactionID, never as a second request */
+    DCPKI_STORE_SENDING,    /* an Issue/Renew was sent and no answer read yet: txid, csr
+                             * (+ key) and time kept; the next run searches the CA for a
+                             * certificate of that key and sends again only when it has
+                             * none (enroll.h) */
     DCPKI_STORE_REVOKING    /* ISSUED, and a revoke was sent whose answer was not read:
                              * never re-delivered until the CA's status is known */
 } dcpki_store_state;
