@@ -69,36 +69,48 @@ static void fwd_end(dcpki_sig_ctx *c)
     c->fwd_sig = NULL;
 }
 
-/* Start forwarding for a forwarded key: mdname is NULL for sign/verify
- * init, "" or a name for digest init. */
+/* Start forwarding for a forwarded key f, or re-initialise the context kept
+ * for the same key when f is NULL (provkey NULL: OpenSSL 3.2+ re-init).
+ * digest: a digest init, mdname "" or a name; else a sign, verify or
+ * verify-recover init (op). */
 static int fwd_init(dcpki_sig_ctx *c, const dcpki_fwd_key *f, const char *mdname, int digest,
                     const OSSL_PARAM params[], int op)
 {
-    OSSL_FUNC_signature_newctx_fn *newctx;
+    void *inner = NULL;
     int ok = 0;
-    fwd_end(c);
-    c->fwd_sig = dcpki_fwd_sig(c->prov, f->type);
-    newctx = DCPKI_SIG_FWD(c, newctx, OSSL_FUNC_SIGNATURE_NEWCTX);
-    if (newctx == NULL || (c->fwd = newctx(c->prov->deflt_provctx, NULL)) == NULL) {
-        c->fwd_sig = NULL;
-        return 0;
+    if (f != NULL) {
+        OSSL_FUNC_signature_newctx_fn *newctx;
+        fwd_end(c);
+        c->fwd_sig = dcpki_fwd_sig(c->prov, f->type);
+        newctx = DCPKI_SIG_FWD(c, newctx, OSSL_FUNC_SIGNATURE_NEWCTX);
+        if (newctx == NULL || (c->fwd = newctx(c->prov->deflt_provctx, NULL)) == NULL) {
+            c->fwd_sig = NULL;
+            return 0;
+        }
+        inner = f->inner;
     }
     if (digest && op == EVP_PKEY_OP_SIGN)
         ok = DCPKI_SIG_FWD(c, digest_sign_init, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT)(
-            c->fwd, mdname, f->inner, params);
+            c->fwd, mdname, inner, params);
     else if (digest)
         ok = DCPKI_SIG_FWD(c, digest_verify_init, OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT)(
-            c->fwd, mdname, f->inner, params);
+            c->fwd, mdname, inner, params);
     else if (op == EVP_PKEY_OP_SIGN)
-        ok = DCPKI_SIG_FWD(c, sign_init, OSSL_FUNC_SIGNATURE_SIGN_INIT)(c->fwd, f->inner, params);
+        ok = DCPKI_SIG_FWD(c, sign_init, OSSL_FUNC_SIGNATURE_SIGN_INIT)(c->fwd, inner, params);
     else if (op == EVP_PKEY_OP_VERIFYRECOVER)
         ok = DCPKI_SIG_FWD(c, verify_recover_init, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT)(
-            c->fwd, f->inner, params);
+            c->fwd, inner, params);
     else
-        ok = DCPKI_SIG_FWD(c, verify_init, OSSL_FUNC_SIGNATURE_VERIFY_INIT)(c->fwd, f->inner,
-                                                                             params);
-    c->operation = op;
+        ok = DCPKI_SIG_FWD(c, verify_init, OSSL_FUNC_SIGNATURE_VERIFY_INIT)(c->fwd, inner, params);
+    if (f != NULL)
+        c->operation = op;
     return ok;
+}
+
+/* The key is forwarded (or, NULL, was at the last init): fwd_init does it all. */
+static int fwd_wanted(const dcpki_sig_ctx *c, const void *provkey)
+{
+    return dcpki_is_fwd(provkey) || (provkey == NULL && c->fwd != NULL);
 }
 
 int dcpki_sig_fwd_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[], int *ok)
@@ -184,13 +196,8 @@ static int sig_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[])
 static int sig_init(dcpki_sig_ctx *c, void *provkey, const OSSL_PARAM params[], int op)
 {
     dcpki_key *k = provkey;
-    if (dcpki_is_fwd(provkey))
+    if (fwd_wanted(c, provkey))
         return fwd_init(c, provkey, NULL, 0, params, op);
-    if (provkey == NULL && c->fwd != NULL) /* re-init with the same key */
-        return op == EVP_PKEY_OP_SIGN
-                   ? DCPKI_SIG_FWD(c, sign_init, OSSL_FUNC_SIGNATURE_SIGN_INIT)(c->fwd, NULL, params)
-                   : DCPKI_SIG_FWD(c, verify_init, OSSL_FUNC_SIGNATURE_VERIFY_INIT)(c->fwd, NULL,
-                                                                                     params);
     fwd_end(c);
     if (k != NULL) {
         if (!dcpki_is_key(k)) {
@@ -374,13 +381,7 @@ int dcpki_sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
  * or the default provider's for a forwarded key. */
 int dcpki_sig_verify_recover_init(void *vctx, void *provkey, const OSSL_PARAM params[])
 {
-    dcpki_sig_ctx *c = vctx;
-    if (dcpki_is_fwd(provkey))
-        return fwd_init(c, provkey, NULL, 0, params, EVP_PKEY_OP_VERIFYRECOVER);
-    if (provkey == NULL && c->fwd != NULL) /* re-init with the same key */
-        return DCPKI_SIG_FWD(c, verify_recover_init, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER_INIT)(
-            c->fwd, NULL, params);
-    return sig_init(c, provkey, params, EVP_PKEY_OP_VERIFYRECOVER);
+    return sig_init(vctx, provkey, params, EVP_PKEY_OP_VERIFYRECOVER);
 }
 
 int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, size_t routsize,
@@ -408,15 +409,8 @@ int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, s
 static int digest_init(dcpki_sig_ctx *c, const char *mdname, void *provkey,
                        const OSSL_PARAM params[], int op)
 {
-    if (dcpki_is_fwd(provkey) || (provkey == NULL && c->fwd != NULL)) {
-        if (provkey != NULL)
-            return fwd_init(c, provkey, mdname, 1, params, op);
-        return op == EVP_PKEY_OP_SIGN
-                   ? DCPKI_SIG_FWD(c, digest_sign_init, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT)(
-                         c->fwd, mdname, NULL, params)
-                   : DCPKI_SIG_FWD(c, digest_verify_init, OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT)(
-                         c->fwd, mdname, NULL, params);
-    }
+    if (fwd_wanted(c, provkey))
+        return fwd_init(c, provkey, mdname, 1, params, op);
     if (!sig_init(c, provkey, params, op))
         return 0;
     /* NULL name: the key's default digest (apps/ca "default_md = default",
