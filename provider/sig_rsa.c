@@ -161,8 +161,7 @@ int dcpki_rsa_sig_setup_pctx(dcpki_sig_ctx *c, EVP_PKEY_CTX *pctx)
         return 0;
     if (c->pad != RSA_PKCS1_PSS_PADDING)
         return 1;
-    if (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, c->operation == EVP_PKEY_OP_SIGN
-                                                   ? RSA_PSS_SALTLEN_DIGEST : c->saltlen) <= 0)
+    if (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, c->saltlen) <= 0)
         return 0;
     if ((c->mgf1 != NULL || c->md != NULL)
         && EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, c->mgf1 != NULL ? c->mgf1 : c->md) <= 0)

@@ -4,7 +4,8 @@
  * (so duplicating a context is EVP_MD_CTX_copy_ex, which OpenSSL 3.0 needs:
  * EVP_DigestSignFinal duplicates the context and fails without dupctx; 3.2+
  * would finalise in place). Only the digest goes to the signing service; the
- * RA key (dcpki:ra) signs locally. Verification is always local, from the
+ * RA key (dcpki:ra) signs through the core's RA identity (dcpki_identity_sign:
+ * a local key or a PKCS#11 token). Verification is always local, from the
  * public key, because our keys cannot be exported to another provider. */
 #include <stdlib.h>
 #include <string.h>
@@ -245,16 +246,21 @@ int dcpki_sig_verify_init(void *vctx, void *provkey, const OSSL_PARAM params[])
     return sig_init(vctx, provkey, params, EVP_PKEY_OP_VERIFY);
 }
 
-/* A local EVP_PKEY_CTX on our key's EVP_PKEY (public key, or the RA key). */
-static EVP_PKEY_CTX *sig_local_pctx(dcpki_sig_ctx *c, int op)
+/* A local EVP_PKEY_CTX on our key's public key for op (verify or
+ * verify-recover), which the context must have been initialised for; what
+ * names op in the error ("verify"). */
+static EVP_PKEY_CTX *sig_local_pctx(dcpki_sig_ctx *c, int op, const char *what)
 {
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(dcpki_prov_libctx(c->prov), c->key->pkey, NULL);
+    EVP_PKEY_CTX *pctx;
+    if (c->operation != op || c->key == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "%s called without %s_init", what, what);
+        return NULL;
+    }
+    pctx = EVP_PKEY_CTX_new_from_pkey(dcpki_prov_libctx(c->prov), c->key->pkey, NULL);
     if (pctx == NULL)
         return NULL;
-    if ((op == EVP_PKEY_OP_SIGN             ? EVP_PKEY_sign_init(pctx)
-         : op == EVP_PKEY_OP_VERIFYRECOVER ? EVP_PKEY_verify_recover_init(pctx)
-                                           : EVP_PKEY_verify_init(pctx))
-        <= 0)
+    if ((op == EVP_PKEY_OP_VERIFYRECOVER ? EVP_PKEY_verify_recover_init(pctx)
+                                         : EVP_PKEY_verify_init(pctx)) <= 0)
         goto err;
     if (c->md != NULL && EVP_PKEY_CTX_set_signature_md(pctx, c->md) <= 0)
         goto err;
@@ -353,18 +359,10 @@ int dcpki_sig_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsiz
 static int sig_verify_hash(dcpki_sig_ctx *c, const unsigned char *sig, size_t siglen,
                            const unsigned char *tbs, size_t tbslen)
 {
-    EVP_PKEY_CTX *pctx;
-    int ok;
-    if (c->operation != EVP_PKEY_OP_VERIFY || c->key == NULL) {
-        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "verify called without verify_init");
-        return 0;
-    }
-    pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFY);
-    if (pctx == NULL)
-        return 0;
-    ok = EVP_PKEY_verify(pctx, sig, siglen, tbs, tbslen);
+    EVP_PKEY_CTX *pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFY, "verify");
+    int ok = pctx != NULL && EVP_PKEY_verify(pctx, sig, siglen, tbs, tbslen) == 1;
     EVP_PKEY_CTX_free(pctx);
-    return ok == 1;
+    return ok;
 }
 
 int dcpki_sig_verify(void *vctx, const unsigned char *sig, size_t siglen,
@@ -393,17 +391,13 @@ int dcpki_sig_verify_recover(void *vctx, unsigned char *rout, size_t *routlen, s
     if (c->fwd != NULL)
         return DCPKI_SIG_FWD(c, verify_recover, OSSL_FUNC_SIGNATURE_VERIFY_RECOVER)(
             c->fwd, rout, routlen, routsize, sig, siglen);
-    if (c->operation != EVP_PKEY_OP_VERIFYRECOVER || c->key == NULL) {
-        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "verify_recover called without verify_recover_init");
-        return 0;
-    }
-    pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFYRECOVER);
+    pctx = sig_local_pctx(c, EVP_PKEY_OP_VERIFYRECOVER, "verify_recover");
     if (pctx == NULL)
         return 0;
     *routlen = routsize;
-    ok = EVP_PKEY_verify_recover(pctx, rout, routlen, sig, siglen);
+    ok = EVP_PKEY_verify_recover(pctx, rout, routlen, sig, siglen) == 1;
     EVP_PKEY_CTX_free(pctx);
-    return ok == 1;
+    return ok;
 }
 
 static int digest_init(dcpki_sig_ctx *c, const char *mdname, void *provkey,

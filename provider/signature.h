@@ -47,7 +47,7 @@ int dcpki_rsa_sig_set_params(dcpki_sig_ctx *c, const OSSL_PARAM params[]);
 int dcpki_rsa_sig_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
 /* Check the parameters against what the service does; pick the scheme. */
 int dcpki_rsa_sig_scheme(dcpki_sig_ctx *c, size_t tbslen, dcpki_sig_scheme *scheme);
-/* Configure a local EVP_PKEY_CTX (RA-key signing, verification). */
+/* Configure a local EVP_PKEY_CTX (verification, verify-recover). */
 int dcpki_rsa_sig_setup_pctx(dcpki_sig_ctx *c, EVP_PKEY_CTX *pctx);
 int dcpki_ecdsa_sig_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
 
