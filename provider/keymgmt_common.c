@@ -64,7 +64,16 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
     char buf[DCPKI_ALIAS_MAX * 3 + 64];
     dcpki_uri canon = *uri;
 
-    if (!dcpki_prov_ready_for(prov, uri->kind != DCPKI_URI_RA))
+    /* dcpki:ra needs only the configuration and the RA identity (no
+     * [signing] section, no signing service); each call prepares the core
+     * context up to what it returns (dcpki/ctx.h) */
+    const dcpki_identity *id = NULL;
+    dcpki_signing *sg = NULL;
+    if (uri->kind == DCPKI_URI_RA)
+        id = dcpki_prov_identity(prov);
+    else
+        sg = dcpki_prov_signing(prov);
+    if (id == NULL && sg == NULL)
         return NULL;
     k = dcpki_key_new(prov);
     if (k == NULL) {
@@ -73,12 +82,7 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
     }
     k->has_private = want_private;
     dcpki_err_clear(&err);
-    if (uri->kind == DCPKI_URI_RA) {
-        const dcpki_identity *id = dcpki_prov_identity(prov);
-        if (id == NULL) {
-            dcpki_key_free(k);
-            return NULL;
-        }
+    if (id != NULL) {
         /* a local key, or the public key of a key on a token (signed there) */
         EVP_PKEY *pk = dcpki_identity_key(id);
         if (pk == NULL)
@@ -90,11 +94,6 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
         k->pkey = pk;
         k->is_ra = 1;
     } else {
-        dcpki_signing *sg = dcpki_prov_signing(prov);
-        if (sg == NULL) {
-            dcpki_key_free(k);
-            return NULL;
-        }
         if (dcpki_signing_describe(sg, uri->alias, &k->kp, &err) != DCPKI_OK)
             goto err;
         if (k->kp->pub == NULL || !EVP_PKEY_up_ref(k->kp->pub)) {

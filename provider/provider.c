@@ -145,17 +145,6 @@ void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, i
  * memory, so that a server's workers forked later and running as another user
  * sign without opening those files. */
 
-int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing)
-{
-    dcpki_err err;
-    dcpki_err_clear(&err);
-    if (dcpki_ctx_prepare(prov->core, need_signing ? DCPKI_NEED_SIGNING : DCPKI_NEED_IDENTITY, &err) != DCPKI_OK) {
-        DCPKI_RAISE_ERR(prov, &err);
-        return 0;
-    }
-    return 1;
-}
-
 const dcpki_identity *dcpki_prov_identity(dcpki_prov *prov)
 {
     dcpki_err err;

@@ -103,12 +103,9 @@ void dcpki_raise(dcpki_prov *prov, int reason, const char *file, int line, const
 void dcpki_raise_err(dcpki_prov *prov, const dcpki_err *err, const char *file, int line,
                      const char *func);
 #define DCPKI_RAISE_ERR(prov, err) dcpki_raise_err((prov), (err), __FILE__, __LINE__, __func__)
-/* Prepare the core context when a key is loaded: everything later signatures
- * need is read into memory (dcpki/ctx.h). need_signing 0 asks only for the
- * configuration and the RA identity (dcpki:ra needs no [signing] section and
- * no signing service). Returns 1, or 0 with an error raised. */
-int dcpki_prov_ready_for(dcpki_prov *prov, int need_signing);
-/* The prepared objects, or NULL with an error raised. */
+/* The core context's objects, made (and so everything later signatures need
+ * read into memory, dcpki/ctx.h) at the first call: a key load. NULL with an
+ * error raised. */
 const dcpki_identity *dcpki_prov_identity(dcpki_prov *prov);
 dcpki_signing *dcpki_prov_signing(dcpki_prov *prov);
 OSSL_LIB_CTX *dcpki_prov_libctx(dcpki_prov *prov);

@@ -61,8 +61,6 @@ static void *store_open(void *provctx, const char *uri)
         DCPKI_RAISE_ERR(prov, &err);
         goto err;
     }
-    if (!dcpki_prov_ready_for(prov, ctx->uri.kind != DCPKI_URI_RA))
-        goto err;
     if (!(ctx->uri.kind == DCPKI_URI_RA && ctx->uri.type == DCPKI_OBJ_CERT)) {
         ctx->key = dcpki_key_from_uri(prov, &ctx->uri, ctx->uri.type != DCPKI_OBJ_PUBLIC);
         if (ctx->key == NULL)
