@@ -81,6 +81,8 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
         return NULL;
     }
     k->has_private = want_private;
+    k->id = id;
+    k->sg = sg;
     dcpki_err_clear(&err);
     if (id != NULL) {
         /* a local key, or the public key of a key on a token (signed there) */
@@ -130,6 +132,8 @@ dcpki_key *dcpki_key_public_copy(dcpki_key *src)
     if (k == NULL)
         return NULL;
     k->is_ra = src->is_ra;
+    k->id = src->id;
+    k->sg = src->sg;
     k->has_private = 0;
     k->type = src->type;
     k->uri = strdup(src->uri);

@@ -318,18 +318,12 @@ static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, s
     size_t outlen = 0;
     dcpki_code rc;
     dcpki_err_clear(&err);
-    if (c->key->is_ra) {
-        /* the RA key, local or on a PKCS#11 token */
-        const dcpki_identity *id = dcpki_prov_identity(c->prov);
-        if (id == NULL)
-            return 0;
-        rc = dcpki_identity_sign(id, scheme, mdname, tbs, tbslen, &out, &outlen, &err);
-    } else {
-        dcpki_signing *sg = dcpki_prov_signing(c->prov);
-        if (sg == NULL)
-            return 0;
-        rc = dcpki_signing_sign(sg, c->key->kp, scheme, mdname, tbs, tbslen, &out, &outlen, &err);
-    }
+    /* the RA key (local or on a PKCS#11 token), or the signing service */
+    if (c->key->is_ra)
+        rc = dcpki_identity_sign(c->key->id, scheme, mdname, tbs, tbslen, &out, &outlen, &err);
+    else
+        rc = dcpki_signing_sign(c->key->sg, c->key->kp, scheme, mdname, tbs, tbslen, &out,
+                                &outlen, &err);
     if (rc != DCPKI_OK) {
         DCPKI_RAISE_ERR(c->prov, &err);
         return 0;
