@@ -167,11 +167,12 @@ dcpki_key *dcpki_key_from_uri_string(dcpki_prov *prov, const char *s, int want_p
 /* ---- keymgmt entry points shared by RSA and EC ----
  *
  * Each takes either a dcpki key or a forwarded default-provider key
- * (dcpki_fwd_key); the latter goes to the default provider's function. */
+ * (dcpki_fwd_key); the latter goes to the default provider's function. The
+ * typed dispatch tables are at the end of this file. */
 
 #define KM(f, name, id) DCPKI_FWD_FN((f)->km, keymgmt_##name, (id))
 
-void *dcpki_km_new(void *provctx, int type)
+static void *dcpki_km_new(void *provctx, int type)
 {
     dcpki_prov *prov = provctx;
     const OSSL_DISPATCH *km = dcpki_fwd_km(prov, type);
@@ -179,7 +180,7 @@ void *dcpki_km_new(void *provctx, int type)
     return fn == NULL ? NULL : dcpki_fwd_wrap(prov, type, fn(prov->deflt_provctx));
 }
 
-void *dcpki_km_load(const void *reference, size_t reference_sz, int type)
+static void *dcpki_km_load(const void *reference, size_t reference_sz, int type)
 {
     dcpki_key *k;
     if (reference == NULL || reference_sz != sizeof(k))
@@ -190,7 +191,7 @@ void *dcpki_km_load(const void *reference, size_t reference_sz, int type)
     return dcpki_key_ref(k);
 }
 
-void dcpki_km_free(void *keydata)
+static void dcpki_km_free(void *keydata)
 {
     dcpki_fwd_key *f = keydata;
     if (dcpki_is_fwd(f)) {
@@ -201,7 +202,7 @@ void dcpki_km_free(void *keydata)
     dcpki_key_free(keydata);
 }
 
-int dcpki_km_has(const void *keydata, int selection, int type)
+static int dcpki_km_has(const void *keydata, int selection, int type)
 {
     const dcpki_key *k = keydata;
     const dcpki_fwd_key *f = keydata;
@@ -247,7 +248,7 @@ static EVP_PKEY *fwd_public(const dcpki_fwd_key *f)
     return d.pk;
 }
 
-int dcpki_km_match(const void *keydata1, const void *keydata2, int selection, int type)
+static int dcpki_km_match(const void *keydata1, const void *keydata2, int selection, int type)
 {
     const dcpki_key *a = keydata1, *b = keydata2;
     const dcpki_fwd_key *fa = keydata1, *fb = keydata2;
@@ -282,7 +283,7 @@ int dcpki_km_match(const void *keydata1, const void *keydata2, int selection, in
 
 /* Answer only the public parameters named in allowed; everything is read
  * from the public key (or the RA key) in our private library context. */
-int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *allowed, int type)
+static int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *allowed, int type)
 {
     dcpki_key *k = keydata;
     dcpki_fwd_key *f = keydata;
@@ -347,7 +348,7 @@ int dcpki_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg
     return ok;
 }
 
-int dcpki_km_import(void *keydata, int selection, const OSSL_PARAM params[])
+static int dcpki_km_import(void *keydata, int selection, const OSSL_PARAM params[])
 {
     dcpki_fwd_key *f = keydata;
     /* A dcpki key is never made from imported data: no other provider's key
@@ -357,7 +358,7 @@ int dcpki_km_import(void *keydata, int selection, const OSSL_PARAM params[])
     return KM(f, import, OSSL_FUNC_KEYMGMT_IMPORT)(f->inner, selection, params);
 }
 
-int dcpki_km_set_params(void *keydata, const OSSL_PARAM params[])
+static int dcpki_km_set_params(void *keydata, const OSSL_PARAM params[])
 {
     dcpki_fwd_key *f = keydata;
     OSSL_FUNC_keymgmt_set_params_fn *fn;
@@ -367,7 +368,7 @@ int dcpki_km_set_params(void *keydata, const OSSL_PARAM params[])
     return fn == NULL || fn(f->inner, params);
 }
 
-int dcpki_km_validate(const void *keydata, int selection, int checktype)
+static int dcpki_km_validate(const void *keydata, int selection, int checktype)
 {
     const dcpki_fwd_key *f = keydata;
     OSSL_FUNC_keymgmt_validate_fn *fn;
@@ -377,7 +378,7 @@ int dcpki_km_validate(const void *keydata, int selection, int checktype)
     return fn == NULL || fn(f->inner, selection, checktype);
 }
 
-void *dcpki_km_dup(const void *keydata, int selection)
+static void *dcpki_km_dup(const void *keydata, int selection)
 {
     const dcpki_fwd_key *f = keydata;
     OSSL_FUNC_keymgmt_dup_fn *fn;
@@ -390,7 +391,7 @@ void *dcpki_km_dup(const void *keydata, int selection)
 
 /* import_types / export_types: the default provider's lists, which cover the
  * public parameters a dcpki key exports. */
-const OSSL_PARAM *dcpki_km_types(int type, int id, int selection)
+static const OSSL_PARAM *dcpki_km_types(int type, int id, int selection)
 {
     OSSL_FUNC_keymgmt_import_types_fn *fn =
         OSSL_FUNC_keymgmt_import_types(dcpki_fwd_entry(dcpki_fwd_km_any(type), id));
@@ -398,7 +399,7 @@ const OSSL_PARAM *dcpki_km_types(int type, int id, int selection)
 }
 
 /* gettable_params / settable_params of the default provider. */
-const OSSL_PARAM *dcpki_km_provctx_params(dcpki_prov *prov, int type, int id)
+static const OSSL_PARAM *dcpki_km_provctx_params(dcpki_prov *prov, int type, int id)
 {
     OSSL_FUNC_keymgmt_gettable_params_fn *fn =
         OSSL_FUNC_keymgmt_gettable_params(dcpki_fwd_entry(dcpki_fwd_km(prov, type), id));
@@ -416,7 +417,7 @@ typedef struct {
 
 #define GEN(g, name, id) DCPKI_FWD_FN((g)->km, keymgmt_##name, (id))
 
-void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[], int type)
+static void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[], int type)
 {
     dcpki_prov *prov = provctx;
     dcpki_fwd_gen *g = calloc(1, sizeof(*g));
@@ -436,7 +437,7 @@ void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[],
     return g;
 }
 
-int dcpki_km_gen_set_template(void *genctx, void *templ)
+static int dcpki_km_gen_set_template(void *genctx, void *templ)
 {
     dcpki_fwd_gen *g = genctx;
     dcpki_fwd_key *t = templ;
@@ -454,7 +455,7 @@ int dcpki_km_gen_set_template(void *genctx, void *templ)
     return fn(g->inner, t->inner);
 }
 
-int dcpki_km_gen_set_params(void *genctx, const OSSL_PARAM params[])
+static int dcpki_km_gen_set_params(void *genctx, const OSSL_PARAM params[])
 {
     dcpki_fwd_gen *g = genctx;
     OSSL_FUNC_keymgmt_gen_set_params_fn *fn = GEN(g, gen_set_params,
@@ -462,7 +463,7 @@ int dcpki_km_gen_set_params(void *genctx, const OSSL_PARAM params[])
     return fn != NULL && fn(g->inner, params);
 }
 
-const OSSL_PARAM *dcpki_km_gen_settable_params(void *genctx, void *provctx, int type)
+static const OSSL_PARAM *dcpki_km_gen_settable_params(void *genctx, void *provctx, int type)
 {
     dcpki_prov *prov = provctx;
     dcpki_fwd_gen *g = genctx;
@@ -471,14 +472,14 @@ const OSSL_PARAM *dcpki_km_gen_settable_params(void *genctx, void *provctx, int 
     return fn == NULL ? NULL : fn(g != NULL ? g->inner : NULL, prov->deflt_provctx);
 }
 
-void *dcpki_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+static void *dcpki_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
 {
     dcpki_fwd_gen *g = genctx;
     OSSL_FUNC_keymgmt_gen_fn *fn = GEN(g, gen, OSSL_FUNC_KEYMGMT_GEN);
     return fn == NULL ? NULL : dcpki_fwd_wrap(g->prov, g->type, fn(g->inner, cb, cbarg));
 }
 
-void dcpki_km_gen_cleanup(void *genctx)
+static void dcpki_km_gen_cleanup(void *genctx)
 {
     dcpki_fwd_gen *g = genctx;
     if (g == NULL)
@@ -486,3 +487,116 @@ void dcpki_km_gen_cleanup(void *genctx)
     GEN(g, gen_cleanup, OSSL_FUNC_KEYMGMT_GEN_CLEANUP)(g->inner);
     free(g);
 }
+
+/* ---- the RSA and EC dispatch tables ---- */
+
+static const char *const rsa_public_names[] = {
+    OSSL_PKEY_PARAM_BITS, OSSL_PKEY_PARAM_SECURITY_BITS, OSSL_PKEY_PARAM_MAX_SIZE,
+    OSSL_PKEY_PARAM_DEFAULT_DIGEST, OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, NULL
+};
+
+static const char *const ec_public_names[] = {
+    OSSL_PKEY_PARAM_BITS, OSSL_PKEY_PARAM_SECURITY_BITS, OSSL_PKEY_PARAM_MAX_SIZE,
+    OSSL_PKEY_PARAM_DEFAULT_DIGEST, OSSL_PKEY_PARAM_GROUP_NAME,
+    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, OSSL_PKEY_PARAM_PUB_KEY, OSSL_PKEY_PARAM_EC_PUB_X,
+    OSSL_PKEY_PARAM_EC_PUB_Y, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+    OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_PARAM_EC_FIELD_TYPE, NULL
+};
+
+/* As the default provider's keymgmt (providers/implementations/keymgmt/
+ * rsa_kmgmt.c and ec_kmgmt.c, *_query_operation_name): our signature for
+ * dcpki EC keys is named ECDSA too, ECDH goes to the default provider. */
+static const char *rsa_query_operation_name(int operation_id)
+{
+    return "RSA";
+}
+
+static const char *ec_query_operation_name(int operation_id)
+{
+    switch (operation_id) {
+    case OSSL_OP_KEYEXCH: return "ECDH";
+    case OSSL_OP_SIGNATURE: return "ECDSA";
+    default: return NULL;
+    }
+}
+
+/* The entry points that take the key type, typed for p (rsa, ec) and T
+ * (EVP_PKEY_RSA, EVP_PKEY_EC), and the keymgmt dispatch table
+ * dcpki_<p>_keymgmt_functions. */
+#define KEYMGMT_FUNCTIONS(p, T)                                                                    \
+    static void *p##_new(void *provctx)                                                            \
+    {                                                                                              \
+        return dcpki_km_new(provctx, T);                                                           \
+    }                                                                                              \
+    static void *p##_load(const void *reference, size_t reference_sz)                              \
+    {                                                                                              \
+        return dcpki_km_load(reference, reference_sz, T);                                          \
+    }                                                                                              \
+    static int p##_has(const void *keydata, int selection)                                         \
+    {                                                                                              \
+        return dcpki_km_has(keydata, selection, T);                                                \
+    }                                                                                              \
+    static int p##_match(const void *k1, const void *k2, int selection)                            \
+    {                                                                                              \
+        return dcpki_km_match(k1, k2, selection, T);                                               \
+    }                                                                                              \
+    static int p##_get_params(void *keydata, OSSL_PARAM params[])                                  \
+    {                                                                                              \
+        return dcpki_km_get_params(keydata, params, p##_public_names, T);                          \
+    }                                                                                              \
+    static const OSSL_PARAM *p##_gettable_params(void *provctx)                                    \
+    {                                                                                              \
+        return dcpki_km_provctx_params(provctx, T, OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS);             \
+    }                                                                                              \
+    static const OSSL_PARAM *p##_settable_params(void *provctx)                                    \
+    {                                                                                              \
+        return dcpki_km_provctx_params(provctx, T, OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS);             \
+    }                                                                                              \
+    static void *p##_gen_init(void *provctx, int selection, const OSSL_PARAM params[])             \
+    {                                                                                              \
+        return dcpki_km_gen_init(provctx, selection, params, T);                                   \
+    }                                                                                              \
+    static const OSSL_PARAM *p##_gen_settable_params(void *genctx, void *provctx)                  \
+    {                                                                                              \
+        return dcpki_km_gen_settable_params(genctx, provctx, T);                                   \
+    }                                                                                              \
+    static int p##_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)            \
+    {                                                                                              \
+        return dcpki_km_export(keydata, selection, cb, cbarg, T);                                  \
+    }                                                                                              \
+    static const OSSL_PARAM *p##_export_types(int selection)                                       \
+    {                                                                                              \
+        return dcpki_km_types(T, OSSL_FUNC_KEYMGMT_EXPORT_TYPES, selection);                       \
+    }                                                                                              \
+    static const OSSL_PARAM *p##_import_types(int selection)                                       \
+    {                                                                                              \
+        return dcpki_km_types(T, OSSL_FUNC_KEYMGMT_IMPORT_TYPES, selection);                       \
+    }                                                                                              \
+    const OSSL_DISPATCH dcpki_##p##_keymgmt_functions[] = {                                        \
+        { OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))p##_new },                                        \
+        { OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))p##_load },                                      \
+        { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))p##_has },                                        \
+        { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))p##_match },                                    \
+        { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))p##_get_params },                          \
+        { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))p##_gettable_params },                \
+        { OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))p##_export },                                  \
+        { OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))p##_export_types },                      \
+        { OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))p##_import_types },                      \
+        { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))p##_query_operation_name },      \
+        { OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))p##_settable_params },                \
+        { OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))p##_gen_init },                              \
+        { OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, (void (*)(void))p##_gen_settable_params },        \
+        { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))dcpki_km_free },                                 \
+        { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))dcpki_km_import },                             \
+        { OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))dcpki_km_set_params },                     \
+        { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))dcpki_km_validate },                         \
+        { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))dcpki_km_dup },                                   \
+        { OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, (void (*)(void))dcpki_km_gen_set_template },         \
+        { OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))dcpki_km_gen_set_params },             \
+        { OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))dcpki_km_gen },                                   \
+        { OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))dcpki_km_gen_cleanup },                   \
+        { 0, NULL }                                                                                \
+    };
+KEYMGMT_FUNCTIONS(rsa, EVP_PKEY_RSA)
+KEYMGMT_FUNCTIONS(ec, EVP_PKEY_EC)
+#undef KEYMGMT_FUNCTIONS

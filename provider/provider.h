@@ -151,41 +151,11 @@ dcpki_key *dcpki_key_from_uri_string(dcpki_prov *prov, const char *uri, int want
 /* The largest signature: the remote keypair's size, else the public key's. */
 size_t dcpki_key_max_sig_size(const dcpki_key *k);
 
+/* the keymgmt of each key type */
 extern const OSSL_DISPATCH dcpki_rsa_keymgmt_functions[];
 extern const OSSL_DISPATCH dcpki_ec_keymgmt_functions[];
-/* shared keymgmt entry points, typed per algorithm in keymgmt_rsa.c / _ec.c */
-void *dcpki_km_new(void *provctx, int type);
-void *dcpki_km_load(const void *reference, size_t reference_sz, int type);
-int dcpki_km_has(const void *keydata, int selection, int type);
-int dcpki_km_match(const void *k1, const void *k2, int selection, int type);
-int dcpki_km_get_params(void *keydata, OSSL_PARAM params[], const char *const *allowed, int type);
+/* keymgmt export of keydata (a dcpki or forwarded key) of key type type */
 int dcpki_km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg, int type);
-void dcpki_km_free(void *keydata);
-int dcpki_km_import(void *keydata, int selection, const OSSL_PARAM params[]);
-int dcpki_km_set_params(void *keydata, const OSSL_PARAM params[]);
-int dcpki_km_validate(const void *keydata, int selection, int checktype);
-void *dcpki_km_dup(const void *keydata, int selection);
-/* import_types / export_types (no provider context in 3.0: the default
- * provider's lists are static, any instance's will do). */
-const OSSL_PARAM *dcpki_km_types(int type, int id, int selection);
-const OSSL_PARAM *dcpki_km_provctx_params(dcpki_prov *prov, int type, int id);
-void *dcpki_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[], int type);
-int dcpki_km_gen_set_template(void *genctx, void *templ);
-int dcpki_km_gen_set_params(void *genctx, const OSSL_PARAM params[]);
-const OSSL_PARAM *dcpki_km_gen_settable_params(void *genctx, void *provctx, int type);
-void *dcpki_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg);
-void dcpki_km_gen_cleanup(void *genctx);
-/* The keymgmt dispatch entries shared by RSA and EC (typed in keymgmt_rsa.c / _ec.c). */
-#define DCPKI_KM_COMMON_DISPATCH                                                          \
-    { OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))dcpki_km_free },                            \
-    { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))dcpki_km_import },                        \
-    { OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))dcpki_km_set_params },                \
-    { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))dcpki_km_validate },                    \
-    { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))dcpki_km_dup },                              \
-    { OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, (void (*)(void))dcpki_km_gen_set_template },    \
-    { OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))dcpki_km_gen_set_params },        \
-    { OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))dcpki_km_gen },                              \
-    { OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))dcpki_km_gen_cleanup }
 
 /* ---- store.c ---- */
 extern const OSSL_DISPATCH dcpki_store_functions[];
