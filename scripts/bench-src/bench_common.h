@@ -245,6 +245,7 @@ typedef struct bench_opts {
     long n;
     int rounds, threads;
 } bench_opts;
+#define BENCH_OPTS_DEFAULT { BENCH_PKCS1, NULL, 500, 3, 4 }
 
 /* Takes argv[*i] (and its value) when it is a common option: 1, with *i on the
  * value; 0 when it is not one; -1 on a bad value. */

@@ -310,10 +310,9 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *module = NULL, *local = NULL, *emu_log = NULL, *pubfile = NULL;
-    long n = 500;
-    bench_opts o = { BENCH_PKCS1, NULL, 500, 3, 4 };
-    int threads = 4, rounds = 3, r, i, ok = 1;
+    const char *module = NULL, *local = NULL, *pubfile = NULL;
+    bench_opts o = BENCH_OPTS_DEFAULT;
+    int r, i, ok = 1;
     void *dl;
     CK_C_GetFunctionList get_list;
     CK_C_INITIALIZE_ARGS init = { NULL, NULL, NULL, NULL, CKF_OS_LOCKING_OK, NULL };
@@ -342,10 +341,6 @@ int main(int argc, char **argv)
             usage();
     }
     scheme = o.scheme;
-    emu_log = o.emu_log;
-    n = o.n;
-    rounds = o.rounds;
-    threads = o.threads;
     if (module == NULL || key_label == NULL || (local == NULL && pubfile == NULL))
         usage();
 
@@ -371,7 +366,7 @@ int main(int argc, char **argv)
 
     /* the module: load + C_Initialize + find the key (no network expected before
      * the first signature unless the module lists keys to build its objects) */
-    m = bench_mark_now(emu_log);
+    m = bench_mark_now(o.emu_log);
     if ((dl = dlopen(module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
         fprintf(stderr, "bench_pkcs11: %s\n", dlerror());
         return 1;
@@ -388,24 +383,24 @@ int main(int argc, char **argv)
         die("C_Initialize failed", rv);
     if ((rv = open_key_session(&s, &key)) != CKR_OK)
         die("no slot holds a private key with that label (is DCPKI_CONF set?)", rv);
-    bench_report("p11_init", 1, 1, 0, &m, emu_log);
+    bench_report("p11_init", 1, 1, 0, &m, o.emu_log);
     if (rpub == NULL && (rpub = module_public_key(s, key)) == NULL)
         die("cannot read the key's CKA_MODULUS / CKA_PUBLIC_EXPONENT", CKR_OK);
 
-    m = bench_mark_now(emu_log);
+    m = bench_mark_now(o.emu_log);
     if ((rv = p11_sign_one(s, key, 3, 0, 0, sig, &len)) != CKR_OK)
         die("the first C_Sign failed", rv);
-    bench_report("p11_first", 1, 1, 0, &m, emu_log);
+    bench_report("p11_first", 1, 1, 0, &m, o.emu_log);
     p11->C_CloseSession(s);
 
     /* rounds: local and module alternate, so that both see the same machine load */
-    for (r = 1; r <= rounds; r++) {
+    for (r = 1; r <= o.rounds; r++) {
         if (lkey != NULL)
-            ok &= run_phase("local_1", 4, r, lkey, lpub, n, 1, emu_log);
-        ok &= run_phase("p11_1", 5, r, NULL, rpub, n, 1, emu_log);
+            ok &= run_phase("local_1", 4, r, lkey, lpub, o.n, 1, o.emu_log);
+        ok &= run_phase("p11_1", 5, r, NULL, rpub, o.n, 1, o.emu_log);
         if (lkey != NULL)
-            ok &= run_phase("local_T", 6, r, lkey, lpub, n, threads, emu_log);
-        ok &= run_phase("p11_T", 7, r, NULL, rpub, n, threads, emu_log);
+            ok &= run_phase("local_T", 6, r, lkey, lpub, o.n, o.threads, o.emu_log);
+        ok &= run_phase("p11_T", 7, r, NULL, rpub, o.n, o.threads, o.emu_log);
     }
 
     if ((rv = p11->C_Finalize(NULL)) != CKR_OK) {

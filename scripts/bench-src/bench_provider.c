@@ -199,10 +199,9 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *remote = NULL, *local = NULL, *emu_log = NULL;
-    long n = 500;
-    bench_opts o = { BENCH_PKCS1, NULL, 500, 3, 4 };
-    int threads = 4, rounds = 3, r, i, ok = 1, remote_only = 0;
+    const char *remote = NULL, *local = NULL;
+    bench_opts o = BENCH_OPTS_DEFAULT;
+    int r, i, ok = 1, remote_only = 0;
     EVP_PKEY *lkey = NULL, *rkey, *lpub = NULL, *rpub;
     unsigned char sig[SIG_MAX];
     size_t len;
@@ -223,10 +222,6 @@ int main(int argc, char **argv)
             usage();
     }
     scheme = o.scheme;
-    emu_log = o.emu_log;
-    n = o.n;
-    rounds = o.rounds;
-    threads = o.threads;
     if (remote == NULL || (local == NULL) == !remote_only)
         usage();
     if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
@@ -242,24 +237,24 @@ int main(int argc, char **argv)
             die("the local key cannot sign");
     }
     /* remote key: the load (describe) and the first signature (connection) */
-    m = bench_mark_now(emu_log);
+    m = bench_mark_now(o.emu_log);
     rkey = load_key(remote);
-    bench_report("remote_load", 1, 1, 0, &m, emu_log);
+    bench_report("remote_load", 1, 1, 0, &m, o.emu_log);
     if (rkey == NULL || (rpub = public_copy(rkey)) == NULL)
         die("cannot load the remote key");
-    m = bench_mark_now(emu_log);
+    m = bench_mark_now(o.emu_log);
     if (!sign_one(rkey, 3, 0, 0, sig, &len))
         die("the remote key cannot sign");
-    bench_report("remote_first", 1, 1, 0, &m, emu_log);
+    bench_report("remote_first", 1, 1, 0, &m, o.emu_log);
 
     /* rounds: local and remote alternate, so that both see the same machine load */
-    for (r = 1; r <= rounds; r++) {
+    for (r = 1; r <= o.rounds; r++) {
         if (!remote_only)
-            ok &= run_phase("local_1", 4, r, lkey, lpub, n, 1, emu_log, "local_verify");
-        ok &= run_phase("remote_1", 5, r, rkey, rpub, n, 1, emu_log, NULL);
+            ok &= run_phase("local_1", 4, r, lkey, lpub, o.n, 1, o.emu_log, "local_verify");
+        ok &= run_phase("remote_1", 5, r, rkey, rpub, o.n, 1, o.emu_log, NULL);
         if (!remote_only)
-            ok &= run_phase("local_T", 6, r, lkey, lpub, n, threads, emu_log, NULL);
-        ok &= run_phase("remote_T", 7, r, rkey, rpub, n, threads, emu_log, NULL);
+            ok &= run_phase("local_T", 6, r, lkey, lpub, o.n, o.threads, o.emu_log, NULL);
+        ok &= run_phase("remote_T", 7, r, rkey, rpub, o.n, o.threads, o.emu_log, NULL);
     }
 
     EVP_PKEY_free(lkey);
