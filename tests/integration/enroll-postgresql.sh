@@ -5,8 +5,6 @@
 # database holds no private key in clear; a host without the store key is refused.
 # A private PostgreSQL cluster (initdb in the test's directory, unix socket only).
 source "$(dirname "$0")/lib.sh"
-# waits for the jobs started since the last call (not the emulator and proxy of this test)
-jobs_=(); wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
 start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"

@@ -101,3 +101,8 @@ start_private_emulator() {
 
 # a free TCP port on 127.0.0.1
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_jobs: waits for the background jobs whose pids were added to jobs_ since the
+# last call (not the test's emulator or proxy), whatever their exit status
+jobs_=()
+wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
