@@ -8,7 +8,6 @@ start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
 issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
-serial_of() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }
 
 # a recording proxy in front of the emulator; PROXY_HOLD holds answers back
 plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
@@ -25,7 +24,7 @@ E() { "$DCPKI" --config "$W/px.conf" enroll --profile "$P1" --subject "CN=$1" --
 # 8 processes, one subject, one store: one certificate at the CA, the same in every PFX
 for i in $(seq 8); do E same "$W/same$i.p12" --store "$W/s1" >"$W/same$i.log" 2>&1 & jobs_+=($!); done; wait_jobs
 for i in $(seq 8); do [[ -s $W/same$i.p12 ]] || fail "process $i wrote no PFX: $(cat "$W/same$i.log")"; done
-n=$(for i in $(seq 8); do serial_of "$W/same$i.p12"; done | sort -u | wc -l)
+n=$(for i in $(seq 8); do pfx_serial "$W/same$i.p12"; done | sort -u | wc -l)
 [[ $(issued same) == 1 && $n == 1 ]] || fail "8 concurrent same-subject enrollments: $(issued same) issued at the CA, $n serials in the PFX files"
 pass "8 concurrent enrollments of one subject: 1 certificate at the CA, the same one in all 8 PFX files"
 
@@ -47,7 +46,7 @@ E killed "$W/killed.p12" --store "$W/s2" >"$W/killed2.log" 2>&1 || fail "re-run 
 [[ $(issued killed) == 1 ]] || fail "the re-run issued a second certificate: $(cat "$W/killed2.log")"
 grep -q "found at the CA" "$W/killed2.log" || fail "the re-run does not say it found the certificate: $(cat "$W/killed2.log")"
 norm() { tr a-f A-F | sed 's/^0*//'; }
-[[ $(serial_of "$W/killed.p12" | norm) == $("$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep "CN=killed\b" | awk '{print $1}' | norm) ]] ||
+[[ $(pfx_serial "$W/killed.p12" | norm) == $("$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep "CN=killed\b" | awk '{print $1}' | norm) ]] ||
   fail "the PFX does not hold the certificate the CA issued"
 pass "kill -9 after the CA issued: the re-run found the certificate at the CA, nothing issued twice"
 
@@ -62,7 +61,7 @@ pass "an answer truncated after the CA issued: the re-run found it, 1 certificat
 # a revoke whose answer is lost: the certificate is never re-delivered; the next
 # enrollment asks the CA, marks it revoked and gets a new one
 E revtest "$W/rev.p12" --store "$W/s3" >/dev/null 2>&1 || fail "enroll revtest"
-s=$(serial_of "$W/rev.p12")
+s=$(pfx_serial "$W/rev.p12")
 write_conf "$W/px-short.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "ca.timeout_ms=2000"
 touch "$W/hold.management"
 "$DCPKI" --config "$W/px-short.conf" revoke --serial "$s" --reason superseded --store "$W/s3" >"$W/rev2.log" 2>&1 &&
@@ -71,14 +70,14 @@ rm -f "$W/hold.management"
 "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$s" | grep -q REVOKED || fail "the CA did not revoke"
 grep -qi "may already be revoked" "$W/rev2.log" || fail "the lost revoke does not say the outcome is unknown: $(cat "$W/rev2.log")"
 E revtest "$W/rev2.p12" --store "$W/s3" >"$W/rev3.log" 2>&1 || fail "enroll after the lost revoke: $(cat "$W/rev3.log")"
-s2=$(serial_of "$W/rev2.p12")
+s2=$(pfx_serial "$W/rev2.p12")
 [[ -n $s2 && $s2 != "$s" ]] || fail "the revoked certificate was re-delivered"
 grep -q "was revoked at the CA" "$W/rev3.log" || fail "no note of the revocation: $(cat "$W/rev3.log")"
 pass "lost revoke answer: the next enrollment learnt it at the CA and issued a new certificate"
 
 # the same through dcpki status
 E revtest2 "$W/r2.p12" --store "$W/s3" >/dev/null 2>&1 || fail "enroll revtest2"
-s=$(serial_of "$W/r2.p12")
+s=$(pfx_serial "$W/r2.p12")
 touch "$W/hold.management"
 "$DCPKI" --config "$W/px-short.conf" revoke --serial "$s" --store "$W/s3" >/dev/null 2>&1 || true
 rm -f "$W/hold.management"

@@ -9,7 +9,6 @@ start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
 issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
-serial_of() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
 [[ -x $PGBIN/initdb ]] || fail "PostgreSQL server binaries missing (scripts/deps installs postgresql)"
@@ -33,7 +32,7 @@ E() { local h=$1; shift; XDG_STATE_HOME=$W/state-$h "$DCPKI" --config "$W/host-$
 
 for i in 1 2 3 4; do E a pg-same "$W/a$i.p12" >"$W/a$i.log" 2>&1 & jobs_+=($!); E b pg-same "$W/b$i.p12" >"$W/b$i.log" 2>&1 & jobs_+=($!); done; wait_jobs
 for f in "$W"/a?.p12 "$W"/b?.p12; do [[ -s $f ]] || fail "no PFX $f: $(cat "${f%.p12}.log")"; done
-n=$(for f in "$W"/a?.p12 "$W"/b?.p12; do serial_of "$f"; done | sort -u | wc -l)
+n=$(for f in "$W"/a?.p12 "$W"/b?.p12; do pfx_serial "$f"; done | sort -u | wc -l)
 [[ $(issued pg-same) == 1 && $n == 1 ]] || fail "two hosts, 8 enrollments of one subject: $(issued pg-same) at the CA, $n serials"
 pass "two hosts sharing PostgreSQL, 8 concurrent enrollments of one subject: 1 certificate"
 
@@ -85,5 +84,5 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w -o "-k $PG/sock -c liste
 XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-p.conf" enroll --profile "$P1" --subject CN=pg-down \
   --pfx "$W/down2.p12" --pfx-pass-file "$W/pass" >"$W/down2.log" 2>&1 || fail "the re-run: $(cat "$W/down2.log")"
 [[ $(issued pg-down) == 1 ]] && grep -q "found at the CA" "$W/down2.log" || fail "the re-run: $(issued pg-down) issued; $(cat "$W/down2.log")"
-[[ $(serial_of "$W/down.p12") == $(serial_of "$W/down2.p12") ]] || fail "the re-run delivered another certificate"
+[[ $(pfx_serial "$W/down.p12") == $(pfx_serial "$W/down2.p12") ]] || fail "the re-run delivered another certificate"
 pass "the CA issued while the store was down: delivered, exit 4; the re-run recorded it by a CA search, nothing issued twice"

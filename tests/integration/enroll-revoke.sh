@@ -10,7 +10,7 @@ printf 'pfx-secret\n' >"$W/pass"
 D() { "$DCPKI" --config "$C" "$@"; }
 enroll1() { D enroll --store "$W/store" --profile "$P1" --subject "CN=rev1,E=rev1@contoso.example" --pfx "$1" --pfx-pass-file "$W/pass"; }
 enroll1 "$W/a.p12" 2>/dev/null
-serial=$(plain pkcs12 -in "$W/a.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//')
+serial=$(pfx_serial "$W/a.p12")
 D status --serial "$serial" >"$W/st" || fail "status: $(cat "$W/st")"
 grep -q '^status: *VALID' "$W/st" && grep -q 'common name: rev1' "$W/st" || fail "status before revocation: $(cat "$W/st")"
 
@@ -31,7 +31,7 @@ pass "revoke --reason keyCompromise; status, emulator list and CRL show it revok
 # a revoked certificate is not re-delivered: the same request gets a new certificate
 enroll1 "$W/b.p12" 2>"$W/err"
 grep -q 'was revoked' "$W/err" || fail "no revoked note: $(cat "$W/err")"
-s2=$(plain pkcs12 -in "$W/b.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//')
+s2=$(pfx_serial "$W/b.p12")
 [[ $s2 != "$serial" ]] || fail "the revoked certificate was re-delivered"
 pass "a revoked certificate is never re-delivered"
 

@@ -9,7 +9,8 @@ P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P4=2.16.840.1.113733.1.16.1.2.3.1.1.93127450
 printf 'pfx-secret\n' >"$W/pass"
 pairs_of() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --pairs | grep -i "^$1"; }
-serial_of() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//;s/^0*//'; }
+# the serial as the CA lists it: no leading zeros
+serial_of() { pfx_serial "$1" | sed 's/^0*//'; }
 D() { "$DCPKI" --config "$1" "${@:2}"; }
 
 # default source: the subject's e-mail

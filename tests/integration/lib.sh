@@ -106,3 +106,7 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 # last call (not the test's emulator or proxy), whatever their exit status
 jobs_=()
 wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
+
+# pfx_serial P12 : the serial number (hex, as openssl prints it) of the certificate in a
+# PFX file protected by the password in $W/pass
+pfx_serial() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }

@@ -30,7 +30,7 @@ D policy "$P1" >"$W/policy.out" 2>&1 || fail "policy: $(cat "$W/policy.out")"
 D enroll --store "$W/store" --profile "$P1" --subject "CN=soap-schemas,E=soap-schemas@contoso.example" \
   --san upn:soap-schemas@contoso.example --pfx "$W/a.p12" --pfx-pass-file "$W/pass" >"$W/enroll.out" 2>&1 ||
   fail "enroll: $(cat "$W/enroll.out")"
-serial=$(plain pkcs12 -in "$W/a.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//')
+serial=$(pfx_serial "$W/a.p12")
 D status --serial "$serial" >"$W/status.out" 2>&1 || fail "status: $(cat "$W/status.out")"
 D revoke --store "$W/store" --serial "$serial" --reason superseded --comment "soap-schemas test" >"$W/revoke.out" 2>&1 ||
   fail "revoke: $(cat "$W/revoke.out")"
