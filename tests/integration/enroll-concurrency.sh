@@ -7,7 +7,6 @@ source "$(dirname "$0")/lib.sh"
 start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
-issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
 
 # a recording proxy in front of the emulator; PROXY_HOLD holds answers back
 plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
@@ -67,7 +66,7 @@ touch "$W/hold.management"
 "$DCPKI" --config "$W/px-short.conf" revoke --serial "$s" --reason superseded --store "$W/s3" >"$W/rev2.log" 2>&1 &&
   fail "a revoke without an answer was reported done"
 rm -f "$W/hold.management"
-"$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$s" | grep -q REVOKED || fail "the CA did not revoke"
+revoked_at_ca "$s" || fail "the CA did not revoke"
 grep -qi "may already be revoked" "$W/rev2.log" || fail "the lost revoke does not say the outcome is unknown: $(cat "$W/rev2.log")"
 E revtest "$W/rev2.p12" --store "$W/s3" >"$W/rev3.log" 2>&1 || fail "enroll after the lost revoke: $(cat "$W/rev3.log")"
 s2=$(pfx_serial "$W/rev2.p12")

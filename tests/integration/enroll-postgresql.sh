@@ -8,7 +8,6 @@ source "$(dirname "$0")/lib.sh"
 start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
-issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
 [[ -x $PGBIN/initdb ]] || fail "PostgreSQL server binaries missing (scripts/deps installs postgresql)"

@@ -21,7 +21,7 @@ grep -q '^status: *REVOKED' "$W/st" && grep -q 'KeyCompromise' "$W/st" || fail "
 D --json status --serial "$(tr A-F a-f <<<"$serial")" >"$W/st.json"
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"]=="REVOKED" and d["revoke_reason"]=="KeyCompromise", d' "$W/st.json" ||
   fail "status --json: $(cat "$W/st.json")"
-"$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$serial" | grep -q REVOKED || fail "the emulator does not list it revoked"
+revoked_at_ca "$serial" || fail "the emulator does not list it revoked"
 # the CRL of the issuing CA lists it (fetched over mutual TLS with the RA identity)
 env -u LD_PRELOAD curl -sf --max-time 30 --cacert "$(_emu "$PRIV_STATE" trust)" --cert "$RUN/ra.pem" --key "$RUN/ra.key" \
   "$(_emu "$PRIV_STATE" url)/crl/issuing-ca.crl" -o "$W/crl.der" || fail "CRL download"

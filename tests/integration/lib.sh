@@ -98,6 +98,11 @@ start_private_emulator() {
     "ca.trust=$(_emu "$PRIV_STATE" trust)" "signing.api_key_file=$(_emu "$PRIV_STATE" api_key_file)"
   openssl_cnf_for "$W/priv-openssl.cnf" "$W/priv.conf"
 }
+# At the private emulator: enrolled = how many certificates it issued; issued CN = how
+# many for the subject CN=CN; revoked_at_ca SERIAL = it lists that certificate REVOKED
+enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
+issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
+revoked_at_ca() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$1" | grep -q REVOKED; }
 
 # a free TCP port on 127.0.0.1
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
