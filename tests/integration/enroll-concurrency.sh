@@ -8,14 +8,8 @@ start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
 
-# a recording proxy in front of the emulator; PROXY_HOLD holds answers back
-plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
-PXPORT=$(free_port); mkdir -p "$W/rec"
-PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
-  "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
-_priv_pids+=($!)
-for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
+# a recording proxy in front of the emulator; $W/hold.* hold answers back
+start_soap_proxy "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)"
 write_conf "$W/px.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "signing.url=$PRIV_URL" \
   "signing.api_key_file=$(_emu "$PRIV_STATE" api_key_file)"
 E() { "$DCPKI" --config "$W/px.conf" enroll --profile "$P1" --subject "CN=$1" --pfx "$2" --pfx-pass-file "$W/pass" "${@:3}"; }

@@ -60,13 +60,7 @@ pass "a host with another store key, or none, is refused with a clear error befo
 # the CA issues while the database is down: the certificate is delivered, the exit status
 # says it was not recorded (4), and the same command once the database is back records it
 # by a CA search, without a second certificate
-plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
-PXPORT=$(free_port); mkdir -p "$W/rec"
-PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
-  "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
-_priv_pids+=($!)
-for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
+start_soap_proxy "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)"
 write_conf "$W/host-p.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "store.url=$URL" "store.key_file=$W/store.key"
 touch "$W/hold.enrollment"
 XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-p.conf" enroll --profile "$P1" --subject CN=pg-down \

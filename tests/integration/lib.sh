@@ -115,3 +115,17 @@ wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_
 # pfx_serial P12 : the serial number (hex, as openssl prints it) of the certificate in a
 # PFX file protected by the password in $W/pass
 pfx_serial() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }
+
+# start_soap_proxy UPSTREAM_HOST UPSTREAM_TRUST : a recording proxy (tests/tools/soapproxy.py)
+# in front of an emulator, with the RA identity, recording into $W/rec; answers are held
+# back while $W/hold.<service> exists (PROXY_HOLD). Sets PXPORT; its server certificate is
+# $W/px.pem (what a client's ca.trust names).
+start_soap_proxy() {
+  plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
+  PXPORT=$(free_port); mkdir -p "$W/rec"
+  PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
+    "$1" "$2" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
+  _priv_pids+=($!)
+  for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
+}
