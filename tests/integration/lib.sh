@@ -129,3 +129,18 @@ start_soap_proxy() {
   _priv_pids+=($!)
   for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
 }
+
+# fails_as STATUS PREFIX CMD... : exit status exactly STATUS, nothing on stdout, exactly
+# one line on stderr, starting with PREFIX; sets ERR
+fails_as() {
+  local want=$1 prefix=$2 rc=0; shift 2
+  "$@" >"$W/out" 2>"$W/err" </dev/null || rc=$?
+  [[ $rc == "$want" ]] || fail "expected exit status $want from: $* (got $rc; stderr: $(cat "$W/err"))"
+  [[ ! -s $W/out ]] || fail "expected nothing on stdout from: $*; got: $(cat "$W/out")"
+  [[ $(wc -l <"$W/err") == 1 ]] || fail "expected one line on stderr from: $*; got: $(cat "$W/err")"
+  grep -q "^$prefix" "$W/err" || fail "stderr of $* does not start with '$prefix': $(cat "$W/err")"
+  ERR=$(cat "$W/err")
+}
+# fails1 CMD... : a failure (exit status 1) said in one "dcpki: " line; fails2: a usage error (2)
+fails1() { fails_as 1 'dcpki: ' "$@"; }
+fails2() { fails_as 2 'dcpki: ' "$@"; }
