@@ -79,8 +79,9 @@ with open(out, 'w') as f:
 PY
 }
 
-# openssl_cnf_for OUT DCPKI_CONF : an openssl.cnf loading the provider with that dcpki.conf
-openssl_cnf_for() { "$DCPKI_SRC/tests/integration/emulator-fixture" openssl-cnf "$1" "$2"; }
+# openssl_cnf_for OUT DCPKI_CONF [accept] : an openssl.cnf loading the provider with that
+# dcpki.conf (empty: no dcpki-config); accept: the acceptance check's, no default_properties
+openssl_cnf_for() { "$DCPKI_SRC/tests/integration/emulator-fixture" openssl-cnf "$@"; }
 
 # start_private_emulator [emulator args...] : an emulator of our own on a copy of
 # the shared state (same CAs, keys, API key and RA), for fault injection. Sets
