@@ -646,10 +646,15 @@ def seat_of(pairs, subject, names):
     for name, value in pairs or ():
         if name == "seat_id" and value:
             return value
+    return first_email(subject, names) or first_attr(subject, NameOID.COMMON_NAME) or ""
+
+
+def first_email(subject, names):
+    """The subject's E, else the first SAN rfc822Name, else None."""
     email = first_attr(subject, NameOID.EMAIL_ADDRESS)
     if email is None:
         email = next((n.value for n in names if isinstance(n, x509.RFC822Name)), None)
-    return email or first_attr(subject, NameOID.COMMON_NAME) or ""
+    return email
 
 
 def san_names(cert):
@@ -657,18 +662,6 @@ def san_names(cert):
         return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         return []
-
-
-def cert_email(cert):
-    email = first_attr(cert.subject, NameOID.EMAIL_ADDRESS)
-    if email is None:
-        try:
-            sans = cert.extensions.get_extension_for_class(
-                x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)
-            email = sans[0] if sans else None
-        except x509.ExtensionNotFound:
-            pass
-    return email
 
 
 def cert_of(entry):
@@ -1190,8 +1183,9 @@ class PKIPlatform:
                 st = "EXPIRED"
             cert = cert_of(e)
             cn = first_attr(cert.subject, NameOID.COMMON_NAME)
-            email = cert_email(cert)
-            seat = e.get("seat_id") or seat_of(e.get("pairs"), cert.subject, san_names(cert))
+            names = san_names(cert)
+            email = first_email(cert.subject, names)
+            seat = e.get("seat_id") or seat_of(e.get("pairs"), cert.subject, names)
             # exact matches; serialNumber exactly as the service writes it
             filters = ((text1(got, "seatId"), seat), (text1(got, "accountId"), account),
                        (text1(got, "profileOID"), e.get("profile")),

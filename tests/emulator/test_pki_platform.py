@@ -84,13 +84,17 @@ def enroll(profile, csr_der=None, pairs=(), txid=None, req_type="Issue", pending
                (NS_WST, NS_ENROLL, "".join(parts)))
 
 
-def update_status(serial, op="Revoke", reason=None, txid="t-r"):
-    parts = ["<m:clientTransactionID>%s</m:clientTransactionID>" % txid,
-             "<m:version>1.0</m:version>"]
+def update_status(serial, op="Revoke", reason=None, txid="t-r", seat=None):
+    """updateCertificateStatusRequest for a serial, or (serial None) for a seat"""
+    parts = ["<m:clientTransactionID>%s</m:clientTransactionID>" % txid] if txid else []
+    parts.append("<m:version>1.0</m:version>")
     if reason:
         parts.append("<m:revocationReason>%s</m:revocationReason>" % reason)
-    parts += ["<m:certificateSerialNumber>%s</m:certificateSerialNumber>" % serial,
-              "<m:operationType>%s</m:operationType>" % op]
+    if serial is not None:
+        parts.append("<m:certificateSerialNumber>%s</m:certificateSerialNumber>" % serial)
+    else:
+        parts.append("<m:seatId>%s</m:seatId>" % seat)
+    parts.append("<m:operationType>%s</m:operationType>" % op)
     return env('<m:updateCertificateStatusRequest xmlns:m="%s">%s'
                '</m:updateCertificateStatusRequest>' % (NS_MGMT, "".join(parts)))
 
@@ -607,10 +611,8 @@ class PKIPlatformTest(unittest.TestCase):
         self.assertEqual(line, [serial + "\tcommon_name=seated\tmail_email=seated@contoso.example"
                                 "\tseat_id=seat-4711\tpublish_flag=0"])
         # revoke by seat
-        st, op = self.post("certificateManagementService", env(
-            '<m:updateCertificateStatusRequest xmlns:m="%s"><m:version>1.0</m:version>'
-            '<m:seatId>seat-4711</m:seatId><m:operationType>Revoke</m:operationType>'
-            '</m:updateCertificateStatusRequest>' % NS_MGMT))
+        st, op = self.post("certificateManagementService",
+                           update_status(None, seat="seat-4711", txid=None))
         self.assertEqual((op.find(M + "successCode").text, op.find(M + "revocationCount").text),
                          ("0", "1"))
 

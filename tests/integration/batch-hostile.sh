@@ -8,7 +8,6 @@ start_private_emulator
 C=$W/priv.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
-issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
 mkdir -p "$W/out" "$W/elsewhere"
 ln -s "$W/elsewhere" "$W/out/link"
 {

@@ -22,7 +22,6 @@ P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 write_conf "$W/dcpki.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "profiles.user=$P1"
 CM=$W/cm
 mkdir -p "$CM"/{requests,cas,tmp,local,out}
-enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 
 # ---- a private session bus and certmonger on it
 cat >"$CM/bus.conf" <<EOF

@@ -9,7 +9,6 @@ start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
 write_conf "$W/cm.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "profiles.default=$P1" "profiles.devices=$P2"
-enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 # helper CONF OPERATION [VAR=value...] : runs it, sets OUT and RC
 helper() {
   local conf=$1 op=$2; shift 2

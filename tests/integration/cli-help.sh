@@ -4,16 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 
 # fails2 CMD... : exit status exactly 2 (usage error), no stdout, exactly one stderr line
-# "dcpki: invalid command line: ..."; sets ERR
-fails2() {
-  local rc=0
-  "$@" >"$W/out" 2>"$W/err" </dev/null || rc=$?
-  [[ $rc == 2 ]] || fail "expected exit status 2 from: $* (got $rc; stderr: $(cat "$W/err"))"
-  [[ ! -s $W/out ]] || fail "expected nothing on stdout from: $*; got: $(cat "$W/out")"
-  [[ $(wc -l <"$W/err") == 1 ]] || fail "expected one line on stderr from: $*; got: $(cat "$W/err")"
-  grep -q '^dcpki: invalid command line: ' "$W/err" || fail "stderr of $* does not start with 'dcpki: invalid command line: ': $(cat "$W/err")"
-  ERR=$(cat "$W/err")
-}
+# "dcpki: invalid command line: ..."; sets ERR (lib.sh's fails2, the message more precise)
+fails2() { fails_as 2 'dcpki: invalid command line: ' "$@"; }
 # helps "Usage line" CMD... : exit 0, usage on stdout, nothing on stderr
 helps() {
   local want=$1; shift

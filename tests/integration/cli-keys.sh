@@ -4,15 +4,6 @@
 # API key refused, revoked RA certificate.
 source "$(dirname "$0")/lib.sh"
 
-fails1() {
-  local rc=0
-  "$@" >"$W/out" 2>"$W/err" </dev/null || rc=$?
-  [[ $rc == 1 ]] || fail "expected exit status 1 from: $* (got $rc; stderr: $(cat "$W/err"))"
-  [[ ! -s $W/out ]] || fail "expected nothing on stdout from: $*; got: $(cat "$W/out")"
-  [[ $(wc -l <"$W/err") == 1 ]] || fail "expected one line on stderr from: $*; got: $(cat "$W/err")"
-  grep -q '^dcpki: ' "$W/err" || fail "stderr of $* does not start with 'dcpki: ': $(cat "$W/err")"
-  ERR=$(cat "$W/err")
-}
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$2"; }
 
 # ---- list

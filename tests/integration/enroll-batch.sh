@@ -10,7 +10,6 @@ C=$W/batch.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
 printf 'pfx-secret\n' >"$W/pass"
-enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 n0=$(enrolled)
 cat >"$W/batch" <<B
 # one subject per line, or one JSON object per line

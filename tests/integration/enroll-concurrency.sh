@@ -4,22 +4,12 @@
 # emulator. Concurrent same-subject enrollments; different subjects in parallel; kill -9
 # after the CA issued with the answer held back; a lost revoke answer; the store key.
 source "$(dirname "$0")/lib.sh"
-# waits for the jobs started since the last call (not the emulator and proxy of this test)
-jobs_=(); wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
 start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
-issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
-serial_of() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }
 
-# a recording proxy in front of the emulator; PROXY_HOLD holds answers back
-plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
-PXPORT=$(free_port); mkdir -p "$W/rec"
-PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
-  "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
-_priv_pids+=($!)
-for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
+# a recording proxy in front of the emulator; $W/hold.* hold answers back
+start_soap_proxy "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)"
 write_conf "$W/px.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "signing.url=$PRIV_URL" \
   "signing.api_key_file=$(_emu "$PRIV_STATE" api_key_file)"
 E() { "$DCPKI" --config "$W/px.conf" enroll --profile "$P1" --subject "CN=$1" --pfx "$2" --pfx-pass-file "$W/pass" "${@:3}"; }
@@ -27,7 +17,7 @@ E() { "$DCPKI" --config "$W/px.conf" enroll --profile "$P1" --subject "CN=$1" --
 # 8 processes, one subject, one store: one certificate at the CA, the same in every PFX
 for i in $(seq 8); do E same "$W/same$i.p12" --store "$W/s1" >"$W/same$i.log" 2>&1 & jobs_+=($!); done; wait_jobs
 for i in $(seq 8); do [[ -s $W/same$i.p12 ]] || fail "process $i wrote no PFX: $(cat "$W/same$i.log")"; done
-n=$(for i in $(seq 8); do serial_of "$W/same$i.p12"; done | sort -u | wc -l)
+n=$(for i in $(seq 8); do pfx_serial "$W/same$i.p12"; done | sort -u | wc -l)
 [[ $(issued same) == 1 && $n == 1 ]] || fail "8 concurrent same-subject enrollments: $(issued same) issued at the CA, $n serials in the PFX files"
 pass "8 concurrent enrollments of one subject: 1 certificate at the CA, the same one in all 8 PFX files"
 
@@ -49,7 +39,7 @@ E killed "$W/killed.p12" --store "$W/s2" >"$W/killed2.log" 2>&1 || fail "re-run 
 [[ $(issued killed) == 1 ]] || fail "the re-run issued a second certificate: $(cat "$W/killed2.log")"
 grep -q "found at the CA" "$W/killed2.log" || fail "the re-run does not say it found the certificate: $(cat "$W/killed2.log")"
 norm() { tr a-f A-F | sed 's/^0*//'; }
-[[ $(serial_of "$W/killed.p12" | norm) == $("$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep "CN=killed\b" | awk '{print $1}' | norm) ]] ||
+[[ $(pfx_serial "$W/killed.p12" | norm) == $("$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep "CN=killed\b" | awk '{print $1}' | norm) ]] ||
   fail "the PFX does not hold the certificate the CA issued"
 pass "kill -9 after the CA issued: the re-run found the certificate at the CA, nothing issued twice"
 
@@ -64,23 +54,23 @@ pass "an answer truncated after the CA issued: the re-run found it, 1 certificat
 # a revoke whose answer is lost: the certificate is never re-delivered; the next
 # enrollment asks the CA, marks it revoked and gets a new one
 E revtest "$W/rev.p12" --store "$W/s3" >/dev/null 2>&1 || fail "enroll revtest"
-s=$(serial_of "$W/rev.p12")
+s=$(pfx_serial "$W/rev.p12")
 write_conf "$W/px-short.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "ca.timeout_ms=2000"
 touch "$W/hold.management"
 "$DCPKI" --config "$W/px-short.conf" revoke --serial "$s" --reason superseded --store "$W/s3" >"$W/rev2.log" 2>&1 &&
   fail "a revoke without an answer was reported done"
 rm -f "$W/hold.management"
-"$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$s" | grep -q REVOKED || fail "the CA did not revoke"
+revoked_at_ca "$s" || fail "the CA did not revoke"
 grep -qi "may already be revoked" "$W/rev2.log" || fail "the lost revoke does not say the outcome is unknown: $(cat "$W/rev2.log")"
 E revtest "$W/rev2.p12" --store "$W/s3" >"$W/rev3.log" 2>&1 || fail "enroll after the lost revoke: $(cat "$W/rev3.log")"
-s2=$(serial_of "$W/rev2.p12")
+s2=$(pfx_serial "$W/rev2.p12")
 [[ -n $s2 && $s2 != "$s" ]] || fail "the revoked certificate was re-delivered"
 grep -q "was revoked at the CA" "$W/rev3.log" || fail "no note of the revocation: $(cat "$W/rev3.log")"
 pass "lost revoke answer: the next enrollment learnt it at the CA and issued a new certificate"
 
 # the same through dcpki status
 E revtest2 "$W/r2.p12" --store "$W/s3" >/dev/null 2>&1 || fail "enroll revtest2"
-s=$(serial_of "$W/r2.p12")
+s=$(pfx_serial "$W/r2.p12")
 touch "$W/hold.management"
 "$DCPKI" --config "$W/px-short.conf" revoke --serial "$s" --store "$W/s3" >/dev/null 2>&1 || true
 rm -f "$W/hold.management"

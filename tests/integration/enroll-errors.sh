@@ -12,7 +12,6 @@ P3=2.16.840.1.113733.1.16.1.2.3.1.1.80153305
 TRUST=$(_emu "$PRIV_STATE" trust)
 ST=(--store "$W/store")
 printf 'pfx-secret\n' >"$W/pass"
-enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 pending() { "$EMULATOR" list --state "$PRIV_STATE" --kind pending --count; }
 N0=$(enrolled)
 # refused CONF MESSAGE... args : exit $RC (default 1), each message in the output, no PFX, nothing issued

@@ -9,7 +9,6 @@ P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 P2=2.16.840.1.113733.1.16.1.2.3.1.1.61904612
 D() { "$DCPKI" --config "$C" "$@"; }
 ST=(--store "$W/store")
-enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 p12() { plain pkcs12 -in "$1" -passin file:"$W/pass" "${@:2}"; }
 printf 'pfx-secret\n' >"$W/pass"
 

@@ -3,31 +3,18 @@
 # PostgreSQL store: concurrent enrollments of one subject from both give one
 # certificate at the CA; the other host re-delivers it without a request; the
 # database holds no private key in clear; a host without the store key is refused.
-# A private PostgreSQL cluster (initdb in the test's directory, unix socket only).
+# A private PostgreSQL cluster (lib-pg.sh: its own data directory and Unix socket, no TCP).
 source "$(dirname "$0")/lib.sh"
-# waits for the jobs started since the last call (not the emulator and proxy of this test)
-jobs_=(); wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
 start_private_emulator
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
-issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
-serial_of() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
-[[ -x $PGBIN/initdb ]] || fail "PostgreSQL server binaries missing (scripts/deps installs postgresql)"
-PG=$(mktemp -d /tmp/dcpki-pg.XXXXXX); chmod 711 "$PG"
-mkdir -p "$PG/data" "$PG/sock" "$PG/log"; chown postgres "$PG/data" "$PG/sock" "$PG/log"
-pg_stop() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" stop -m fast >/dev/null 2>&1 || true; rm -rf "$PG"; }
-trap 'pg_stop; _cleanup' EXIT
-runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" -A trust >"$W/initdb.log" 2>&1 || fail "initdb: $(tail -3 "$W/initdb.log")"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w -o "-k $PG/sock -c listen_addresses=''" -l "$PG/log/server.log" start \
-  >/dev/null || fail "PostgreSQL did not start: $(tail -3 "$PG/log/server.log")"
-runuser -u postgres -- psql -q -h "$PG/sock" -d postgres -c "CREATE ROLE dcpki LOGIN" -c "CREATE DATABASE dcpki OWNER dcpki" \
-  >/dev/null || fail "cannot create the database"
-URL="postgresql:///dcpki?host=$PG/sock&user=dcpki"
+source "$(dirname "$0")/lib-pg.sh"
+trap 'pg_cleanup; _cleanup' EXIT
+pg_start
 head -c 32 /dev/urandom >"$W/store.key"; chmod 600 "$W/store.key"
 for h in a b; do
-  write_conf "$W/host-$h.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "store.url=$URL" "store.key_file=$W/store.key"
+  write_conf "$W/host-$h.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "store.url=$PG_URL" "store.key_file=$W/store.key"
   mkdir -p "$W/state-$h"
 done
 E() { local h=$1; shift; XDG_STATE_HOME=$W/state-$h "$DCPKI" --config "$W/host-$h.conf" enroll --profile "$P1" \
@@ -35,7 +22,7 @@ E() { local h=$1; shift; XDG_STATE_HOME=$W/state-$h "$DCPKI" --config "$W/host-$
 
 for i in 1 2 3 4; do E a pg-same "$W/a$i.p12" >"$W/a$i.log" 2>&1 & jobs_+=($!); E b pg-same "$W/b$i.p12" >"$W/b$i.log" 2>&1 & jobs_+=($!); done; wait_jobs
 for f in "$W"/a?.p12 "$W"/b?.p12; do [[ -s $f ]] || fail "no PFX $f: $(cat "${f%.p12}.log")"; done
-n=$(for f in "$W"/a?.p12 "$W"/b?.p12; do serial_of "$f"; done | sort -u | wc -l)
+n=$(for f in "$W"/a?.p12 "$W"/b?.p12; do pfx_serial "$f"; done | sort -u | wc -l)
 [[ $(issued pg-same) == 1 && $n == 1 ]] || fail "two hosts, 8 enrollments of one subject: $(issued pg-same) at the CA, $n serials"
 pass "two hosts sharing PostgreSQL, 8 concurrent enrollments of one subject: 1 certificate"
 
@@ -47,16 +34,16 @@ for i in $(seq 4); do E a "pg-diff-$i" "$W/d$i.p12" >"$W/d$i.log" 2>&1 & jobs_+=
 for i in $(seq 4); do [[ $(issued "pg-diff-$i") == 1 ]] || fail "pg-diff-$i: $(cat "$W/d$i.log")"; done
 pass "different subjects in parallel through PostgreSQL: one certificate each"
 
-runuser -u postgres -- pg_dump -h "$PG/sock" dcpki >"$W/dump.sql" || fail "pg_dump"
+"$PGBIN/pg_dump" -h "$PG_SOCK" -U postgres dcpki >"$W/dump.sql" || fail "pg_dump"
 grep -q "pg-same" "$W/dump.sql" || fail "the dump does not hold the entries (wrong database?)"
 ! grep -q "PRIVATE KEY" "$W/dump.sql" || fail "the database holds a PEM private key"
 pass "pg_dump of the store holds no private key in clear"
 
 head -c 32 /dev/urandom >"$W/other.key"; chmod 600 "$W/other.key"
-write_conf "$W/host-c.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "store.url=$URL" "store.key_file=$W/other.key"
+write_conf "$W/host-c.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "store.url=$PG_URL" "store.key_file=$W/other.key"
 expect_fail "store key" env XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-c.conf" enroll --profile "$P1" \
   --subject CN=pg-same --pfx "$W/c.p12" --pfx-pass-file "$W/pass"
-write_conf "$W/host-d.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "store.url=$URL"
+write_conf "$W/host-d.conf" "ca.host=$PRIV_HOST" "ca.trust=$(_emu "$PRIV_STATE" trust)" "store.url=$PG_URL"
 expect_fail "key_file" "$DCPKI" --config "$W/host-d.conf" enroll --profile "$P1" --subject CN=pg-same --pfx "$W/d.p12" --pfx-pass-file "$W/pass"
 [[ $(issued pg-same) == 1 ]] || fail "a refused host sent a request"
 pass "a host with another store key, or none, is refused with a clear error before any request"
@@ -64,28 +51,21 @@ pass "a host with another store key, or none, is refused with a clear error befo
 # the CA issues while the database is down: the certificate is delivered, the exit status
 # says it was not recorded (4), and the same command once the database is back records it
 # by a CA search, without a second certificate
-plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
-PXPORT=$(free_port); mkdir -p "$W/rec"
-PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
-  "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
-_priv_pids+=($!)
-for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
-write_conf "$W/host-p.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "store.url=$URL" "store.key_file=$W/store.key"
+start_soap_proxy "$PRIV_HOST" "$(_emu "$PRIV_STATE" trust)"
+write_conf "$W/host-p.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem" "store.url=$PG_URL" "store.key_file=$W/store.key"
 touch "$W/hold.enrollment"
 XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-p.conf" enroll --profile "$P1" --subject CN=pg-down \
   --pfx "$W/down.p12" --pfx-pass-file "$W/pass" >"$W/down1.log" 2>&1 & pid=$!
 for _ in $(seq 100); do [[ $(issued pg-down) == 1 ]] && break; sleep 0.1; done
 [[ $(issued pg-down) == 1 ]] || fail "the CA did not issue: $(cat "$W/down1.log")"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w stop -m immediate >/dev/null || fail "cannot stop PostgreSQL"
+pg_down immediate || fail "cannot stop PostgreSQL"
 rm -f "$W/hold.enrollment"
 rc=0; wait $pid || rc=$?
 [[ $rc == 4 ]] || fail "exit status $rc, not 4, when the store could not record the certificate: $(cat "$W/down1.log")"
 grep -q "could not be recorded" "$W/down1.log" && [[ -s $W/down.p12 ]] || fail "not delivered or not said: $(cat "$W/down1.log")"
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -w -o "-k $PG/sock -c listen_addresses=''" -l "$PG/log/server.log" start \
-  >/dev/null || fail "PostgreSQL did not start again"
+pg_up || fail "PostgreSQL did not start again"
 XDG_STATE_HOME=$W/state-a "$DCPKI" --config "$W/host-p.conf" enroll --profile "$P1" --subject CN=pg-down \
   --pfx "$W/down2.p12" --pfx-pass-file "$W/pass" >"$W/down2.log" 2>&1 || fail "the re-run: $(cat "$W/down2.log")"
 [[ $(issued pg-down) == 1 ]] && grep -q "found at the CA" "$W/down2.log" || fail "the re-run: $(issued pg-down) issued; $(cat "$W/down2.log")"
-[[ $(serial_of "$W/down.p12") == $(serial_of "$W/down2.p12") ]] || fail "the re-run delivered another certificate"
+[[ $(pfx_serial "$W/down.p12") == $(pfx_serial "$W/down2.p12") ]] || fail "the re-run delivered another certificate"
 pass "the CA issued while the store was down: delivered, exit 4; the re-run recorded it by a CA search, nothing issued twice"

@@ -10,7 +10,7 @@ printf 'pfx-secret\n' >"$W/pass"
 D() { "$DCPKI" --config "$C" "$@"; }
 enroll1() { D enroll --store "$W/store" --profile "$P1" --subject "CN=rev1,E=rev1@contoso.example" --pfx "$1" --pfx-pass-file "$W/pass"; }
 enroll1 "$W/a.p12" 2>/dev/null
-serial=$(plain pkcs12 -in "$W/a.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//')
+serial=$(pfx_serial "$W/a.p12")
 D status --serial "$serial" >"$W/st" || fail "status: $(cat "$W/st")"
 grep -q '^status: *VALID' "$W/st" && grep -q 'common name: rev1' "$W/st" || fail "status before revocation: $(cat "$W/st")"
 
@@ -21,7 +21,7 @@ grep -q '^status: *REVOKED' "$W/st" && grep -q 'KeyCompromise' "$W/st" || fail "
 D --json status --serial "$(tr A-F a-f <<<"$serial")" >"$W/st.json"
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"]=="REVOKED" and d["revoke_reason"]=="KeyCompromise", d' "$W/st.json" ||
   fail "status --json: $(cat "$W/st.json")"
-"$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$serial" | grep -q REVOKED || fail "the emulator does not list it revoked"
+revoked_at_ca "$serial" || fail "the emulator does not list it revoked"
 # the CRL of the issuing CA lists it (fetched over mutual TLS with the RA identity)
 env -u LD_PRELOAD curl -sf --max-time 30 --cacert "$(_emu "$PRIV_STATE" trust)" --cert "$RUN/ra.pem" --key "$RUN/ra.key" \
   "$(_emu "$PRIV_STATE" url)/crl/issuing-ca.crl" -o "$W/crl.der" || fail "CRL download"
@@ -31,7 +31,7 @@ pass "revoke --reason keyCompromise; status, emulator list and CRL show it revok
 # a revoked certificate is not re-delivered: the same request gets a new certificate
 enroll1 "$W/b.p12" 2>"$W/err"
 grep -q 'was revoked' "$W/err" || fail "no revoked note: $(cat "$W/err")"
-s2=$(plain pkcs12 -in "$W/b.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//')
+s2=$(pfx_serial "$W/b.p12")
 [[ $s2 != "$serial" ]] || fail "the revoked certificate was re-delivered"
 pass "a revoked certificate is never re-delivered"
 

@@ -8,7 +8,6 @@ start_private_emulator
 C=$W/priv.conf
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
-enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 cd "$W"
 
 # ---- HTTP 500 (a SOAP Server fault) from the PKI Platform: the service failed, retry later

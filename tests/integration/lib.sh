@@ -79,8 +79,9 @@ with open(out, 'w') as f:
 PY
 }
 
-# openssl_cnf_for OUT DCPKI_CONF : an openssl.cnf loading the provider with that dcpki.conf
-openssl_cnf_for() { "$DCPKI_SRC/tests/integration/emulator-fixture" openssl-cnf "$1" "$2"; }
+# openssl_cnf_for OUT DCPKI_CONF [accept] : an openssl.cnf loading the provider with that
+# dcpki.conf (empty: no dcpki-config); accept: the acceptance check's, no default_properties
+openssl_cnf_for() { "$DCPKI_SRC/tests/integration/emulator-fixture" openssl-cnf "$@"; }
 
 # start_private_emulator [emulator args...] : an emulator of our own on a copy of
 # the shared state (same CAs, keys, API key and RA), for fault injection. Sets
@@ -98,6 +99,49 @@ start_private_emulator() {
     "ca.trust=$(_emu "$PRIV_STATE" trust)" "signing.api_key_file=$(_emu "$PRIV_STATE" api_key_file)"
   openssl_cnf_for "$W/priv-openssl.cnf" "$W/priv.conf"
 }
+# At the private emulator: enrolled = how many certificates it issued; issued CN = how
+# many for the subject CN=CN; revoked_at_ca SERIAL = it lists that certificate REVOKED
+enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
+issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
+revoked_at_ca() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$1" | grep -q REVOKED; }
 
 # a free TCP port on 127.0.0.1
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_jobs: waits for the background jobs whose pids were added to jobs_ since the
+# last call (not the test's emulator or proxy), whatever their exit status
+jobs_=()
+wait_jobs() { local p; for p in "${jobs_[@]}"; do wait "$p" || true; done; jobs_=(); }
+
+# pfx_serial P12 : the serial number (hex, as openssl prints it) of the certificate in a
+# PFX file protected by the password in $W/pass
+pfx_serial() { plain pkcs12 -in "$1" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//'; }
+
+# start_soap_proxy UPSTREAM_HOST UPSTREAM_TRUST : a recording proxy (tests/tools/soapproxy.py)
+# in front of an emulator, with the RA identity, recording into $W/rec; answers are held
+# back while $W/hold.<service> exists (PROXY_HOLD). Sets PXPORT; its server certificate is
+# $W/px.pem (what a client's ca.trust names).
+start_soap_proxy() {
+  plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
+  PXPORT=$(free_port); mkdir -p "$W/rec"
+  PROXY_HOLD=$W/hold /usr/bin/python3 "$DCPKI_SRC/tests/tools/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" \
+    "$1" "$2" "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
+  _priv_pids+=($!)
+  for _ in $(seq 100); do grep -q listening "$W/proxy.log" 2>/dev/null && break; sleep 0.1; done
+}
+
+# fails_as STATUS PREFIX CMD... : exit status exactly STATUS, nothing on stdout, exactly
+# one line on stderr, starting with PREFIX; sets ERR
+fails_as() {
+  local want=$1 prefix=$2 rc=0; shift 2
+  "$@" >"$W/out" 2>"$W/err" </dev/null || rc=$?
+  [[ $rc == "$want" ]] || fail "expected exit status $want from: $* (got $rc; stderr: $(cat "$W/err"))"
+  [[ ! -s $W/out ]] || fail "expected nothing on stdout from: $*; got: $(cat "$W/out")"
+  [[ $(wc -l <"$W/err") == 1 ]] || fail "expected one line on stderr from: $*; got: $(cat "$W/err")"
+  grep -q "^$prefix" "$W/err" || fail "stderr of $* does not start with '$prefix': $(cat "$W/err")"
+  ERR=$(cat "$W/err")
+}
+# fails1 CMD... : a failure (exit status 1) said in one "dcpki: " line; fails2: a usage error (2)
+fails1() { fails_as 1 'dcpki: ' "$@"; }
+fails2() { fails_as 2 'dcpki: ' "$@"; }

@@ -177,18 +177,5 @@ CNF
 # the shipped configuration (default first, default_properties = ?provider=default)
 suite shipped
 # the acceptance check's configuration: default first, no default_properties
-cat >"$W/accept.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-dcpki = dcpki_sect
-[default_sect]
-activate = 1
-[dcpki_sect]
-module = $PROVIDER_DIR/dcpki.so
-dcpki-config = $RUN/dcpki.conf
-activate = 1
-CNF
+openssl_cnf_for "$W/accept.cnf" "$RUN/dcpki.conf" accept
 OPENSSL_CONF=$W/accept.cnf suite accept

@@ -92,20 +92,7 @@ ordinary() {
 }
 ordinary "$OPENSSL_CONF" shipped
 # the acceptance check's configuration: default first, no default_properties
-cat >accept.cnf <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-[provider_sect]
-default = default_sect
-dcpki = dcpki_sect
-[default_sect]
-activate = 1
-[dcpki_sect]
-module = $PROVIDER_DIR/dcpki.so
-dcpki-config = $RUN/dcpki.conf
-activate = 1
-CNF
+openssl_cnf_for accept.cnf "$RUN/dcpki.conf" accept
 ordinary "$W/accept.cnf" accept
 OPENSSL_CONF=$W/accept.cnf openssl dgst -sha256 -sign dcpki:key=ec-ca -out a.sig accept.cnf || fail "remote key under accept.cnf"
 plain x509 -in cli-ec.pem -pubkey -noout >ec.pub

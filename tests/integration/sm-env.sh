@@ -26,22 +26,7 @@ P12PASS=$P12PASS plain pkcs12 -export -inkey "$RUN/ra.key" -in "$RUN/ra.pem" -na
 chmod 600 ra.p12
 
 # the provider activated without dcpki-config
-cat >sm-openssl.cnf <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-[provider_sect]
-default = default_sect
-dcpki = dcpki_sect
-[default_sect]
-activate = 1
-[dcpki_sect]
-module = $PROVIDER_DIR/dcpki.so
-activate = 1
-[algorithm_sect]
-default_properties = ?provider=default
-CNF
+openssl_cnf_for sm-openssl.cnf ""
 
 # sm [-u VAR]... [VAR=VALUE]... CMD... : CMD with the SM_* variables (less
 # those -u names) and no DCPKI_CONF, so the default path

@@ -11,18 +11,8 @@ T=$DCPKI_SRC/tests/tools
 P1=2.16.840.1.113733.1.16.1.2.3.1.1.47196109
 printf 'pfx-secret\n' >"$W/pass"
 
-# the proxy's TLS server identity (the client trusts it through ca.trust)
-plain req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/px.key" -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 2 -out "$W/px.pem" 2>/dev/null
-mkdir -p "$W/rec"
-PXPORT=$(free_port)
-env -u LD_PRELOAD /usr/bin/python3 "$T/soapproxy.py" "$PXPORT" "$W/px.pem" "$W/px.key" "$EMU_HOST" "$EMU_TRUST" \
-  "$RUN/ra.pem" "$RUN/ra.key" "$W/rec" >"$W/proxy.log" 2>&1 &
-_priv_pids+=($!)
-for _ in $(seq 1 100); do
-  /usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$PXPORT" 2>/dev/null && break
-  sleep 0.1
-done
+# the client trusts the proxy's TLS server identity through ca.trust
+start_soap_proxy "$EMU_HOST" "$EMU_TRUST"
 write_conf "$W/px.conf" "ca.host=127.0.0.1:$PXPORT" "ca.trust=$W/px.pem"
 D() { "$DCPKI" --config "$W/px.conf" "$@"; }
 
@@ -30,7 +20,7 @@ D policy "$P1" >"$W/policy.out" 2>&1 || fail "policy: $(cat "$W/policy.out")"
 D enroll --store "$W/store" --profile "$P1" --subject "CN=soap-schemas,E=soap-schemas@contoso.example" \
   --san upn:soap-schemas@contoso.example --pfx "$W/a.p12" --pfx-pass-file "$W/pass" >"$W/enroll.out" 2>&1 ||
   fail "enroll: $(cat "$W/enroll.out")"
-serial=$(plain pkcs12 -in "$W/a.p12" -passin file:"$W/pass" -nokeys -clcerts | plain x509 -noout -serial | sed 's/.*=//')
+serial=$(pfx_serial "$W/a.p12")
 D status --serial "$serial" >"$W/status.out" 2>&1 || fail "status: $(cat "$W/status.out")"
 D revoke --store "$W/store" --serial "$serial" --reason superseded --comment "soap-schemas test" >"$W/revoke.out" 2>&1 ||
   fail "revoke: $(cat "$W/revoke.out")"
