@@ -100,22 +100,32 @@ dcpki_code dcpki_pki_post(dcpki_transport *t, const char *ca_host, dcpki_pki_ser
                        resp_len, err);
 }
 
+/* getPolicies for n_oids profile OIDs (0: every policy): the answer (free()). */
+static dcpki_code get_policies(dcpki_transport *t, const char *ca_host, const char *const *oids,
+                               size_t n_oids, char **resp, size_t *rlen, dcpki_err *err)
+{
+    char txid[DCPKI_PKI_TXID_MAX + 1];
+    char *body = NULL;
+    size_t len = 0;
+    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_build_get_policies(txid, oids, n_oids, &body, &len, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, resp, rlen, err);
+    free(body);
+    return rc;
+}
+
 dcpki_code dcpki_pki_get_policy(dcpki_transport *t, const char *ca_host, const char *profile_oid,
                                 dcpki_policy **out, dcpki_err *err)
 {
     *out = NULL;
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    char *body = NULL, *resp = NULL;
-    size_t len = 0, rlen = 0;
+    char *resp = NULL;
+    size_t rlen = 0;
     const char *oids[] = {profile_oid};
-    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_build_get_policies(txid, oids, profile_oid ? 1 : 0, &body, &len, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, &resp, &rlen, err);
+    dcpki_code rc = get_policies(t, ca_host, oids, profile_oid ? 1 : 0, &resp, &rlen, err);
     if (rc == DCPKI_OK)
         rc = dcpki_pki_parse_policies(resp, rlen, profile_oid, out, err);
-    free(body);
     free(resp);
     return rc;
 }
@@ -125,17 +135,11 @@ dcpki_code dcpki_pki_get_all_policies(dcpki_transport *t, const char *ca_host, d
 {
     *out = NULL;
     *n_out = 0;
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    char *body = NULL, *resp = NULL;
-    size_t len = 0, rlen = 0;
-    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_build_get_policies(txid, NULL, 0, &body, &len, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, &resp, &rlen, err);
+    char *resp = NULL;
+    size_t rlen = 0;
+    dcpki_code rc = get_policies(t, ca_host, NULL, 0, &resp, &rlen, err);
     if (rc == DCPKI_OK)
         rc = dcpki_pki_parse_all_policies(resp, rlen, out, n_out, err);
-    free(body);
     free(resp);
     return rc;
 }
