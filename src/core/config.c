@@ -990,12 +990,8 @@ dcpki_code dcpki_config_read_pin(const dcpki_config *cfg, char **out, dcpki_err 
         else if (len == 0)
             rc = dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
                                "[pkcs11] pin_file %s is empty: write the PIN on its first line", path);
-        if (rc == DCPKI_OK && !(*out = malloc(len + 1)))
+        if (rc == DCPKI_OK && !(*out = dcpki_secret_strndup(buf, len)))
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", path);
-        if (rc == DCPKI_OK) {
-            memcpy(*out, buf, len);
-            (*out)[len] = '\0';
-        }
     }
     OPENSSL_cleanse(buf, sizeof(buf));
     return rc;

@@ -613,7 +613,7 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
     if (cfg->ra.pkcs12_password) {
-        if (!(pass = strdup(cfg->ra.pkcs12_password))) {
+        if (!(pass = dcpki_secret_strdup(cfg->ra.pkcs12_password))) {
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", pass_from);
             goto out;
         }
