@@ -77,9 +77,9 @@ struct handle {
     enum method method;
     char *custom;              /* CUSTOMREQUEST for M_OTHER */
     char *url;                 /* CURLOPT_URL */
-    char **hdr;                /* the header lines of hdrs, NULL-terminated */
-    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER: nodes, lines and hdr all live in */
-    void *hdrblk;              /* one block of secret memory (the x-api-key line is a secret) */
+    char **hdr;                /* the header lines set, NULL-terminated */
+    void *hdrblk;              /* CURLOPT_HTTPHEADER's list: its nodes, lines and hdr all live in
+                                * this one block of secret memory (the x-api-key line is a secret) */
     long timeout_ms;           /* CURLOPT_TIMEOUT_MS and CONNECTTIMEOUT_MS */
     long maxconn;              /* CURLOPT_MAXCONNECTS */
 };
@@ -675,7 +675,6 @@ static void forget_settings(struct handle *hd)
 {
     dcpki_secret_release(hd->hdrblk);
     hd->hdrblk = NULL;
-    hd->hdrs = NULL;
     hd->hdr = NULL;
     free(hd->url);
     hd->url = NULL;
@@ -778,7 +777,6 @@ static CURLcode set_headers(struct handle *hd, const char *const *want)
     }
     dcpki_secret_release(hd->hdrblk);
     hd->hdrblk = blk;
-    hd->hdrs = list;
     hd->hdr = copy;
     return CURLE_OK;
 }
