@@ -447,19 +447,6 @@ void dcpki_transport_free(dcpki_transport *t)
     free(t);
 }
 
-static void handle_free(struct handle *hd)
-{
-    if (!hd)
-        return;
-    if (hd->h)
-        curl_easy_cleanup(hd->h);
-    dcpki_secret_release(hd->hdrblk);
-    free(hd->url);
-    free(hd->custom);
-    free(hd->x.body);
-    free(hd);
-}
-
 /* Called with t->lock held, in a process that is not the one that made t. */
 static void after_fork(struct dcpki_transport *t)
 {
@@ -684,6 +671,17 @@ static void forget_settings(struct handle *hd)
     hd->timeout_ms = 0;
     hd->maxconn = 0;
     hd->share = NULL;
+}
+
+static void handle_free(struct handle *hd)
+{
+    if (!hd)
+        return;
+    if (hd->h)
+        curl_easy_cleanup(hd->h);
+    forget_settings(hd);
+    free(hd->x.body);
+    free(hd);
 }
 
 /* Everything that stays the same for every request of this transport. */
