@@ -660,28 +660,23 @@ dcpki_code dcpki_config_parse(const char *text, size_t len, const char *name, dc
 
 /* ---- the SM_* environment of DigiCert KeyLocker / Software Trust Manager ---- */
 
-static const char *const origin_file[DCPKI_CI__COUNT] = {
-    [DCPKI_CI_SIGNING_URL] = "[signing] url",
-    [DCPKI_CI_API_KEY] = "[signing] api_key_file",
-    [DCPKI_CI_RA_PKCS12] = "[ra] pkcs12",
-    [DCPKI_CI_RA_PKCS12_PASSWORD] = "[ra] pkcs12_password_file",
-    [DCPKI_CI_CA_TIMEOUT] = "[ca] timeout_ms",
-    [DCPKI_CI_CA_TRUST] = "[ca] trust",
-};
-static const char *const origin_env[DCPKI_CI__COUNT] = {
-    [DCPKI_CI_SIGNING_URL] = "SM_HOST",
-    [DCPKI_CI_API_KEY] = "SM_API_KEY",
-    [DCPKI_CI_RA_PKCS12] = "SM_CLIENT_CERT_FILE",
-    [DCPKI_CI_RA_PKCS12_PASSWORD] = "SM_CLIENT_CERT_PASSWORD",
-    [DCPKI_CI_CA_TIMEOUT] = "SM_CONN_TIMEOUT",
-    [DCPKI_CI_CA_TRUST] = "SM_CA_FILE",
+/* each item's dcpki.conf key and SM_* variable */
+static const struct {
+    const char *file, *env;
+} origin[DCPKI_CI__COUNT] = {
+    [DCPKI_CI_SIGNING_URL] = { "[signing] url", "SM_HOST" },
+    [DCPKI_CI_API_KEY] = { "[signing] api_key_file", "SM_API_KEY" },
+    [DCPKI_CI_RA_PKCS12] = { "[ra] pkcs12", "SM_CLIENT_CERT_FILE" },
+    [DCPKI_CI_RA_PKCS12_PASSWORD] = { "[ra] pkcs12_password_file", "SM_CLIENT_CERT_PASSWORD" },
+    [DCPKI_CI_CA_TIMEOUT] = { "[ca] timeout_ms", "SM_CONN_TIMEOUT" },
+    [DCPKI_CI_CA_TRUST] = { "[ca] trust", "SM_CA_FILE" },
 };
 
 const char *dcpki_config_origin(const dcpki_config *cfg, dcpki_config_item item)
 {
     if ((unsigned)item >= DCPKI_CI__COUNT)
         return "?";
-    return cfg && (cfg->from_env & (1u << item)) ? origin_env[item] : origin_file[item];
+    return cfg && (cfg->from_env & (1u << item)) ? origin[item].env : origin[item].file;
 }
 
 int dcpki_config_has_api_key(const dcpki_config *cfg)
@@ -693,7 +688,7 @@ int dcpki_config_has_api_key(const dcpki_config *cfg)
  * credentials or trust. Empty counts as unset. */
 static const char *sm_env(dcpki_config_item item)
 {
-    const char *v = secure_getenv(origin_env[item]);
+    const char *v = secure_getenv(origin[item].env);
     return v && *v ? v : NULL;
 }
 
@@ -701,7 +696,7 @@ static dcpki_code env_set(dcpki_config *cfg, dcpki_config_item item, char **slot
 {
     char *d = strdup(v);
     if (!d)
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", origin_env[item]);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", origin[item].env);
     free(*slot);
     *slot = d;
     cfg->from_env |= 1u << item;
@@ -857,7 +852,7 @@ dcpki_code dcpki_config_load(const char *path, dcpki_config **out, dcpki_err *er
         for (int i = 0; i < DCPKI_CI__COUNT; i++)
             if ((*out)->from_env & (1u << i))
                 snprintf(used + strlen(used), sizeof(used) - strlen(used), "%s%s", used[0] ? ", " : "",
-                         origin_env[i]);
+                         origin[i].env);
         DCPKI_DEBUG("config: %s: the keys it leaves unset are taken from %s", path, used);
     }
     return rc;
@@ -995,12 +990,8 @@ dcpki_code dcpki_config_read_pin(const dcpki_config *cfg, char **out, dcpki_err 
         else if (len == 0)
             rc = dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
                                "[pkcs11] pin_file %s is empty: write the PIN on its first line", path);
-        if (rc == DCPKI_OK && !(*out = malloc(len + 1)))
+        if (rc == DCPKI_OK && !(*out = dcpki_secret_strndup(buf, len)))
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", path);
-        if (rc == DCPKI_OK) {
-            memcpy(*out, buf, len);
-            (*out)[len] = '\0';
-        }
     }
     OPENSSL_cleanse(buf, sizeof(buf));
     return rc;

@@ -187,8 +187,3 @@ dcpki_transport *dcpki_ctx_transport_if_made(dcpki_ctx *c)
     pthread_mutex_unlock(&c->lock);
     return t;
 }
-
-OSSL_LIB_CTX *dcpki_ctx_libctx(const dcpki_ctx *c)
-{
-    return c->libctx;
-}

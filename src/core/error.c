@@ -124,12 +124,13 @@ const char *dcpki_code_id(dcpki_code c) { return lookup(c)->id; }
 const char *dcpki_code_sentence(dcpki_code c) { return lookup(c)->sentence; }
 const char *dcpki_code_remedy(dcpki_code c) { return lookup(c)->remedy; }
 
-/* Length of the valid UTF-8 sequence (RFC 3629 §4) at p (n bytes left) that
- * is not a C1 control (U+0080..U+009F), else 0. */
-static size_t utf8_printable(const unsigned char *p, size_t n)
+/* Length of the valid UTF-8 sequence (RFC 3629 §4) at p that is not a C1
+ * control (U+0080..U+009F), else 0. A sequence cut by the string's NUL fails
+ * at the NUL, which is no continuation byte. */
+static size_t utf8_printable(const unsigned char *p)
 {
     size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || len > n || p[0] > 0xf4)
+    if (len == 0 || p[0] > 0xf4)
         return 0;
     for (size_t i = 1; i < len; i++)
         if ((p[i] & 0xc0) != 0x80)
@@ -147,11 +148,11 @@ const char *dcpki_escape(const char *in, char *out, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)(in ? in : "");
-    size_t o = 0, left = strlen((const char *)p);
+    size_t o = 0;
     if (n == 0)
         return out;
     while (*p && o + 1 < n) {
-        size_t u = *p >= 0x80 ? utf8_printable(p, left) : 0;
+        size_t u = *p >= 0x80 ? utf8_printable(p) : 0;
         char esc[5];
         size_t el = 0;
         if (u) {
@@ -160,7 +161,6 @@ const char *dcpki_escape(const char *in, char *out, size_t n)
             memcpy(out + o, p, u);
             o += u;
             p += u;
-            left -= u;
             continue;
         }
         if (*p == '\n' || *p == '\r' || *p == '\t') {
@@ -179,7 +179,6 @@ const char *dcpki_escape(const char *in, char *out, size_t n)
         memcpy(out + o, esc, el);
         o += el;
         p++;
-        left--;
     }
     out[o] = '\0';
     return out;

@@ -591,8 +591,7 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
     const char *path = cfg->ra.pkcs12;
     /* "[ra] pkcs12" or "SM_CLIENT_CERT_FILE", and the same for the password */
     const char *from = dcpki_config_origin(cfg, DCPKI_CI_RA_PKCS12);
-    const char *pass_from = cfg->ra.pkcs12_password ? dcpki_config_origin(cfg, DCPKI_CI_RA_PKCS12_PASSWORD)
-                                                    : "[ra] pkcs12_password_file";
+    const char *pass_from = dcpki_config_origin(cfg, DCPKI_CI_RA_PKCS12_PASSWORD);
     /* what to set when the file needs a password and none was given */
     const char *pass_set = (cfg->from_env & (1u << DCPKI_CI_RA_PKCS12)) ? "SM_CLIENT_CERT_PASSWORD"
                                                                           : "[ra] pkcs12_password_file";
@@ -613,7 +612,7 @@ static dcpki_code load_pkcs12(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcp
     X509 *cert = NULL;
     STACK_OF(X509) *ca = NULL;
     if (cfg->ra.pkcs12_password) {
-        if (!(pass = strdup(cfg->ra.pkcs12_password))) {
+        if (!(pass = dcpki_secret_strdup(cfg->ra.pkcs12_password))) {
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading %s", pass_from);
             goto out;
         }

@@ -100,22 +100,32 @@ dcpki_code dcpki_pki_post(dcpki_transport *t, const char *ca_host, dcpki_pki_ser
                        resp_len, err);
 }
 
+/* getPolicies for n_oids profile OIDs (0: every policy): the answer (free()). */
+static dcpki_code get_policies(dcpki_transport *t, const char *ca_host, const char *const *oids,
+                               size_t n_oids, char **resp, size_t *rlen, dcpki_err *err)
+{
+    char txid[DCPKI_PKI_TXID_MAX + 1];
+    char *body = NULL;
+    size_t len = 0;
+    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_build_get_policies(txid, oids, n_oids, &body, &len, err);
+    if (rc == DCPKI_OK)
+        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, resp, rlen, err);
+    free(body);
+    return rc;
+}
+
 dcpki_code dcpki_pki_get_policy(dcpki_transport *t, const char *ca_host, const char *profile_oid,
                                 dcpki_policy **out, dcpki_err *err)
 {
     *out = NULL;
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    char *body = NULL, *resp = NULL;
-    size_t len = 0, rlen = 0;
+    char *resp = NULL;
+    size_t rlen = 0;
     const char *oids[] = {profile_oid};
-    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_build_get_policies(txid, oids, profile_oid ? 1 : 0, &body, &len, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, &resp, &rlen, err);
+    dcpki_code rc = get_policies(t, ca_host, oids, profile_oid ? 1 : 0, &resp, &rlen, err);
     if (rc == DCPKI_OK)
         rc = dcpki_pki_parse_policies(resp, rlen, profile_oid, out, err);
-    free(body);
     free(resp);
     return rc;
 }
@@ -125,17 +135,11 @@ dcpki_code dcpki_pki_get_all_policies(dcpki_transport *t, const char *ca_host, d
 {
     *out = NULL;
     *n_out = 0;
-    char txid[DCPKI_PKI_TXID_MAX + 1];
-    char *body = NULL, *resp = NULL;
-    size_t len = 0, rlen = 0;
-    dcpki_code rc = dcpki_pki_new_txid(txid, sizeof(txid), err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_build_get_policies(txid, NULL, 0, &body, &len, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_pki_post(t, ca_host, DCPKI_PKI_POLICY, body, len, 1, &resp, &rlen, err);
+    char *resp = NULL;
+    size_t rlen = 0;
+    dcpki_code rc = get_policies(t, ca_host, NULL, 0, &resp, &rlen, err);
     if (rc == DCPKI_OK)
         rc = dcpki_pki_parse_all_policies(resp, rlen, out, n_out, err);
-    free(body);
     free(resp);
     return rc;
 }
@@ -168,6 +172,18 @@ static int says_not_found(const char *s)
            dcpki_contains_ci(s, "unknown serial") || dcpki_contains_ci(s, "no certificate");
 }
 
+/* The two forms a serial is sent in: the normal one first, the DER one when
+ * the service does not know the first (norm and der: DCPKI_SERIAL_BUF). */
+static dcpki_code serial_forms(const char *in, char *norm, char *der, dcpki_err *err)
+{
+    if (dcpki_serial_normalise(in, norm, DCPKI_SERIAL_BUF) != 0 ||
+        dcpki_serial_der_form(norm, der, DCPKI_SERIAL_BUF) != 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
+                             "serial number \"%.80s\" is not hex (at most %d digits; ':' and blanks "
+                             "between them are ignored)", in ? in : "", DCPKI_SERIAL_MAX);
+    return DCPKI_OK;
+}
+
 static dcpki_code update_status_once(dcpki_transport *t, const char *ca_host, const char *txid,
                                      const char *serial, const char *operation, const char *reason,
                                      const char *comment, dcpki_pki_status_result *res,
@@ -196,12 +212,10 @@ dcpki_code dcpki_pki_update_status(dcpki_transport *t, const char *ca_host, cons
     dcpki_pki_status_result *res = out ? out : &local;
     memset(res, 0, sizeof(*res));
     char norm[DCPKI_SERIAL_BUF], der[DCPKI_SERIAL_BUF];
-    if (dcpki_serial_normalise(serial_hex, norm, sizeof norm) != 0 ||
-        dcpki_serial_der_form(serial_hex, der, sizeof der) != 0)
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
-                             "serial number \"%.80s\" is not hex (at most %d digits; ':' and blanks "
-                             "between them are ignored)", serial_hex ? serial_hex : "", DCPKI_SERIAL_MAX);
-    dcpki_code rc = update_status_once(t, ca_host, txid, norm, operation, reason, comment, res, err);
+    dcpki_code rc = serial_forms(serial_hex, norm, der, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    rc = update_status_once(t, ca_host, txid, norm, operation, reason, comment, res, err);
     int unknown = (rc == DCPKI_OK && res->success_code < 0 && says_not_found(res->success_msg)) ||
                   (rc == DCPKI_E_CA_REFUSED && err != NULL && says_not_found(err->detail));
     const char *sent = norm;
@@ -277,14 +291,12 @@ dcpki_code dcpki_pki_search(dcpki_transport *t, const char *ca_host,
     if (f->serial_hex == NULL)
         return search_once(t, ca_host, f, out, err);
     char norm[DCPKI_SERIAL_BUF], der[DCPKI_SERIAL_BUF];
-    if (dcpki_serial_normalise(f->serial_hex, norm, sizeof norm) != 0 ||
-        dcpki_serial_der_form(f->serial_hex, der, sizeof der) != 0)
-        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
-                             "serial number \"%.80s\" is not hex (at most %d digits; ':' and blanks "
-                             "between them are ignored)", f->serial_hex, DCPKI_SERIAL_MAX);
+    dcpki_code rc = serial_forms(f->serial_hex, norm, der, err);
+    if (rc != DCPKI_OK)
+        return rc;
     dcpki_pki_search_filter g = *f;
     g.serial_hex = norm;
-    dcpki_code rc = search_once(t, ca_host, &g, out, err);
+    rc = search_once(t, ca_host, &g, out, err);
     if (rc == DCPKI_OK && out->n == 0 && out->count == 0 && strcmp(norm, der) != 0) {
         DCPKI_DEBUG("pki-ws: no certificate with serial %s; trying the DER form %s", norm, der);
         dcpki_pki_search_result_clear(out);

@@ -1140,23 +1140,37 @@ static const char *policy_oid(xmlNodePtr policy, const oid_map *oids)
     return o != NULL && nonempty(o->value) ? o->value : NULL;
 }
 
+/* A getPoliciesResponse opened: the document (xmlFreeDoc), its response, the
+ * OID map (oid_map_free) and <policies>; nothing to free on failure. what
+ * names the work when memory runs out. */
+static dcpki_code open_policies(const char *xml, size_t len, const char *what, xmlDocPtr *d,
+                                xmlNodePtr *resp, oid_map *oids, xmlNodePtr *pols, dcpki_err *err)
+{
+    const char *ns = DCPKI_NS_VS_POLICY;
+    dcpki_code rc = open_response(xml, len, ns, "getPoliciesResponse", d, resp, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    if (load_oids(*resp, oids) != 0) {
+        oid_map_free(oids);
+        xmlFreeDoc(*d);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "%s", what);
+    }
+    *pols = kid(kid(*resp, ns, "response"), ns, "policies");
+    return DCPKI_OK;
+}
+
 dcpki_code dcpki_pki_parse_policies(const char *xml, size_t len, const char *profile_oid,
                                     dcpki_policy **out, dcpki_err *err)
 {
     *out = NULL;
     xmlDocPtr d;
-    xmlNodePtr resp;
-    dcpki_code rc = open_response(xml, len, DCPKI_NS_VS_POLICY, "getPoliciesResponse", &d, &resp, err);
+    xmlNodePtr resp, pols;
+    oid_map oids = {0};
+    dcpki_code rc = open_policies(xml, len, "reading the policy", &d, &resp, &oids, &pols, err);
     if (rc != DCPKI_OK)
         return rc;
     const char *ns = DCPKI_NS_VS_POLICY;
-    oid_map oids = {0};
     dcpki_policy *pol = NULL;
-    if (load_oids(resp, &oids) != 0) {
-        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the policy");
-        goto done;
-    }
-    xmlNodePtr pols = kid(kid(resp, ns, "response"), ns, "policies");
     xmlNodePtr found = NULL;
     const char *found_oid = NULL;
     size_t seen = 0;
@@ -1203,19 +1217,14 @@ dcpki_code dcpki_pki_parse_all_policies(const char *xml, size_t len, dcpki_polic
     *out = NULL;
     *n_out = 0;
     xmlDocPtr d;
-    xmlNodePtr resp;
-    dcpki_code rc = open_response(xml, len, DCPKI_NS_VS_POLICY, "getPoliciesResponse", &d, &resp, err);
+    xmlNodePtr resp, pols;
+    oid_map oids = {0};
+    dcpki_code rc = open_policies(xml, len, "reading the policies", &d, &resp, &oids, &pols, err);
     if (rc != DCPKI_OK)
         return rc;
     const char *ns = DCPKI_NS_VS_POLICY;
-    oid_map oids = {0};
     dcpki_policy **v = NULL;
     size_t n = 0;
-    if (load_oids(resp, &oids) != 0) {
-        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the policies");
-        goto done;
-    }
-    xmlNodePtr pols = kid(kid(resp, ns, "response"), ns, "policies");
     for (xmlNodePtr p = kid(pols, ns, "policy"); p != NULL && rc == DCPKI_OK;
          p = next_kid(p, ns, "policy")) {
         const char *oid = policy_oid(p, &oids);
@@ -1236,7 +1245,6 @@ dcpki_code dcpki_pki_parse_all_policies(const char *xml, size_t len, dcpki_polic
         rc = dcpki_err_set(err, DCPKI_E_PROFILE_UNKNOWN,
                            "the policy service's answer holds no certificate profile for this RA: "
                            "ask DigiCert to assign a profile to the RA certificate");
-done:
     oid_map_free(&oids);
     xmlFreeDoc(d);
     if (rc != DCPKI_OK) {

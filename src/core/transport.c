@@ -77,9 +77,9 @@ struct handle {
     enum method method;
     char *custom;              /* CUSTOMREQUEST for M_OTHER */
     char *url;                 /* CURLOPT_URL */
-    char **hdr;                /* the header lines of hdrs, NULL-terminated */
-    struct curl_slist *hdrs;   /* CURLOPT_HTTPHEADER: nodes, lines and hdr all live in */
-    void *hdrblk;              /* one block of secret memory (the x-api-key line is a secret) */
+    char **hdr;                /* the header lines set, NULL-terminated */
+    void *hdrblk;              /* CURLOPT_HTTPHEADER's list: its nodes, lines and hdr all live in
+                                * this one block of secret memory (the x-api-key line is a secret) */
     long timeout_ms;           /* CURLOPT_TIMEOUT_MS and CONNECTTIMEOUT_MS */
     long maxconn;              /* CURLOPT_MAXCONNECTS */
 };
@@ -447,19 +447,6 @@ void dcpki_transport_free(dcpki_transport *t)
     free(t);
 }
 
-static void handle_free(struct handle *hd)
-{
-    if (!hd)
-        return;
-    if (hd->h)
-        curl_easy_cleanup(hd->h);
-    dcpki_secret_release(hd->hdrblk);
-    free(hd->url);
-    free(hd->custom);
-    free(hd->x.body);
-    free(hd);
-}
-
 /* Called with t->lock held, in a process that is not the one that made t. */
 static void after_fork(struct dcpki_transport *t)
 {
@@ -675,7 +662,6 @@ static void forget_settings(struct handle *hd)
 {
     dcpki_secret_release(hd->hdrblk);
     hd->hdrblk = NULL;
-    hd->hdrs = NULL;
     hd->hdr = NULL;
     free(hd->url);
     hd->url = NULL;
@@ -685,6 +671,17 @@ static void forget_settings(struct handle *hd)
     hd->timeout_ms = 0;
     hd->maxconn = 0;
     hd->share = NULL;
+}
+
+static void handle_free(struct handle *hd)
+{
+    if (!hd)
+        return;
+    if (hd->h)
+        curl_easy_cleanup(hd->h);
+    forget_settings(hd);
+    free(hd->x.body);
+    free(hd);
 }
 
 /* Everything that stays the same for every request of this transport. */
@@ -778,7 +775,6 @@ static CURLcode set_headers(struct handle *hd, const char *const *want)
     }
     dcpki_secret_release(hd->hdrblk);
     hd->hdrblk = blk;
-    hd->hdrs = list;
     hd->hdr = copy;
     return CURLE_OK;
 }

@@ -60,5 +60,4 @@ dcpki_code dcpki_ctx_prepare(dcpki_ctx *c, dcpki_need need, dcpki_err *err);
 
 /* The transport if it was made, else NULL (statistics; makes nothing). */
 dcpki_transport *dcpki_ctx_transport_if_made(dcpki_ctx *c);
-OSSL_LIB_CTX *dcpki_ctx_libctx(const dcpki_ctx *c);
 #endif
