@@ -27,9 +27,6 @@ typedef struct enroll_model {
     char **csr_sans;
     size_t n_csr_sans;
     EVP_PKEY *csr_pub;              /* borrowed from the CSR */
-    dcpki_subject *parsed;          /* the subject, parsed */
-    const char *cn;                 /* in parsed */
-    const char *email;              /* in parsed: E, else a CN that is an e-mail */
     dcpki_store_entry entry;        /* id, host, profile, normalised subject and SANs */
 } enroll_model;
 
