@@ -52,11 +52,11 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
     if (rc != DCPKI_OK)
         return rc;
     unsigned char tp[DCPKI_THUMBPRINT_LEN];
+    char tph[41];
     dcpki_identity_thumbprint(id, tp);
+    dcpki_thumbprint_format(tp, tph);
     char origin[160];
-    size_t ol = (size_t)snprintf(origin, sizeof origin, "ra:");
-    for (size_t i = 0; i < DCPKI_THUMBPRINT_LEN; i++)
-        ol += (size_t)snprintf(origin + ol, sizeof origin - ol, "%02X", tp[i]);
+    size_t ol = (size_t)snprintf(origin, sizeof origin, "ra:%s", tph);
     snprintf(origin + ol, sizeof origin - ol, ";generated");
 
     m->subject = rq->subject;
