@@ -52,11 +52,11 @@ void dcpki_enroller_set_store(dcpki_enroller *e, dcpki_store *store)
     e->store = store;
 }
 
-dcpki_code enroll_need_store(dcpki_enroller *e, dcpki_err *err)
+dcpki_code enroll_begin(dcpki_enroller *e, const char **host, dcpki_err *err)
 {
     if (e->store == NULL)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the enrollment engine was given no store");
-    return DCPKI_OK;
+    return dcpki_enroll_ca_host(e, host, err);
 }
 
 void dcpki_enroller_set_notice(dcpki_enroller *e, dcpki_enroll_notice_fn fn, void *arg)
@@ -320,9 +320,7 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
 {
     memset(res, 0, sizeof(*res));
     const char *host;
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc != DCPKI_OK)
         return rc;
     enroll_model m;
@@ -526,9 +524,7 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
     memset(res, 0, sizeof(*res));
     const char *host;
     dcpki_transport *t;
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc != DCPKI_OK)
         return rc;
     dcpki_store_entry ent;

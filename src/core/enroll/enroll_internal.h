@@ -34,8 +34,9 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
                              enroll_model *m, dcpki_err *err);
 void enroll_model_clear(enroll_model *m);
 
-/* DCPKI_E_INTERNAL when the engine has no store */
-dcpki_code enroll_need_store(dcpki_enroller *e, dcpki_err *err);
+/* What every store operation checks first: DCPKI_E_INTERNAL when the engine
+ * has no store, else dcpki_enroll_ca_host */
+dcpki_code enroll_begin(dcpki_enroller *e, const char **host, dcpki_err *err);
 /* formatted notice, when a notice function is set */
 void enroll_notice(dcpki_enroller *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* upper-case hex, no leading zeros; malloc'd, NULL on failure */

@@ -19,9 +19,7 @@ dcpki_code dcpki_enroll_revoke(dcpki_enroller *e, const char *serial_hex, const 
     const char *host;
     dcpki_transport *t;
     char txid[DCPKI_PKI_TXID_MAX + 1];
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc == DCPKI_OK)
         rc = dcpki_ctx_transport(e->ctx, &t, err);
     if (rc == DCPKI_OK)
@@ -78,9 +76,7 @@ dcpki_code dcpki_enroll_status(dcpki_enroller *e, const char *serial_hex,
     *store_marked = 0;
     const char *host;
     dcpki_transport *t;
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc == DCPKI_OK)
         rc = dcpki_ctx_transport(e->ctx, &t, err);
     dcpki_pki_search_filter f = {.serial_hex = serial_hex};
