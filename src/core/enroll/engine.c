@@ -96,6 +96,15 @@ char *enroll_serial_of(const X509 *x)
     return s;
 }
 
+void enroll_err_append(dcpki_err *err, const char *fmt, ...)
+{
+    size_t dl = strlen(err->detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->detail + dl, sizeof err->detail - dl, fmt, ap);
+    va_end(ap);
+}
+
 int enroll_outcome_unknown(dcpki_code rc)
 {
     return rc == DCPKI_E_TIMEOUT || rc == DCPKI_E_SERVICE_UNAVAILABLE || rc == DCPKI_E_BAD_RESPONSE ||
@@ -242,11 +251,10 @@ static dcpki_code record_issued(dcpki_enroller *e, dcpki_store_entry *ent, dcpki
     if (rc != DCPKI_OK)
         return rc;
     if ((rc = dcpki_store_put(e->store, ent, err)) != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; the CA issued certificate %s, which could not be recorded: it is delivered "
-                 "now, and the same command once the store works records it without a new "
-                 "request", res->serial ? res->serial : "?");
+        enroll_err_append(err,
+                         "; the CA issued certificate %s, which could not be recorded: it is delivered "
+                         "now, and the same command once the store works records it without a new "
+                         "request", res->serial ? res->serial : "?");
         err->code = DCPKI_E_STORE;
         return DCPKI_E_STORE;
     }
@@ -272,11 +280,10 @@ static dcpki_code resolve_sending(dcpki_enroller *e, const char *host, dcpki_sto
     int found = 0;
     dcpki_code rc = enroll_find_issued(e, host, ent, &cert, &chain, &n_chain, &found, err);
     if (rc != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; an earlier request for this subject got no answer and the CA could not be "
-                 "asked whether it issued it: nothing was sent again (run the same command "
-                 "later)");
+        enroll_err_append(err,
+                         "; an earlier request for this subject got no answer and the CA could not be "
+                         "asked whether it issued it: nothing was sent again (run the same command "
+                         "later)");
         return rc;
     }
     if (!found)
@@ -299,11 +306,10 @@ static dcpki_code resolve_revoking(dcpki_enroller *e, const char *host, dcpki_st
     const char *status = NULL;
     dcpki_code rc = enroll_ca_status(e, host, ent->serial, &status, err);
     if (rc != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; certificate %s was being revoked and its status at the CA is unknown: it is "
-                 "not re-delivered (run `dcpki status --serial %s`, then this command again)",
-                 ent->serial, ent->serial);
+        enroll_err_append(err,
+                         "; certificate %s was being revoked and its status at the CA is unknown: it is "
+                         "not re-delivered (run `dcpki status --serial %s`, then this command again)",
+                         ent->serial, ent->serial);
         return rc;
     }
     if (status != NULL && strcmp(status, "VALID") == 0) {
@@ -446,9 +452,7 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
     ent->key = key;
     key = NULL;
     if ((rc = dcpki_store_put(e->store, ent, err)) != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; nothing was sent to the CA");
+        enroll_err_append(err, "; nothing was sent to the CA");
         goto done;
     }
     dcpki_pki_enroll_params p = {
@@ -461,10 +465,9 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
     if (rc != DCPKI_OK) {
         if (enroll_outcome_unknown(rc)) {
             /* the journal entry stays: the next run asks the CA before sending again */
-            size_t dl = strlen(err->detail);
-            snprintf(err->detail + dl, sizeof err->detail - dl,
-                     "; the CA may have received the request: run the same command again, it "
-                     "looks the request up at the CA before sending anything");
+            enroll_err_append(err,
+                             "; the CA may have received the request: run the same command again, it "
+                             "looks the request up at the CA before sending anything");
         } else if (rc == DCPKI_E_CA_REFUSED || rc == DCPKI_E_POLICY_VIOLATION ||
                    rc == DCPKI_E_PROFILE_UNKNOWN || rc == DCPKI_E_ACCESS_DENIED) {
             /* the CA answered no: the entry goes back to what it was (any other failure
