@@ -613,17 +613,14 @@ void dcpki_store_unlock(dcpki_store_lock *l)
     free(l);
 }
 
-dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *out, int *found,
-                           dcpki_err *err)
+/* the entry of the row the back end finds by id or pending_id */
+static dcpki_code get_entry(dcpki_store *s, store_by by, const char *key, dcpki_store_entry *out,
+                            int *found, dcpki_err *err)
 {
-    memset(out, 0, sizeof(*out));
-    *found = 0;
-    if (!dcpki_store_id_ok(id))
-        return DCPKI_OK;
     store_row r;
     int f = 0;
     pthread_mutex_lock(&s->mu);
-    dcpki_code rc = s->ops->get(s, STORE_BY_ID, id, &r, &f, err);
+    dcpki_code rc = s->ops->get(s, by, key, &r, &f, err);
     pthread_mutex_unlock(&s->mu);
     if (rc == DCPKI_OK && f) {
         rc = entry_of_row(s, &r, out, err);
@@ -634,23 +631,22 @@ dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *ou
     return rc;
 }
 
+dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *out, int *found,
+                           dcpki_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    *found = 0;
+    if (!dcpki_store_id_ok(id))
+        return DCPKI_OK;
+    return get_entry(s, STORE_BY_ID, id, out, found, err);
+}
+
 dcpki_code dcpki_store_find_pending(dcpki_store *s, const char *pending_id,
                                     dcpki_store_entry *out, int *found, dcpki_err *err)
 {
     memset(out, 0, sizeof(*out));
     *found = 0;
-    store_row r;
-    int f = 0;
-    pthread_mutex_lock(&s->mu);
-    dcpki_code rc = s->ops->get(s, STORE_BY_PENDING, pending_id, &r, &f, err);
-    pthread_mutex_unlock(&s->mu);
-    if (rc == DCPKI_OK && f) {
-        rc = entry_of_row(s, &r, out, err);
-        *found = rc == DCPKI_OK;
-    }
-    if (f)
-        store_row_clear(&r);
-    return rc;
+    return get_entry(s, STORE_BY_PENDING, pending_id, out, found, err);
 }
 
 dcpki_code dcpki_store_put(dcpki_store *s, const dcpki_store_entry *e, dcpki_err *err)
