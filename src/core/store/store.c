@@ -22,6 +22,7 @@
 
 #include "../internal.h"
 #include "dcpki/log.h"
+#include "dcpki/pki_platform.h"
 #include "dcpki/secret.h"
 #include "store_internal.h"
 
@@ -35,30 +36,6 @@ int dcpki_store_id_ok(const char *id)
         if (!isxdigit((unsigned char)*p))
             return 0;
     return 1;
-}
-
-char *dcpki_store_serial_norm(const char *serial)
-{
-    size_t n = strlen(serial);
-    char *o = malloc(n + 2);
-    if (o == NULL)
-        return NULL;
-    size_t k = 0;
-    for (const char *p = serial; *p; p++) {
-        if (*p == ':' || *p == ' ')
-            continue;
-        if (!isxdigit((unsigned char)*p)) {
-            free(o);
-            return NULL;
-        }
-        if (k == 0 && *p == '0')
-            continue;
-        o[k++] = (char)toupper((unsigned char)*p);
-    }
-    if (k == 0)
-        o[k++] = '0';
-    o[k] = '\0';
-    return o;
 }
 
 void store_row_clear(store_row *r)
@@ -182,11 +159,14 @@ dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_
     bad = bad || (e->ca_host && !r->ca_host) || (e->profile && !r->profile) ||
           (e->subject && !r->subject) || (e->pending_id && !r->pending_id) ||
           (e->txid && !r->txid);
-    if (!bad && e->serial != NULL && (r->serial = dcpki_store_serial_norm(e->serial)) == NULL) {
+    char norm[DCPKI_SERIAL_BUF];
+    if (!bad && e->serial != NULL && dcpki_serial_normalise(e->serial, norm, sizeof norm) != 0) {
         store_row_clear(r);
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "a store entry's serial number is not hex");
     }
+    if (!bad && e->serial != NULL)
+        bad = (r->serial = strdup(norm)) == NULL;
     if (!bad && e->csr != NULL) {
         bad = (r->csr = malloc(e->csr_len ? e->csr_len : 1)) == NULL;
         if (!bad) {
@@ -677,14 +657,13 @@ dcpki_code dcpki_store_find_serial(dcpki_store *s, const char *serial_hex, char 
 {
     *ids = NULL;
     *n = 0;
-    char *norm = dcpki_store_serial_norm(serial_hex);
-    if (norm == NULL)
+    char norm[DCPKI_SERIAL_BUF];
+    if (dcpki_serial_normalise(serial_hex, norm, sizeof norm) != 0)
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "the serial number '%.80s' is not hex", serial_hex);
     pthread_mutex_lock(&s->mu);
     dcpki_code rc = s->ops->find_serial(s, norm, ids, n, err);
     pthread_mutex_unlock(&s->mu);
-    free(norm);
     return rc;
 }
 
