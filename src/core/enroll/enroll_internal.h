@@ -41,8 +41,6 @@ dcpki_code enroll_begin(dcpki_enroller *e, const char **host, dcpki_err *err);
 void enroll_notice(dcpki_enroller *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* more words after err->detail (cut at its size) */
 void enroll_err_append(dcpki_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* upper-case hex, no leading zeros; malloc'd, NULL on failure */
-char *enroll_serial_of(const X509 *x);
 /* an ambiguous failure: the request may have reached the CA and been acted on */
 int enroll_outcome_unknown(dcpki_code rc);
 
