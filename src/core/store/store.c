@@ -38,6 +38,21 @@ int dcpki_store_id_ok(const char *id)
     return 1;
 }
 
+int store_json_strings(json_object *a, char ***out, size_t *n)
+{
+    size_t k = json_object_array_length(a);
+    *out = k ? calloc(k, sizeof(char *)) : NULL;
+    if (k && *out == NULL)
+        return 0;
+    for (size_t i = 0; i < k; i++) {
+        (*out)[i] = dcpki_strdup0(json_object_get_string(json_object_array_get_idx(a, i)));
+        *n = i + 1;
+        if ((*out)[i] == NULL)
+            return 0;
+    }
+    return 1;
+}
+
 void store_row_clear(store_row *r)
 {
     if (r == NULL)
@@ -247,14 +262,7 @@ static dcpki_code entry_of_row(dcpki_store *s, const store_row *r, dcpki_store_e
         if (a == NULL || !json_object_is_type(a, json_type_array)) {
             damaged = 1;
         } else {
-            size_t n = json_object_array_length(a);
-            e->sans = n ? calloc(n, sizeof(char *)) : NULL;
-            bad = n && !e->sans;
-            for (size_t i = 0; !bad && i < n; i++) {
-                e->sans[i] = dcpki_strdup0(json_object_get_string(json_object_array_get_idx(a, i)));
-                bad = e->sans[i] == NULL;
-                e->n_sans = i + 1;
-            }
+            bad = !store_json_strings(a, &e->sans, &e->n_sans);
         }
         json_object_put(a);
     }

@@ -100,6 +100,11 @@ dcpki_code dcpki_store_key_check(const unsigned char key[STORE_KEY_LEN], char ou
 /* store.c */
 dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_row *r,
                               dcpki_err *err);
+/* the strings of the JSON array a, each dcpki_strdup0'd, into *out (*n of
+ * them, set as they are made: dcpki_store_entry_clear frees a partial list);
+ * 0 when out of memory (or an element is JSON null) */
+struct json_object;
+int store_json_strings(struct json_object *a, char ***out, size_t *n);
 /* whether id is DCPKI_STORE_ID_LEN lower- or upper-case hex digits */
 int dcpki_store_id_ok(const char *id);
 
