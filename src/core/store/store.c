@@ -71,31 +71,37 @@ void store_row_clear(store_row *r)
     memset(r, 0, sizeof(*r));
 }
 
-static const char *state_name(dcpki_store_state s)
+static const struct {
+    const char *name;
+    dcpki_store_state state;
+} states[] = {
+    {"issued", DCPKI_STORE_ISSUED},   {"pending", DCPKI_STORE_PENDING},
+    {"revoked", DCPKI_STORE_REVOKED}, {"sending", DCPKI_STORE_SENDING},
+    {"revoking", DCPKI_STORE_REVOKING},
+};
+
+const char *store_state_name(dcpki_store_state s)
 {
-    switch (s) {
-    case DCPKI_STORE_PENDING: return "pending";
-    case DCPKI_STORE_REVOKED: return "revoked";
-    case DCPKI_STORE_SENDING: return "sending";
-    case DCPKI_STORE_REVOKING: return "revoking";
-    case DCPKI_STORE_ISSUED: break;
-    }
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        if (states[i].state == s)
+            return states[i].name;
     return "issued";
 }
 
-static int state_of(const char *name, dcpki_store_state *out)
+int store_state_of(const char *name, dcpki_store_state *out)
 {
-    static const struct { const char *n; dcpki_store_state s; } t[] = {
-        {"issued", DCPKI_STORE_ISSUED},   {"pending", DCPKI_STORE_PENDING},
-        {"revoked", DCPKI_STORE_REVOKED}, {"sending", DCPKI_STORE_SENDING},
-        {"revoking", DCPKI_STORE_REVOKING},
-    };
-    for (size_t i = 0; name && i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(name, t[i].n) == 0) {
-            *out = t[i].s;
+    for (size_t i = 0; name && i < sizeof states / sizeof states[0]; i++)
+        if (strcmp(name, states[i].name) == 0) {
+            *out = states[i].state;
             return 1;
         }
     return 0;
+}
+
+const char *store_state_static(const char *name)
+{
+    dcpki_store_state st;
+    return store_state_of(name, &st) ? store_state_name(st) : "?";
 }
 
 static int der_of_cert(X509 *x, unsigned char **out, size_t *len)
@@ -151,7 +157,7 @@ dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "a store entry's id must be %d hex digits", DCPKI_STORE_ID_LEN);
     memcpy(r->id, e->id, sizeof r->id);
-    r->state = state_name(e->state);
+    r->state = store_state_name(e->state);
     r->created = e->created;
     r->updated = (long long)time(NULL);
     json_object *a = json_object_new_array();
@@ -235,7 +241,7 @@ static dcpki_code entry_of_row(dcpki_store *s, const store_row *r, dcpki_store_e
 {
     memset(e, 0, sizeof(*e));
     memcpy(e->id, r->id, sizeof e->id);
-    if (!state_of(r->state, &e->state))
+    if (!store_state_of(r->state, &e->state))
         return dcpki_err_set(err, DCPKI_E_STORE,
                              "entry %s in %s has an unknown state '%.20s' (written by a newer dcpki?)",
                              r->id, s->desc, r->state ? r->state : "");

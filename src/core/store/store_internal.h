@@ -105,6 +105,12 @@ dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_
  * 0 when out of memory (or an element is JSON null) */
 struct json_object;
 int store_json_strings(struct json_object *a, char ***out, size_t *n);
+/* the states' names in rows: "issued", "pending", ... (static strings) */
+const char *store_state_name(dcpki_store_state s);
+/* *out from a name; 0 when it is none (or NULL) */
+int store_state_of(const char *name, dcpki_store_state *out);
+/* the static string equal to name, "?" when it is no state's name */
+const char *store_state_static(const char *name);
 /* whether id is DCPKI_STORE_ID_LEN lower- or upper-case hex digits */
 int dcpki_store_id_ok(const char *id);
 

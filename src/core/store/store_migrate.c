@@ -75,11 +75,8 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
                              path);
     }
     memcpy(e->id, id, DCPKI_STORE_ID_LEN + 1);
-    e->state = strcmp(st, "pending") == 0   ? DCPKI_STORE_PENDING
-               : strcmp(st, "revoked") == 0 ? DCPKI_STORE_REVOKED
-               : strcmp(st, "sending") == 0 ? DCPKI_STORE_SENDING
-               : strcmp(st, "revoking") == 0 ? DCPKI_STORE_REVOKING
-                                            : DCPKI_STORE_ISSUED;
+    if (!store_state_of(st, &e->state))
+        e->state = DCPKI_STORE_ISSUED;
     e->txid = dcpki_strdup0(dcpki_json_str(o, "txid"));
     e->ca_host = dcpki_strdup0(dcpki_json_str(o, "ca_host"));
     e->profile = dcpki_strdup0(dcpki_json_str(o, "profile"));
