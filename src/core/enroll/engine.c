@@ -52,11 +52,11 @@ void dcpki_enroller_set_store(dcpki_enroller *e, dcpki_store *store)
     e->store = store;
 }
 
-dcpki_code enroll_need_store(dcpki_enroller *e, dcpki_err *err)
+dcpki_code enroll_begin(dcpki_enroller *e, const char **host, dcpki_err *err)
 {
     if (e->store == NULL)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the enrollment engine was given no store");
-    return DCPKI_OK;
+    return dcpki_enroll_ca_host(e, host, err);
 }
 
 void dcpki_enroller_set_notice(dcpki_enroller *e, dcpki_enroll_notice_fn fn, void *arg)
@@ -82,7 +82,7 @@ void enroll_notice(dcpki_enroller *e, const char *fmt, ...)
     e->notice(e->notice_arg, buf);
 }
 
-char *enroll_serial_of(const X509 *x)
+char *dcpki_enroll_serial_of(const X509 *x)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     char *s = NULL;
@@ -94,6 +94,15 @@ char *enroll_serial_of(const X509 *x)
         BN_free(bn);
     }
     return s;
+}
+
+void enroll_err_append(dcpki_err *err, const char *fmt, ...)
+{
+    size_t dl = strlen(err->detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->detail + dl, sizeof err->detail - dl, fmt, ap);
+    va_end(ap);
 }
 
 int enroll_outcome_unknown(dcpki_code rc)
@@ -192,7 +201,7 @@ static dcpki_code result_from_entry(const dcpki_store_entry *ent, dcpki_enroll_r
         res->key = ent->key;
     if (ent->cert != NULL && X509_up_ref(ent->cert))
         res->cert = ent->cert;
-    res->serial = ent->cert ? enroll_serial_of(ent->cert) : NULL;
+    res->serial = ent->cert ? dcpki_enroll_serial_of(ent->cert) : NULL;
     if (ent->n_chain > 0) {
         res->chain = calloc(ent->n_chain, sizeof(X509 *));
         if (res->chain == NULL)
@@ -219,7 +228,7 @@ static dcpki_code entry_set_issued(dcpki_store_entry *ent, X509 *cert, X509 **ch
     ent->chain = chain;
     ent->n_chain = n_chain;
     free(ent->serial);
-    ent->serial = enroll_serial_of(cert);
+    ent->serial = dcpki_enroll_serial_of(cert);
     free(ent->pending_id);
     ent->pending_id = NULL;
     free(ent->txid);
@@ -242,11 +251,10 @@ static dcpki_code record_issued(dcpki_enroller *e, dcpki_store_entry *ent, dcpki
     if (rc != DCPKI_OK)
         return rc;
     if ((rc = dcpki_store_put(e->store, ent, err)) != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; the CA issued certificate %s, which could not be recorded: it is delivered "
-                 "now, and the same command once the store works records it without a new "
-                 "request", res->serial ? res->serial : "?");
+        enroll_err_append(err,
+                         "; the CA issued certificate %s, which could not be recorded: it is delivered "
+                         "now, and the same command once the store works records it without a new "
+                         "request", res->serial ? res->serial : "?");
         err->code = DCPKI_E_STORE;
         return DCPKI_E_STORE;
     }
@@ -272,11 +280,10 @@ static dcpki_code resolve_sending(dcpki_enroller *e, const char *host, dcpki_sto
     int found = 0;
     dcpki_code rc = enroll_find_issued(e, host, ent, &cert, &chain, &n_chain, &found, err);
     if (rc != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; an earlier request for this subject got no answer and the CA could not be "
-                 "asked whether it issued it: nothing was sent again (run the same command "
-                 "later)");
+        enroll_err_append(err,
+                         "; an earlier request for this subject got no answer and the CA could not be "
+                         "asked whether it issued it: nothing was sent again (run the same command "
+                         "later)");
         return rc;
     }
     if (!found)
@@ -299,11 +306,10 @@ static dcpki_code resolve_revoking(dcpki_enroller *e, const char *host, dcpki_st
     const char *status = NULL;
     dcpki_code rc = enroll_ca_status(e, host, ent->serial, &status, err);
     if (rc != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; certificate %s was being revoked and its status at the CA is unknown: it is "
-                 "not re-delivered (run `dcpki status --serial %s`, then this command again)",
-                 ent->serial, ent->serial);
+        enroll_err_append(err,
+                         "; certificate %s was being revoked and its status at the CA is unknown: it is "
+                         "not re-delivered (run `dcpki status --serial %s`, then this command again)",
+                         ent->serial, ent->serial);
         return rc;
     }
     if (status != NULL && strcmp(status, "VALID") == 0) {
@@ -320,9 +326,7 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
 {
     memset(res, 0, sizeof(*res));
     const char *host;
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc != DCPKI_OK)
         return rc;
     enroll_model m;
@@ -448,9 +452,7 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
     ent->key = key;
     key = NULL;
     if ((rc = dcpki_store_put(e->store, ent, err)) != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; nothing was sent to the CA");
+        enroll_err_append(err, "; nothing was sent to the CA");
         goto done;
     }
     dcpki_pki_enroll_params p = {
@@ -463,10 +465,9 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
     if (rc != DCPKI_OK) {
         if (enroll_outcome_unknown(rc)) {
             /* the journal entry stays: the next run asks the CA before sending again */
-            size_t dl = strlen(err->detail);
-            snprintf(err->detail + dl, sizeof err->detail - dl,
-                     "; the CA may have received the request: run the same command again, it "
-                     "looks the request up at the CA before sending anything");
+            enroll_err_append(err,
+                             "; the CA may have received the request: run the same command again, it "
+                             "looks the request up at the CA before sending anything");
         } else if (rc == DCPKI_E_CA_REFUSED || rc == DCPKI_E_POLICY_VIOLATION ||
                    rc == DCPKI_E_PROFILE_UNKNOWN || rc == DCPKI_E_ACCESS_DENIED) {
             /* the CA answered no: the entry goes back to what it was (any other failure
@@ -526,9 +527,7 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
     memset(res, 0, sizeof(*res));
     const char *host;
     dcpki_transport *t;
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc != DCPKI_OK)
         return rc;
     dcpki_store_entry ent;
@@ -592,7 +591,7 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
         er.cert = NULL;
         er.chain = NULL;
         er.n_chain = 0;
-        res->serial = enroll_serial_of(res->cert);
+        res->serial = dcpki_enroll_serial_of(res->cert);
         if (res->serial == NULL)
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "serial");
         goto done;

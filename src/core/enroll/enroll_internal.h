@@ -27,9 +27,6 @@ typedef struct enroll_model {
     char **csr_sans;
     size_t n_csr_sans;
     EVP_PKEY *csr_pub;              /* borrowed from the CSR */
-    dcpki_subject *parsed;          /* the subject, parsed */
-    const char *cn;                 /* in parsed */
-    const char *email;              /* in parsed: E, else a CN that is an e-mail */
     dcpki_store_entry entry;        /* id, host, profile, normalised subject and SANs */
 } enroll_model;
 
@@ -37,12 +34,13 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
                              enroll_model *m, dcpki_err *err);
 void enroll_model_clear(enroll_model *m);
 
-/* DCPKI_E_INTERNAL when the engine has no store */
-dcpki_code enroll_need_store(dcpki_enroller *e, dcpki_err *err);
+/* What every store operation checks first: DCPKI_E_INTERNAL when the engine
+ * has no store, else dcpki_enroll_ca_host */
+dcpki_code enroll_begin(dcpki_enroller *e, const char **host, dcpki_err *err);
 /* formatted notice, when a notice function is set */
 void enroll_notice(dcpki_enroller *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* upper-case hex, no leading zeros; malloc'd, NULL on failure */
-char *enroll_serial_of(const X509 *x);
+/* more words after err->detail (cut at its size) */
+void enroll_err_append(dcpki_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* an ambiguous failure: the request may have reached the CA and been acted on */
 int enroll_outcome_unknown(dcpki_code rc);
 

@@ -34,7 +34,6 @@ void enroll_model_clear(enroll_model *m)
 {
     if (m->csr_subject != NULL || m->csr_sans != NULL)
         dcpki_csr_input_free(m->csr_subject, m->csr_sans, m->n_csr_sans);
-    dcpki_subject_free(m->parsed);
     dcpki_store_entry_clear(&m->entry);
     memset(m, 0, sizeof(*m));
 }
@@ -53,11 +52,11 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
     if (rc != DCPKI_OK)
         return rc;
     unsigned char tp[DCPKI_THUMBPRINT_LEN];
+    char tph[41];
     dcpki_identity_thumbprint(id, tp);
+    dcpki_thumbprint_format(tp, tph);
     char origin[160];
-    size_t ol = (size_t)snprintf(origin, sizeof origin, "ra:");
-    for (size_t i = 0; i < DCPKI_THUMBPRINT_LEN; i++)
-        ol += (size_t)snprintf(origin + ol, sizeof origin - ol, "%02X", tp[i]);
+    size_t ol = (size_t)snprintf(origin, sizeof origin, "ra:%s", tph);
     snprintf(origin + ol, sizeof origin - ol, ";generated");
 
     m->subject = rq->subject;
@@ -78,17 +77,13 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
         m->n_sans = m->n_csr_sans;
     }
 
-    /* syntax errors surface here, before any network */
-    if ((rc = dcpki_subject_parse(m->subject, &m->parsed, err)) != DCPKI_OK)
-        goto fail;
-    m->cn = dcpki_subject_get(m->parsed, "CN");
-    m->email = dcpki_subject_email(m->parsed);
     char *nsubj = NULL;
     char **nsans = m->n_sans ? calloc(m->n_sans, sizeof(char *)) : NULL;
     if (m->n_sans && nsans == NULL) {
-        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "request");
-        goto fail;
+        enroll_model_clear(m);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "request");
     }
+    /* syntax errors surface here (the normalisation parses), before any network */
     rc = dcpki_store_norm_subject(m->subject, &nsubj, err);
     for (size_t i = 0; rc == DCPKI_OK && i < m->n_sans; i++)
         rc = dcpki_store_norm_san(m->sans[i], &nsans[i], err);
@@ -99,9 +94,7 @@ dcpki_code enroll_model_init(dcpki_enroller *e, const char *host, const dcpki_en
     for (size_t i = 0; nsans && i < m->n_sans; i++)
         free(nsans[i]);
     free(nsans);
-    if (rc == DCPKI_OK)
-        return DCPKI_OK;
-fail:
-    enroll_model_clear(m);
+    if (rc != DCPKI_OK)
+        enroll_model_clear(m);
     return rc;
 }

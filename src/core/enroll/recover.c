@@ -192,6 +192,8 @@ dcpki_code enroll_mark_serial(dcpki_enroller *e, const char *serial, dcpki_store
     char **ids = NULL;
     size_t n_ids = 0;
     dcpki_code rc = dcpki_store_find_serial(e->store, serial, &ids, &n_ids, err);
+    char want[DCPKI_SERIAL_BUF] = ""; /* stays "" (matching nothing) when serial is no hex */
+    (void)dcpki_serial_normalise(serial, want, sizeof want);
     for (size_t i = 0; rc == DCPKI_OK && i < n_ids; i++) {
         dcpki_store_lock *lk = NULL;
         dcpki_store_entry ent;
@@ -199,10 +201,9 @@ dcpki_code enroll_mark_serial(dcpki_enroller *e, const char *serial, dcpki_store
         if ((rc = dcpki_store_lock_id(e->store, ids[i], e->lock_timeout_ms, &lk, err)) != DCPKI_OK)
             break;
         if ((rc = dcpki_store_get(e->store, ids[i], &ent, &found, err)) == DCPKI_OK && found) {
-            /* the entry may have moved on to another certificate since the look-up */
-            char a[DCPKI_SERIAL_BUF], b[DCPKI_SERIAL_BUF];
-            if (ent.serial == NULL || dcpki_serial_normalise(ent.serial, a, sizeof a) != 0 ||
-                dcpki_serial_normalise(serial, b, sizeof b) != 0 || strcmp(a, b) != 0) {
+            /* the entry may have moved on to another certificate since the look-up
+             * (the store returns serials normalised) */
+            if (ent.serial == NULL || strcmp(ent.serial, want) != 0) {
                 dcpki_store_entry_clear(&ent);
                 dcpki_store_unlock(lk);
                 continue;

@@ -19,9 +19,7 @@ dcpki_code dcpki_enroll_revoke(dcpki_enroller *e, const char *serial_hex, const 
     const char *host;
     dcpki_transport *t;
     char txid[DCPKI_PKI_TXID_MAX + 1];
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc == DCPKI_OK)
         rc = dcpki_ctx_transport(e->ctx, &t, err);
     if (rc == DCPKI_OK)
@@ -31,8 +29,7 @@ dcpki_code dcpki_enroll_revoke(dcpki_enroller *e, const char *serial_hex, const 
     /* journal: from now until the CA's answer is known, never re-delivered */
     size_t n = 0;
     if ((rc = enroll_mark_serial(e, serial_hex, DCPKI_STORE_REVOKING, &n, err)) != DCPKI_OK) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl, "; nothing was sent to the CA");
+        enroll_err_append(err, "; nothing was sent to the CA");
         return rc;
     }
     dcpki_pki_status_result sr;
@@ -42,11 +39,10 @@ dcpki_code dcpki_enroll_revoke(dcpki_enroller *e, const char *serial_hex, const 
         res->message = strdup(sr.success_msg);
     dcpki_pki_status_result_clear(&sr);
     if (rc != DCPKI_OK && enroll_outcome_unknown(rc)) {
-        size_t dl = strlen(err->detail);
-        snprintf(err->detail + dl, sizeof err->detail - dl,
-                 "; it may already be revoked: the store keeps the certificate from being "
-                 "re-delivered until `dcpki status --serial %s` (or the next enrollment of its "
-                 "subject) learns its status", serial_hex);
+        enroll_err_append(err,
+                         "; it may already be revoked: the store keeps the certificate from being "
+                         "re-delivered until `dcpki status --serial %s` (or the next enrollment of its "
+                         "subject) learns its status", serial_hex);
         return rc;
     }
     if (rc != DCPKI_OK) {
@@ -78,9 +74,7 @@ dcpki_code dcpki_enroll_status(dcpki_enroller *e, const char *serial_hex,
     *store_marked = 0;
     const char *host;
     dcpki_transport *t;
-    dcpki_code rc = enroll_need_store(e, err);
-    if (rc == DCPKI_OK)
-        rc = dcpki_enroll_ca_host(e, &host, err);
+    dcpki_code rc = enroll_begin(e, &host, err);
     if (rc == DCPKI_OK)
         rc = dcpki_ctx_transport(e->ctx, &t, err);
     dcpki_pki_search_filter f = {.serial_hex = serial_hex};

@@ -22,6 +22,7 @@
 
 #include "../internal.h"
 #include "dcpki/log.h"
+#include "dcpki/pki_platform.h"
 #include "dcpki/secret.h"
 #include "store_internal.h"
 
@@ -37,28 +38,19 @@ int dcpki_store_id_ok(const char *id)
     return 1;
 }
 
-char *dcpki_store_serial_norm(const char *serial)
+int store_json_strings(json_object *a, char ***out, size_t *n)
 {
-    size_t n = strlen(serial);
-    char *o = malloc(n + 2);
-    if (o == NULL)
-        return NULL;
-    size_t k = 0;
-    for (const char *p = serial; *p; p++) {
-        if (*p == ':' || *p == ' ')
-            continue;
-        if (!isxdigit((unsigned char)*p)) {
-            free(o);
-            return NULL;
-        }
-        if (k == 0 && *p == '0')
-            continue;
-        o[k++] = (char)toupper((unsigned char)*p);
+    size_t k = json_object_array_length(a);
+    *out = k ? calloc(k, sizeof(char *)) : NULL;
+    if (k && *out == NULL)
+        return 0;
+    for (size_t i = 0; i < k; i++) {
+        (*out)[i] = dcpki_strdup0(json_object_get_string(json_object_array_get_idx(a, i)));
+        *n = i + 1;
+        if ((*out)[i] == NULL)
+            return 0;
     }
-    if (k == 0)
-        o[k++] = '0';
-    o[k] = '\0';
-    return o;
+    return 1;
 }
 
 void store_row_clear(store_row *r)
@@ -79,31 +71,37 @@ void store_row_clear(store_row *r)
     memset(r, 0, sizeof(*r));
 }
 
-static const char *state_name(dcpki_store_state s)
+static const struct {
+    const char *name;
+    dcpki_store_state state;
+} states[] = {
+    {"issued", DCPKI_STORE_ISSUED},   {"pending", DCPKI_STORE_PENDING},
+    {"revoked", DCPKI_STORE_REVOKED}, {"sending", DCPKI_STORE_SENDING},
+    {"revoking", DCPKI_STORE_REVOKING},
+};
+
+const char *store_state_name(dcpki_store_state s)
 {
-    switch (s) {
-    case DCPKI_STORE_PENDING: return "pending";
-    case DCPKI_STORE_REVOKED: return "revoked";
-    case DCPKI_STORE_SENDING: return "sending";
-    case DCPKI_STORE_REVOKING: return "revoking";
-    case DCPKI_STORE_ISSUED: break;
-    }
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        if (states[i].state == s)
+            return states[i].name;
     return "issued";
 }
 
-static int state_of(const char *name, dcpki_store_state *out)
+int store_state_of(const char *name, dcpki_store_state *out)
 {
-    static const struct { const char *n; dcpki_store_state s; } t[] = {
-        {"issued", DCPKI_STORE_ISSUED},   {"pending", DCPKI_STORE_PENDING},
-        {"revoked", DCPKI_STORE_REVOKED}, {"sending", DCPKI_STORE_SENDING},
-        {"revoking", DCPKI_STORE_REVOKING},
-    };
-    for (size_t i = 0; name && i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(name, t[i].n) == 0) {
-            *out = t[i].s;
+    for (size_t i = 0; name && i < sizeof states / sizeof states[0]; i++)
+        if (strcmp(name, states[i].name) == 0) {
+            *out = states[i].state;
             return 1;
         }
     return 0;
+}
+
+const char *store_state_static(const char *name)
+{
+    dcpki_store_state st;
+    return store_state_of(name, &st) ? store_state_name(st) : "?";
 }
 
 static int der_of_cert(X509 *x, unsigned char **out, size_t *len)
@@ -159,7 +157,7 @@ dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "a store entry's id must be %d hex digits", DCPKI_STORE_ID_LEN);
     memcpy(r->id, e->id, sizeof r->id);
-    r->state = state_name(e->state);
+    r->state = store_state_name(e->state);
     r->created = e->created;
     r->updated = (long long)time(NULL);
     json_object *a = json_object_new_array();
@@ -182,11 +180,14 @@ dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_
     bad = bad || (e->ca_host && !r->ca_host) || (e->profile && !r->profile) ||
           (e->subject && !r->subject) || (e->pending_id && !r->pending_id) ||
           (e->txid && !r->txid);
-    if (!bad && e->serial != NULL && (r->serial = dcpki_store_serial_norm(e->serial)) == NULL) {
+    char norm[DCPKI_SERIAL_BUF];
+    if (!bad && e->serial != NULL && dcpki_serial_normalise(e->serial, norm, sizeof norm) != 0) {
         store_row_clear(r);
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "a store entry's serial number is not hex");
     }
+    if (!bad && e->serial != NULL)
+        bad = (r->serial = strdup(norm)) == NULL;
     if (!bad && e->csr != NULL) {
         bad = (r->csr = malloc(e->csr_len ? e->csr_len : 1)) == NULL;
         if (!bad) {
@@ -240,7 +241,7 @@ static dcpki_code entry_of_row(dcpki_store *s, const store_row *r, dcpki_store_e
 {
     memset(e, 0, sizeof(*e));
     memcpy(e->id, r->id, sizeof e->id);
-    if (!state_of(r->state, &e->state))
+    if (!store_state_of(r->state, &e->state))
         return dcpki_err_set(err, DCPKI_E_STORE,
                              "entry %s in %s has an unknown state '%.20s' (written by a newer dcpki?)",
                              r->id, s->desc, r->state ? r->state : "");
@@ -267,14 +268,7 @@ static dcpki_code entry_of_row(dcpki_store *s, const store_row *r, dcpki_store_e
         if (a == NULL || !json_object_is_type(a, json_type_array)) {
             damaged = 1;
         } else {
-            size_t n = json_object_array_length(a);
-            e->sans = n ? calloc(n, sizeof(char *)) : NULL;
-            bad = n && !e->sans;
-            for (size_t i = 0; !bad && i < n; i++) {
-                e->sans[i] = dcpki_strdup0(json_object_get_string(json_object_array_get_idx(a, i)));
-                bad = e->sans[i] == NULL;
-                e->n_sans = i + 1;
-            }
+            bad = !store_json_strings(a, &e->sans, &e->n_sans);
         }
         json_object_put(a);
     }
@@ -613,17 +607,14 @@ void dcpki_store_unlock(dcpki_store_lock *l)
     free(l);
 }
 
-dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *out, int *found,
-                           dcpki_err *err)
+/* the entry of the row the back end finds by id or pending_id */
+static dcpki_code get_entry(dcpki_store *s, store_by by, const char *key, dcpki_store_entry *out,
+                            int *found, dcpki_err *err)
 {
-    memset(out, 0, sizeof(*out));
-    *found = 0;
-    if (!dcpki_store_id_ok(id))
-        return DCPKI_OK;
     store_row r;
     int f = 0;
     pthread_mutex_lock(&s->mu);
-    dcpki_code rc = s->ops->get(s, STORE_BY_ID, id, &r, &f, err);
+    dcpki_code rc = s->ops->get(s, by, key, &r, &f, err);
     pthread_mutex_unlock(&s->mu);
     if (rc == DCPKI_OK && f) {
         rc = entry_of_row(s, &r, out, err);
@@ -634,23 +625,22 @@ dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *ou
     return rc;
 }
 
+dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *out, int *found,
+                           dcpki_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    *found = 0;
+    if (!dcpki_store_id_ok(id))
+        return DCPKI_OK;
+    return get_entry(s, STORE_BY_ID, id, out, found, err);
+}
+
 dcpki_code dcpki_store_find_pending(dcpki_store *s, const char *pending_id,
                                     dcpki_store_entry *out, int *found, dcpki_err *err)
 {
     memset(out, 0, sizeof(*out));
     *found = 0;
-    store_row r;
-    int f = 0;
-    pthread_mutex_lock(&s->mu);
-    dcpki_code rc = s->ops->get(s, STORE_BY_PENDING, pending_id, &r, &f, err);
-    pthread_mutex_unlock(&s->mu);
-    if (rc == DCPKI_OK && f) {
-        rc = entry_of_row(s, &r, out, err);
-        *found = rc == DCPKI_OK;
-    }
-    if (f)
-        store_row_clear(&r);
-    return rc;
+    return get_entry(s, STORE_BY_PENDING, pending_id, out, found, err);
 }
 
 dcpki_code dcpki_store_put(dcpki_store *s, const dcpki_store_entry *e, dcpki_err *err)
@@ -681,14 +671,13 @@ dcpki_code dcpki_store_find_serial(dcpki_store *s, const char *serial_hex, char 
 {
     *ids = NULL;
     *n = 0;
-    char *norm = dcpki_store_serial_norm(serial_hex);
-    if (norm == NULL)
+    char norm[DCPKI_SERIAL_BUF];
+    if (dcpki_serial_normalise(serial_hex, norm, sizeof norm) != 0)
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT,
                              "the serial number '%.80s' is not hex", serial_hex);
     pthread_mutex_lock(&s->mu);
     dcpki_code rc = s->ops->find_serial(s, norm, ids, n, err);
     pthread_mutex_unlock(&s->mu);
-    free(norm);
     return rc;
 }
 

@@ -20,7 +20,7 @@ typedef struct store_row {
     char *ca_host, *profile, *subject;
     char *sans;                 /* JSON array of strings */
     char *pending_id;
-    char *serial;               /* upper-case hex without leading zeros, or NULL */
+    char *serial;               /* dcpki_serial_normalise'd, or NULL */
     char *txid;
     unsigned char *csr;
     size_t csr_len;
@@ -100,9 +100,17 @@ dcpki_code dcpki_store_key_check(const unsigned char key[STORE_KEY_LEN], char ou
 /* store.c */
 dcpki_code dcpki_store_row_of(dcpki_store *s, const dcpki_store_entry *e, store_row *r,
                               dcpki_err *err);
-/* the serial as stored: ':' and spaces dropped, upper case, no leading zeros;
- * malloc'd, NULL when not hex */
-char *dcpki_store_serial_norm(const char *serial);
+/* the strings of the JSON array a, each dcpki_strdup0'd, into *out (*n of
+ * them, set as they are made: dcpki_store_entry_clear frees a partial list);
+ * 0 when out of memory (or an element is JSON null) */
+struct json_object;
+int store_json_strings(struct json_object *a, char ***out, size_t *n);
+/* the states' names in rows: "issued", "pending", ... (static strings) */
+const char *store_state_name(dcpki_store_state s);
+/* *out from a name; 0 when it is none (or NULL) */
+int store_state_of(const char *name, dcpki_store_state *out);
+/* the static string equal to name, "?" when it is no state's name */
+const char *store_state_static(const char *name);
 /* whether id is DCPKI_STORE_ID_LEN lower- or upper-case hex digits */
 int dcpki_store_id_ok(const char *id);
 

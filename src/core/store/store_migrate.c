@@ -75,11 +75,8 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
                              path);
     }
     memcpy(e->id, id, DCPKI_STORE_ID_LEN + 1);
-    e->state = strcmp(st, "pending") == 0   ? DCPKI_STORE_PENDING
-               : strcmp(st, "revoked") == 0 ? DCPKI_STORE_REVOKED
-               : strcmp(st, "sending") == 0 ? DCPKI_STORE_SENDING
-               : strcmp(st, "revoking") == 0 ? DCPKI_STORE_REVOKING
-                                            : DCPKI_STORE_ISSUED;
+    if (!store_state_of(st, &e->state))
+        e->state = DCPKI_STORE_ISSUED;
     e->txid = dcpki_strdup0(dcpki_json_str(o, "txid"));
     e->ca_host = dcpki_strdup0(dcpki_json_str(o, "ca_host"));
     e->profile = dcpki_strdup0(dcpki_json_str(o, "profile"));
@@ -90,16 +87,8 @@ static dcpki_code parse_entry(const char *path, const char *txt, dcpki_store_ent
     if (json_object_object_get_ex(o, "created", &v))
         e->created = json_object_get_int64(v);
     int bad = 0;
-    if (json_object_object_get_ex(o, "sans", &v) && json_object_is_type(v, json_type_array)) {
-        size_t n = json_object_array_length(v);
-        e->sans = n ? calloc(n, sizeof(char *)) : NULL;
-        bad = n && !e->sans;
-        for (size_t i = 0; !bad && i < n; i++) {
-            e->sans[i] = dcpki_strdup0(json_object_get_string(json_object_array_get_idx(v, i)));
-            bad = e->sans[i] == NULL;
-            e->n_sans = i + 1;
-        }
-    }
+    if (json_object_object_get_ex(o, "sans", &v) && json_object_is_type(v, json_type_array))
+        bad = !store_json_strings(v, &e->sans, &e->n_sans);
     const char *c = dcpki_json_str(o, "certificate");
     if (!bad && c != NULL)
         bad = (e->cert = cert_from_pem(c)) == NULL;

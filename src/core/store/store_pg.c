@@ -228,13 +228,9 @@ static dcpki_code pg_get(dcpki_store *s, store_by by, const char *key, store_row
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         rc = pg_err(s, CONN(s), "cannot read", err);
     } else if (PQntuples(r) > 0) {
-        static const char *const states[] = {"issued", "pending", "revoked", "sending", "revoking"};
         if (!PQgetisnull(r, 0, 0) && PQgetlength(r, 0, 0) == DCPKI_STORE_ID_LEN)
             memcpy(out->id, PQgetvalue(r, 0, 0), DCPKI_STORE_ID_LEN + 1);
-        out->state = "?";
-        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
-            if (strcmp(PQgetvalue(r, 0, 1), states[i]) == 0)
-                out->state = states[i];
+        out->state = store_state_static(PQgetvalue(r, 0, 1));
         int ok = get_text(r, 2, &out->ca_host) && get_text(r, 3, &out->profile) &&
                  get_text(r, 4, &out->subject) && get_text(r, 5, &out->sans) &&
                  get_text(r, 6, &out->pending_id) && get_text(r, 7, &out->serial) &&

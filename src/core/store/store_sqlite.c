@@ -173,15 +173,10 @@ static dcpki_code sq_get(dcpki_store *s, store_by by, const char *key, store_row
     int r = sqlite3_step(st);
     dcpki_code rc = DCPKI_OK;
     if (r == SQLITE_ROW) {
-        static const char *const states[] = {"issued", "pending", "revoked", "sending", "revoking"};
         const char *id = (const char *)sqlite3_column_text(st, 0);
-        const char *state = (const char *)sqlite3_column_text(st, 1);
         if (id != NULL && strlen(id) == DCPKI_STORE_ID_LEN)
             memcpy(out->id, id, DCPKI_STORE_ID_LEN + 1);
-        out->state = "?";
-        for (size_t i = 0; state && i < sizeof states / sizeof states[0]; i++)
-            if (strcmp(state, states[i]) == 0)
-                out->state = states[i];
+        out->state = store_state_static((const char *)sqlite3_column_text(st, 1));
         int bad = 0;
 #define TXT(f, i) bad |= sqlite3_column_type(st, i) != SQLITE_NULL && (out->f = col_text(st, i)) == NULL
         TXT(ca_host, 2);

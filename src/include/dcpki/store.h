@@ -69,16 +69,17 @@ void dcpki_store_unlock(dcpki_store_lock *l);
 dcpki_code dcpki_store_get(dcpki_store *s, const char *id, dcpki_store_entry *out, int *found,
                            dcpki_err *err);
 /* Inserts or replaces e (by e->id), durably (committed) before returning.
- * e->serial is stored normalised (upper-case hex, no ':' or leading zeros),
- * as dcpki_store_get then returns it. */
+ * e->serial is stored normalised (dcpki_serial_normalise: upper-case hex, no
+ * ':' or leading zeros), as dcpki_store_get then returns it. */
 dcpki_code dcpki_store_put(dcpki_store *s, const dcpki_store_entry *e, dcpki_err *err);
 /* Removes the entry (absent is fine). */
 dcpki_code dcpki_store_remove(dcpki_store *s, const char *id, dcpki_err *err);
 /* The PENDING entry with that pendingTokenReferenceID. */
 dcpki_code dcpki_store_find_pending(dcpki_store *s, const char *pending_id,
                                     dcpki_store_entry *out, int *found, dcpki_err *err);
-/* The ids of entries whose serial is serial_hex (compared without ':' or
- * spaces, case-insensitive, leading zeros ignored): *ids malloc'd array of
+/* The ids of entries whose serial is serial_hex (compared normalised by
+ * dcpki_serial_normalise: without ':' or blanks, case-insensitive, leading
+ * zeros ignored): *ids malloc'd array of
  * malloc'd strings, free with dcpki_store_ids_free. */
 dcpki_code dcpki_store_find_serial(dcpki_store *s, const char *serial_hex, char ***ids,
                                    size_t *n, dcpki_err *err);
