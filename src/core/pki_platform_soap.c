@@ -327,6 +327,16 @@ static size_t serial_digits(const char *in, char *out, size_t n)
     return k;
 }
 
+char *dcpki_serial_of_cert(const X509 *x)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *h = bn ? BN_bn2hex(bn) : NULL; /* upper-case, no leading zeros */
+    char *s = h ? strdup(h) : NULL;
+    OPENSSL_free(h);
+    BN_free(bn);
+    return s;
+}
+
 int dcpki_serial_normalise(const char *in, char *out, size_t n)
 {
     char buf[DCPKI_SERIAL_MAX + 1];
@@ -1688,11 +1698,7 @@ dcpki_code dcpki_pki_parse_search(const char *xml, size_t len, dcpki_pki_search_
         ci->cert = b64 ? cert_from_b64(b64) : NULL;
         free(b64);
         if (ci->serial == NULL && ci->cert != NULL) {
-            BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(ci->cert), NULL);
-            char *h = bn ? BN_bn2hex(bn) : NULL;
-            ci->serial = h ? strdup(h) : NULL;
-            OPENSSL_free(h);
-            BN_free(bn);
+            ci->serial = dcpki_serial_of_cert(ci->cert);
         }
         if (ci->serial == NULL || ci->status == NULL)
             rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE,

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/x509.h>
 
 #include "dcpki/pkcs12_out.h"
@@ -82,19 +81,6 @@ void enroll_notice(dcpki_enroller *e, const char *fmt, ...)
     e->notice(e->notice_arg, buf);
 }
 
-char *dcpki_enroll_serial_of(const X509 *x)
-{
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-    char *s = NULL;
-    if (bn != NULL) {
-        char *h = BN_bn2hex(bn);
-        if (h != NULL)
-            s = strdup(h);
-        OPENSSL_free(h);
-        BN_free(bn);
-    }
-    return s;
-}
 
 void enroll_err_append(dcpki_err *err, const char *fmt, ...)
 {
@@ -201,7 +187,7 @@ static dcpki_code result_from_entry(const dcpki_store_entry *ent, dcpki_enroll_r
         res->key = ent->key;
     if (ent->cert != NULL && X509_up_ref(ent->cert))
         res->cert = ent->cert;
-    res->serial = ent->cert ? dcpki_enroll_serial_of(ent->cert) : NULL;
+    res->serial = ent->cert ? dcpki_serial_of_cert(ent->cert) : NULL;
     if (ent->n_chain > 0) {
         res->chain = calloc(ent->n_chain, sizeof(X509 *));
         if (res->chain == NULL)
@@ -228,7 +214,7 @@ static dcpki_code entry_set_issued(dcpki_store_entry *ent, X509 *cert, X509 **ch
     ent->chain = chain;
     ent->n_chain = n_chain;
     free(ent->serial);
-    ent->serial = dcpki_enroll_serial_of(cert);
+    ent->serial = dcpki_serial_of_cert(cert);
     free(ent->pending_id);
     ent->pending_id = NULL;
     free(ent->txid);
@@ -591,7 +577,7 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
         er.cert = NULL;
         er.chain = NULL;
         er.n_chain = 0;
-        res->serial = dcpki_enroll_serial_of(res->cert);
+        res->serial = dcpki_serial_of_cert(res->cert);
         if (res->serial == NULL)
             rc = dcpki_err_set(err, DCPKI_E_NOMEM, "serial");
         goto done;

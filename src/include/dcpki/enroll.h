@@ -87,10 +87,6 @@ typedef struct dcpki_enroll_result {
 } dcpki_enroll_result;
 void dcpki_enroll_result_clear(dcpki_enroll_result *r);
 
-/* A certificate's serial number as results, the store and messages give it:
- * upper-case hex, no leading zeros; malloc'd, NULL on failure. */
-char *dcpki_enroll_serial_of(const X509 *x);
-
 /* One enrollment (see the guarantees above). DCPKI_E_PENDING: res->pending_id.
  * DCPKI_E_STORE with res->cert set: issued but not recorded. */
 dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,

@@ -137,6 +137,9 @@ int dcpki_serial_normalise(const char *in, char *out, size_t n);
  * of digits, "00" in front when the first octet's high bit is set
  * ("A102" -> "00A102", "1A2" -> "01A2"). 0 on success, -1 as above. */
 int dcpki_serial_der_form(const char *in, char *out, size_t n);
+/* A certificate's serial number in the normal form (as results, the store and
+ * messages give it); malloc'd, NULL on failure. */
+char *dcpki_serial_of_cert(const X509 *x);
 
 /* updateCertificateStatusRequest: clientTransactionID?, version 1.0,
  * revocationReason?, comment?, certificateSerialNumber, operationType.
