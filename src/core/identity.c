@@ -296,9 +296,8 @@ static dcpki_code tls_pem(dcpki_identity *id, EVP_PKEY *key, OSSL_LIB_CTX *libct
         unsigned char rnd[24];
         char pass[2 * sizeof(rnd) + 1];
         ok = RAND_bytes_ex(libctx, rnd, sizeof(rnd), 0) == 1;
-        for (size_t i = 0; ok && i < sizeof(rnd); i++)
-            snprintf(pass + 2 * i, 3, "%02x", rnd[i]);
         if (ok) {
+            dcpki_hex_lower(rnd, sizeof rnd, pass);
             EVP_CIPHER *aes = EVP_CIPHER_fetch(libctx, "AES-256-CBC", NULL);
             ok = aes != NULL &&
                  PEM_write_bio_PKCS8PrivateKey(b, key, aes, pass, (int)strlen(pass), NULL, NULL);

@@ -35,6 +35,9 @@ const char *dcpki_json_str(struct json_object *o, const char *key);
 char *dcpki_b64_encode(const unsigned char *data, size_t len);
 int dcpki_b64_decode(const char *text, unsigned char **out, size_t *out_len);
 
+/* n bytes as 2n lower-case hex digits and a NUL into out (2n + 1 bytes). */
+void dcpki_hex_lower(const unsigned char *d, size_t n, char *out);
+
 /* dcpki_read_file: dcpki/config.h */
 
 /* write() all n bytes (retrying on EINTR and short writes); 0, or -1 with errno

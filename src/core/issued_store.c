@@ -158,7 +158,6 @@ dcpki_code dcpki_store_entry_init(dcpki_store_entry *e, const char *ca_host, con
         dcpki_store_entry_clear(e);
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "hashing a store entry's name");
     }
-    for (size_t i = 0; i < 32; i++)
-        sprintf(e->id + 2 * i, "%02x", h[i]);
+    dcpki_hex_lower(h, 32, e->id);
     return DCPKI_OK;
 }

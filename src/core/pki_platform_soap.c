@@ -62,8 +62,7 @@ dcpki_code dcpki_pki_new_txid(char *buf, size_t n, dcpki_err *err)
     if (RAND_bytes(r, sizeof(r)) != 1)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "no random bytes for a transaction ID");
     memcpy(buf, "dcpki-", 6);
-    for (size_t i = 0; i < sizeof(r); i++)
-        snprintf(buf + 6 + 2 * i, 3, "%02x", r[i]);
+    dcpki_hex_lower(r, sizeof r, buf + 6);
     return DCPKI_OK;
 }
 

@@ -1,6 +1,7 @@
 /* PKCS#10 requests for profile enrollment: load, build from a prepared
  * request, and turn an existing CSR back into subject + --san arguments. */
 #include "dcpki/request.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,9 +273,7 @@ static char *hex_of(const unsigned char *d, size_t n)
     char *o = malloc(2 * n + 1);
     if (o == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        snprintf(o + 2 * i, 3, "%02x", d[i]);
-    o[2 * n] = '\0';
+    dcpki_hex_lower(d, n, o);
     return o;
 }
 

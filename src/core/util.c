@@ -79,6 +79,16 @@ const char *dcpki_json_str(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
+void dcpki_hex_lower(const unsigned char *d, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 char *dcpki_b64_encode(const unsigned char *data, size_t len)
 {
     if (len > (size_t)INT32_MAX / 2)

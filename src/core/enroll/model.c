@@ -10,6 +10,7 @@
 
 #include "dcpki/identity.h"
 #include "dcpki/thumbprint.h"
+#include "../internal.h"
 #include "enroll_internal.h"
 
 /* hex SHA-256 of the DER SubjectPublicKeyInfo */
@@ -25,8 +26,7 @@ static dcpki_code spki_hash(EVP_PKEY *pub, char out[65], dcpki_err *err)
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "the CSR's public key cannot be read");
     }
     OPENSSL_free(der);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
+    dcpki_hex_lower(h, 32, out);
     return DCPKI_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "dcpki/secret.h"
+#include "../internal.h"
 #include "store_internal.h"
 
 #define SEAL_VERSION 1
@@ -110,7 +111,6 @@ dcpki_code dcpki_store_key_check(const unsigned char key[STORE_KEY_LEN], char ou
         ERR_clear_error();
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "computing the store key's check value failed");
     }
-    for (size_t i = 0; i < sizeof mac; i++)
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    dcpki_hex_lower(mac, sizeof mac, out);
     return DCPKI_OK;
 }
