@@ -137,23 +137,18 @@ dcpki_code cli_enroller(cli_ctx *ctx, const char *store_opt, dcpki_enroller **ou
     if (rc != DCPKI_OK)
         return rc;
     if (s->store == NULL) {
-        /* --store DIR, else [store] url (PostgreSQL), else [store] dir, else the default directory */
+        /* --store DIR, else [store] url (PostgreSQL), else [store] dir, else (dir NULL)
+         * the default directory, which dcpki_store_open picks */
         const dcpki_config *cfg;
         if ((rc = cli_config(ctx, &cfg, err)) != DCPKI_OK)
             return rc;
-        char dir[4096];
         dcpki_store_params p = {.key_file = cfg->store.key_file};
-        if (store_opt != NULL) {
+        if (store_opt != NULL)
             p.dir = store_opt;
-        } else if (cfg->store.url != NULL) {
+        else if (cfg->store.url != NULL)
             p.url = cfg->store.url;
-        } else if (cfg->store.dir != NULL) {
+        else
             p.dir = cfg->store.dir;
-        } else {
-            if ((rc = dcpki_store_default_dir(dir, sizeof dir, err)) != DCPKI_OK)
-                return rc;
-            p.dir = dir;
-        }
         if ((rc = dcpki_store_open(&p, &s->store, err)) != DCPKI_OK)
             return rc;
         dcpki_enroller_set_store(s->eng, s->store);
