@@ -165,12 +165,18 @@ dcpki_code cli_policy_get(cli_ctx *ctx, const char *profile, const dcpki_policy 
     return rc == DCPKI_OK ? dcpki_enroll_policy(s->eng, profile, out, err) : rc;
 }
 
-/* the exit status of a failed enrollment */
-int cli_enroll_exit(dcpki_code rc, const dcpki_enroll_result *res)
+int cli_enroll_unrecorded(dcpki_code rc, const dcpki_enroll_result *res)
+{
+    return rc == DCPKI_E_STORE && res->cert != NULL;
+}
+
+/* the exit status of a failed enrollment: CLI_EXIT_PENDING, CLI_EXIT_NOT_RECORDED
+ * (issued and delivered, not recorded), else CLI_EXIT_FAILURE */
+static int enroll_exit(dcpki_code rc, const dcpki_enroll_result *res)
 {
     if (rc == DCPKI_E_PENDING)
         return CLI_EXIT_PENDING;
-    if (rc == DCPKI_E_STORE && res->cert != NULL)
+    if (cli_enroll_unrecorded(rc, res))
         return CLI_EXIT_NOT_RECORDED;
     return CLI_EXIT_FAILURE;
 }
@@ -278,25 +284,29 @@ static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
     return DCPKI_OK;
 }
 
-/* The certificate the CA issued while the store could not record it is still
- * delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once written. */
-static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const opts *o,
-                          const char *pass, dcpki_err *err)
+/* Writes what the CA issued: a PKCS#12 to pfx (friendly name: friendly), else
+ * the PEM certificate to out (standard output when NULL) and the chain to
+ * chain_out. The certificate the store could not record (cli_enroll_unrecorded)
+ * is still delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once
+ * written, and with say_wrote the file is then named on standard error. */
+static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const char *pfx,
+                          const char *out, const char *chain_out, const char *pass,
+                          const char *friendly, int say_wrote, dcpki_err *err)
 {
-    if (rc != DCPKI_OK && !(rc == DCPKI_E_STORE && res->cert != NULL))
+    if (rc != DCPKI_OK && !cli_enroll_unrecorded(rc, res))
         return rc;
     dcpki_err werr;
     dcpki_err_clear(&werr);
-    dcpki_code wrc = o->pfx != NULL ? write_pfx(res, o->pfx, pass, o->subject, &werr)
-                                    : write_cert_pem(res, o->out, o->chain_out, &werr);
+    dcpki_code wrc = pfx != NULL ? write_pfx(res, pfx, pass, friendly, &werr)
+                                 : write_cert_pem(res, out, chain_out, &werr);
     if (wrc != DCPKI_OK) {
         if (rc == DCPKI_OK)
             *err = werr;
         return rc == DCPKI_OK ? wrc : rc;
     }
-    if (rc != DCPKI_OK && (o->pfx != NULL || o->out != NULL)) {
+    if (say_wrote && rc != DCPKI_OK && (pfx != NULL || out != NULL)) {
         char shown[512];
-        fprintf(stderr, "dcpki: wrote %s\n", dcpki_escape(o->pfx ? o->pfx : o->out, shown, sizeof shown));
+        fprintf(stderr, "dcpki: wrote %s\n", dcpki_escape(pfx ? pfx : out, shown, sizeof shown));
     }
     return rc;
 }
@@ -330,11 +340,11 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
     rc = cli_enroller(ctx, store, &eng, &err);
     if (rc == DCPKI_OK)
         rc = dcpki_enroll_run(eng, &rq, &res, &err);
-    rc = deliver(rc, &res, o, pass, &err);
+    rc = deliver(rc, &res, o->pfx, o->out, o->chain_out, pass, o->subject, 1, &err);
     int ret;
     if (rc != DCPKI_OK) {
-        ret = cli_error(&err);
-        ret = cli_enroll_exit(rc, &res) == CLI_EXIT_FAILURE ? ret : cli_enroll_exit(rc, &res);
+        cli_error(&err);
+        ret = enroll_exit(rc, &res);
     } else {
         const char *outp = o->pfx ? o->pfx : o->out;
         if (ctx->json) {
@@ -373,13 +383,13 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
     dcpki_code rc = cli_enroller(ctx, store, &eng, &err);
     if (rc == DCPKI_OK)
         rc = dcpki_enroll_poll(eng, profile, o->poll, &res, &err);
-    if ((rc == DCPKI_OK || (rc == DCPKI_E_STORE && res.cert != NULL)) &&
-        (o->pfx != NULL || o->out != NULL || res.key == NULL))
-        rc = deliver(rc, &res, o, pass, &err);
+    /* a key kept in the store waits for --pfx; a CSR's certificate goes to standard output */
+    if (o->pfx != NULL || o->out != NULL || res.key == NULL)
+        rc = deliver(rc, &res, o->pfx, o->out, o->chain_out, pass, o->subject, 1, &err);
     int ret = 0;
     if (rc != DCPKI_OK) {
-        ret = cli_error(&err);
-        ret = cli_enroll_exit(rc, &res) == CLI_EXIT_FAILURE ? ret : cli_enroll_exit(rc, &res);
+        cli_error(&err);
+        ret = enroll_exit(rc, &res);
     } else if (ctx->json) {
         ret = cli_json_print(res_json(&res, NULL, o->pfx ? o->pfx : o->out));
     } else {
@@ -706,7 +716,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
                 rc = cli_enroller(ctx, store, &eng, &err);
                 if (rc == DCPKI_OK)
                     rc = dcpki_enroll_run(eng, &rq, &res, &err);
-                if (rc == DCPKI_OK || (rc == DCPKI_E_STORE && res.cert != NULL)) {
+                if (rc == DCPKI_OK || cli_enroll_unrecorded(rc, &res)) {
                     dcpki_err werr;
                     dcpki_err_clear(&werr);
                     dcpki_code wrc = write_pfx(&res, path, pass, b.subject, &werr);

@@ -27,8 +27,8 @@ dcpki_code cli_enroller(cli_ctx *ctx, const char *store_opt, dcpki_enroller **ou
 /* Policy of a profile, fetched once per process and profile. */
 dcpki_code cli_policy_get(cli_ctx *ctx, const char *profile, const dcpki_policy **out,
                           dcpki_err *err);
-/* Exit status of a failed enrollment: CLI_EXIT_PENDING, CLI_EXIT_NOT_RECORDED
- * (issued and delivered, not recorded), else CLI_EXIT_FAILURE. */
-int cli_enroll_exit(dcpki_code rc, const dcpki_enroll_result *res);
+/* Whether the CA issued and res holds the certificate while the store could not
+ * record it (rc DCPKI_E_STORE): the certificate is delivered all the same. */
+int cli_enroll_unrecorded(dcpki_code rc, const dcpki_enroll_result *res);
 
 #endif
