@@ -716,15 +716,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
                 rc = cli_enroller(ctx, store, &eng, &err);
                 if (rc == DCPKI_OK)
                     rc = dcpki_enroll_run(eng, &rq, &res, &err);
-                if (rc == DCPKI_OK || cli_enroll_unrecorded(rc, &res)) {
-                    dcpki_err werr;
-                    dcpki_err_clear(&werr);
-                    dcpki_code wrc = write_pfx(&res, path, pass, b.subject, &werr);
-                    if (wrc != DCPKI_OK && rc == DCPKI_OK) {
-                        rc = wrc;
-                        err = werr;
-                    }
-                }
+                rc = deliver(rc, &res, path, NULL, NULL, pass, b.subject, 0, &err);
             }
         }
         /* the result line: the subject shortened (with "...") when long, the verdict always whole */
