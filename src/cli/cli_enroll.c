@@ -408,16 +408,6 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
 
 /* ---- batch ---- */
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
 /* s with control characters escaped (dcpki_escape), whole, in a new string */
 static char *batch_escape_dup(const char *s)
 {
@@ -673,7 +663,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         if (next != NULL && next >= end)
             next = NULL;
         lineno++;
-        char *l = trim(line);
+        char *l = batch_trim(line);
         if (*l == '\0' || *l == '#')
             continue;
         idx++;
