@@ -89,7 +89,7 @@ static int cm_print_issued(const dcpki_enroll_result *res)
 static int cm_issued_unrecorded(const dcpki_enroll_result *res, const dcpki_err *err)
 {
     char buf[DCPKI_ERR_DETAIL_MAX + 256];
-    fprintf(stderr, "dcpki: warning: %s\n", dcpki_err_format(err, buf, sizeof buf));
+    cli_warn("%s", dcpki_err_format(err, buf, sizeof buf));
     return cm_print_issued(res);
 }
 
