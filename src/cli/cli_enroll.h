@@ -17,11 +17,13 @@ extern const cli_cmd cli_cmd_certmonger;  /* cli_certmonger.c */
 
 /* [ca] host after the checks the PKI Platform needs (dcpki_enroll_ca_host). */
 dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err);
-/* --profile, else [profiles] default. */
+/* The profile OID of --profile (an OID, or a name under [profiles]), else of
+ * [profiles] default. */
 dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpki_err *err);
 /* The enrollment engine with its store: --store DIR (SQLite there), else
  * [store] url (PostgreSQL), else [store] dir, else the default directory
- * (issued_store.h); [store] key_file either way. Opened once per process. */
+ * (dcpki_store_open picks it); [store] key_file either way. Opened once per
+ * process. */
 dcpki_code cli_enroller(cli_ctx *ctx, const char *store_opt, dcpki_enroller **out,
                         dcpki_err *err);
 /* Policy of a profile, fetched once per process and profile. */
