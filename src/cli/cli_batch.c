@@ -9,6 +9,16 @@
 
 #include <json-c/json.h>
 
+char *batch_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
 void batch_item_clear(batch_item *b)
 {
     free(b->subject);

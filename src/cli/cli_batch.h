@@ -14,6 +14,10 @@ typedef struct batch_item {
     char *pfx;
 } batch_item;
 
+/* A line of the batch file with leading blanks and trailing blanks, CR and LF
+ * cut off (in place); the caller skips it when empty or a comment ('#'). */
+char *batch_trim(char *s);
+
 void batch_item_clear(batch_item *b);
 
 /* A line (trimmed, not empty, not a comment): a JSON object {"subject": "...",

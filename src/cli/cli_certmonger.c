@@ -89,7 +89,7 @@ static int cm_print_issued(const dcpki_enroll_result *res)
 static int cm_issued_unrecorded(const dcpki_enroll_result *res, const dcpki_err *err)
 {
     char buf[DCPKI_ERR_DETAIL_MAX + 256];
-    fprintf(stderr, "dcpki: warning: %s\n", dcpki_err_format(err, buf, sizeof buf));
+    cli_warn("%s", dcpki_err_format(err, buf, sizeof buf));
     return cm_print_issued(res);
 }
 
@@ -133,7 +133,7 @@ static int cm_submit(cli_ctx *ctx, const char *store)
     int ret;
     if (rc == DCPKI_OK)
         ret = cm_print_issued(&res);
-    else if (rc == DCPKI_E_STORE && res.cert != NULL)
+    else if (cli_enroll_unrecorded(rc, &res))
         ret = cm_issued_unrecorded(&res, &err);
     else if (rc == DCPKI_E_PENDING && res.pending_id != NULL && res.already_pending)
         ret = cm_poll_id(ctx, store, profile, res.pending_id); /* getcert resubmit: ask the CA */
@@ -159,7 +159,7 @@ static int cm_poll_id(cli_ctx *ctx, const char *store, const char *profile, cons
     int ret;
     if (rc == DCPKI_OK)
         ret = cm_print_issued(&res);
-    else if (rc == DCPKI_E_STORE && res.cert != NULL)
+    else if (cli_enroll_unrecorded(rc, &res))
         ret = cm_issued_unrecorded(&res, &err);
     else if (rc == DCPKI_E_PENDING)
         ret = cm_pending(profile, pid);

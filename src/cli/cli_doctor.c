@@ -114,6 +114,13 @@ static const char *tls_remedy(dcpki_code c)
     }
 }
 
+/* no TLS connection was made (tls_remedy says why for most) */
+static int tls_failed(dcpki_code c)
+{
+    return c == DCPKI_E_TIMEOUT || c == DCPKI_E_CONNECT || c == DCPKI_E_CONNECTION_BROKEN ||
+           c == DCPKI_E_TLS_SERVER_UNTRUSTED || c == DCPKI_E_TLS_CLIENT || c == DCPKI_E_TLS;
+}
+
 static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identity *id)
 {
     dcpki_err err;
@@ -147,8 +154,7 @@ static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identi
                    "put a valid API key of the signing service in [signing] api_key_file");
         return;
     }
-    if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_CONNECTION_BROKEN || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
-        r == DCPKI_E_TLS_CLIENT || r == DCPKI_E_TLS) {
+    if (tls_failed(r)) {
         report_err(d, "signing service", &err, tls_remedy(r));
         return;
     }
@@ -268,8 +274,7 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         dcpki_code r = cli_transport(ctx, &t, &err);
         if (r == DCPKI_OK)
             r = dcpki_pki_health_check(t, cfg->ca.host, NULL, &h, &err);
-        if (r == DCPKI_E_TIMEOUT || r == DCPKI_E_CONNECT || r == DCPKI_E_CONNECTION_BROKEN || r == DCPKI_E_TLS_SERVER_UNTRUSTED ||
-            r == DCPKI_E_TLS_CLIENT || r == DCPKI_E_TLS) {
+        if (tls_failed(r)) {
             report_err(&d, "TLS handshake", &err, tls_remedy(r));
             report(&d, "health check", "skip", NULL, "not tried: no TLS connection");
         } else {

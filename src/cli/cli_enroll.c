@@ -9,13 +9,9 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -137,23 +133,18 @@ dcpki_code cli_enroller(cli_ctx *ctx, const char *store_opt, dcpki_enroller **ou
     if (rc != DCPKI_OK)
         return rc;
     if (s->store == NULL) {
-        /* --store DIR, else [store] url (PostgreSQL), else [store] dir, else the default directory */
+        /* --store DIR, else [store] url (PostgreSQL), else [store] dir, else (dir NULL)
+         * the default directory, which dcpki_store_open picks */
         const dcpki_config *cfg;
         if ((rc = cli_config(ctx, &cfg, err)) != DCPKI_OK)
             return rc;
-        char dir[4096];
         dcpki_store_params p = {.key_file = cfg->store.key_file};
-        if (store_opt != NULL) {
+        if (store_opt != NULL)
             p.dir = store_opt;
-        } else if (cfg->store.url != NULL) {
+        else if (cfg->store.url != NULL)
             p.url = cfg->store.url;
-        } else if (cfg->store.dir != NULL) {
+        else
             p.dir = cfg->store.dir;
-        } else {
-            if ((rc = dcpki_store_default_dir(dir, sizeof dir, err)) != DCPKI_OK)
-                return rc;
-            p.dir = dir;
-        }
         if ((rc = dcpki_store_open(&p, &s->store, err)) != DCPKI_OK)
             return rc;
         dcpki_enroller_set_store(s->eng, s->store);
@@ -170,12 +161,18 @@ dcpki_code cli_policy_get(cli_ctx *ctx, const char *profile, const dcpki_policy 
     return rc == DCPKI_OK ? dcpki_enroll_policy(s->eng, profile, out, err) : rc;
 }
 
-/* the exit status of a failed enrollment */
-int cli_enroll_exit(dcpki_code rc, const dcpki_enroll_result *res)
+int cli_enroll_unrecorded(dcpki_code rc, const dcpki_enroll_result *res)
+{
+    return rc == DCPKI_E_STORE && res->cert != NULL;
+}
+
+/* the exit status of a failed enrollment: CLI_EXIT_PENDING, CLI_EXIT_NOT_RECORDED
+ * (issued and delivered, not recorded), else CLI_EXIT_FAILURE */
+static int enroll_exit(dcpki_code rc, const dcpki_enroll_result *res)
 {
     if (rc == DCPKI_E_PENDING)
         return CLI_EXIT_PENDING;
-    if (rc == DCPKI_E_STORE && res->cert != NULL)
+    if (cli_enroll_unrecorded(rc, res))
         return CLI_EXIT_NOT_RECORDED;
     return CLI_EXIT_FAILURE;
 }
@@ -283,25 +280,29 @@ static dcpki_code read_pass(const char *file, char **pass, dcpki_err *err)
     return DCPKI_OK;
 }
 
-/* The certificate the CA issued while the store could not record it is still
- * delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once written. */
-static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const opts *o,
-                          const char *pass, dcpki_err *err)
+/* Writes what the CA issued: a PKCS#12 to pfx (friendly name: friendly), else
+ * the PEM certificate to out (standard output when NULL) and the chain to
+ * chain_out. The certificate the store could not record (cli_enroll_unrecorded)
+ * is still delivered: rc stays DCPKI_E_STORE (exit CLI_EXIT_NOT_RECORDED) once
+ * written, and with say_wrote the file is then named on standard error. */
+static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const char *pfx,
+                          const char *out, const char *chain_out, const char *pass,
+                          const char *friendly, int say_wrote, dcpki_err *err)
 {
-    if (rc != DCPKI_OK && !(rc == DCPKI_E_STORE && res->cert != NULL))
+    if (rc != DCPKI_OK && !cli_enroll_unrecorded(rc, res))
         return rc;
     dcpki_err werr;
     dcpki_err_clear(&werr);
-    dcpki_code wrc = o->pfx != NULL ? write_pfx(res, o->pfx, pass, o->subject, &werr)
-                                    : write_cert_pem(res, o->out, o->chain_out, &werr);
+    dcpki_code wrc = pfx != NULL ? write_pfx(res, pfx, pass, friendly, &werr)
+                                 : write_cert_pem(res, out, chain_out, &werr);
     if (wrc != DCPKI_OK) {
         if (rc == DCPKI_OK)
             *err = werr;
         return rc == DCPKI_OK ? wrc : rc;
     }
-    if (rc != DCPKI_OK && (o->pfx != NULL || o->out != NULL)) {
+    if (say_wrote && rc != DCPKI_OK && (pfx != NULL || out != NULL)) {
         char shown[512];
-        fprintf(stderr, "dcpki: wrote %s\n", dcpki_escape(o->pfx ? o->pfx : o->out, shown, sizeof shown));
+        fprintf(stderr, "dcpki: wrote %s\n", dcpki_escape(pfx ? pfx : out, shown, sizeof shown));
     }
     return rc;
 }
@@ -335,11 +336,11 @@ static int run_single(cli_ctx *ctx, const opts *o, const char *profile, const ch
     rc = cli_enroller(ctx, store, &eng, &err);
     if (rc == DCPKI_OK)
         rc = dcpki_enroll_run(eng, &rq, &res, &err);
-    rc = deliver(rc, &res, o, pass, &err);
+    rc = deliver(rc, &res, o->pfx, o->out, o->chain_out, pass, o->subject, 1, &err);
     int ret;
     if (rc != DCPKI_OK) {
-        ret = cli_error(&err);
-        ret = cli_enroll_exit(rc, &res) == CLI_EXIT_FAILURE ? ret : cli_enroll_exit(rc, &res);
+        cli_error(&err);
+        ret = enroll_exit(rc, &res);
     } else {
         const char *outp = o->pfx ? o->pfx : o->out;
         if (ctx->json) {
@@ -378,13 +379,13 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
     dcpki_code rc = cli_enroller(ctx, store, &eng, &err);
     if (rc == DCPKI_OK)
         rc = dcpki_enroll_poll(eng, profile, o->poll, &res, &err);
-    if ((rc == DCPKI_OK || (rc == DCPKI_E_STORE && res.cert != NULL)) &&
-        (o->pfx != NULL || o->out != NULL || res.key == NULL))
-        rc = deliver(rc, &res, o, pass, &err);
+    /* a key kept in the store waits for --pfx; a CSR's certificate goes to standard output */
+    if (o->pfx != NULL || o->out != NULL || res.key == NULL)
+        rc = deliver(rc, &res, o->pfx, o->out, o->chain_out, pass, o->subject, 1, &err);
     int ret = 0;
     if (rc != DCPKI_OK) {
-        ret = cli_error(&err);
-        ret = cli_enroll_exit(rc, &res) == CLI_EXIT_FAILURE ? ret : cli_enroll_exit(rc, &res);
+        cli_error(&err);
+        ret = enroll_exit(rc, &res);
     } else if (ctx->json) {
         ret = cli_json_print(res_json(&res, NULL, o->pfx ? o->pfx : o->out));
     } else {
@@ -402,16 +403,6 @@ static int run_poll(cli_ctx *ctx, const opts *o, const char *profile, const char
 }
 
 /* ---- batch ---- */
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
 
 /* s with control characters escaped (dcpki_escape), whole, in a new string */
 static char *batch_escape_dup(const char *s)
@@ -668,7 +659,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
         if (next != NULL && next >= end)
             next = NULL;
         lineno++;
-        char *l = trim(line);
+        char *l = batch_trim(line);
         if (*l == '\0' || *l == '#')
             continue;
         idx++;
@@ -711,15 +702,7 @@ static int run_batch(cli_ctx *ctx, const opts *o, const char *profile, const cha
                 rc = cli_enroller(ctx, store, &eng, &err);
                 if (rc == DCPKI_OK)
                     rc = dcpki_enroll_run(eng, &rq, &res, &err);
-                if (rc == DCPKI_OK || (rc == DCPKI_E_STORE && res.cert != NULL)) {
-                    dcpki_err werr;
-                    dcpki_err_clear(&werr);
-                    dcpki_code wrc = write_pfx(&res, path, pass, b.subject, &werr);
-                    if (wrc != DCPKI_OK && rc == DCPKI_OK) {
-                        rc = wrc;
-                        err = werr;
-                    }
-                }
+                rc = deliver(rc, &res, path, NULL, NULL, pass, b.subject, 0, &err);
             }
         }
         /* the result line: the subject shortened (with "...") when long, the verdict always whole */

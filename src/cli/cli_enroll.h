@@ -17,18 +17,20 @@ extern const cli_cmd cli_cmd_certmonger;  /* cli_certmonger.c */
 
 /* [ca] host after the checks the PKI Platform needs (dcpki_enroll_ca_host). */
 dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err);
-/* --profile, else [profiles] default. */
+/* The profile OID of --profile (an OID, or a name under [profiles]), else of
+ * [profiles] default. */
 dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpki_err *err);
 /* The enrollment engine with its store: --store DIR (SQLite there), else
  * [store] url (PostgreSQL), else [store] dir, else the default directory
- * (issued_store.h); [store] key_file either way. Opened once per process. */
+ * (dcpki_store_open picks it); [store] key_file either way. Opened once per
+ * process. */
 dcpki_code cli_enroller(cli_ctx *ctx, const char *store_opt, dcpki_enroller **out,
                         dcpki_err *err);
 /* Policy of a profile, fetched once per process and profile. */
 dcpki_code cli_policy_get(cli_ctx *ctx, const char *profile, const dcpki_policy **out,
                           dcpki_err *err);
-/* Exit status of a failed enrollment: CLI_EXIT_PENDING, CLI_EXIT_NOT_RECORDED
- * (issued and delivered, not recorded), else CLI_EXIT_FAILURE. */
-int cli_enroll_exit(dcpki_code rc, const dcpki_enroll_result *res);
+/* Whether the CA issued and res holds the certificate while the store could not
+ * record it (rc DCPKI_E_STORE): the certificate is delivered all the same. */
+int cli_enroll_unrecorded(dcpki_code rc, const dcpki_enroll_result *res);
 
 #endif

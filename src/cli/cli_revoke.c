@@ -1,25 +1,25 @@
 /* dcpki revoke / dcpki status: the certificate management service. */
 #include "cli_enroll.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 enum { OPT_SERIAL = CLI_OPT_FIRST_FREE, OPT_REASON, OPT_COMMENT, OPT_STORE };
 
-/* --serial: hex digits, ':' and ' ' between them ignored, 1 to 128 digits (what
- * the certificate management service takes); anything else is a usage error. */
-static int serial_ok(const char *s)
+/* --serial: given, and what the certificate management service takes
+ * (dcpki_serial_normalise: hex digits, ':' and ' ' between them ignored, 1 to
+ * DCPKI_SERIAL_MAX digits) without the tab dcpki_serial_normalise also skips.
+ * 0, or the usage error's exit status. */
+static int serial_usage(const cli_ctx *ctx, const char *serial)
 {
-    size_t k = 0;
-    for (; *s; s++) {
-        if (*s == ':' || *s == ' ')
-            continue;
-        if (!isxdigit((unsigned char)*s) || ++k > 128)
-            return 0;
-    }
-    return k > 0;
+    char norm[DCPKI_SERIAL_BUF];
+    if (serial == NULL)
+        return cli_usage_error(ctx, "--serial HEX is required");
+    if (strchr(serial, '\t') != NULL || dcpki_serial_normalise(serial, norm, sizeof norm) != 0)
+        return cli_usage_error(ctx, "serial number \"%.80s\" is not hex (at most %d digits)", serial,
+                               DCPKI_SERIAL_MAX);
+    return 0;
 }
 
 static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
@@ -47,10 +47,8 @@ static int revoke_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
         return CLI_EXIT_USAGE;
-    if (serial == NULL)
-        return cli_usage_error(ctx, "--serial HEX is required");
-    if (!serial_ok(serial))
-        return cli_usage_error(ctx, "serial number \"%.80s\" is not hex (at most 128 digits)", serial);
+    if ((rc = serial_usage(ctx, serial)) != 0)
+        return rc;
     if (reason != NULL && dcpki_pki_revocation_reason(reason) == NULL)
         return cli_usage_error(ctx, "unknown --reason '%s' (unspecified, keyCompromise, "
                                "CACompromise, affiliationChanged, superseded, cessationOfOperation, "
@@ -138,10 +136,8 @@ static int status_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
         return CLI_EXIT_USAGE;
-    if (serial == NULL)
-        return cli_usage_error(ctx, "--serial HEX is required");
-    if (!serial_ok(serial))
-        return cli_usage_error(ctx, "serial number \"%.80s\" is not hex (at most 128 digits)", serial);
+    if ((rc = serial_usage(ctx, serial)) != 0)
+        return rc;
     dcpki_err err;
     dcpki_err_clear(&err);
     dcpki_enroller *eng;
