@@ -1,6 +1,8 @@
 /* Shared parts of the dcpki command-line tool (see cli_common.h). */
 #include "cli_common.h"
 
+#include "dcpki/pki_platform.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -308,21 +310,6 @@ char *cli_name_str(const X509_NAME *name)
     return s;
 }
 
-char *cli_serial_str(const X509 *x)
-{
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-    char *s = NULL;
-    if (bn) {
-        char *h = BN_bn2hex(bn);
-        if (h) {
-            s = strdup(h);
-            OPENSSL_free(h);
-        }
-        BN_free(bn);
-    }
-    return s;
-}
-
 void cli_time_str(const ASN1_TIME *t, char out[32])
 {
     struct tm tm;
@@ -374,7 +361,7 @@ json_object *cli_cert_json(X509 *x, int with_pem)
     json_object *o = json_object_new_object();
     char *subject = cli_name_str(X509_get_subject_name(x));
     char *issuer = cli_name_str(X509_get_issuer_name(x));
-    char *serial = cli_serial_str(x);
+    char *serial = dcpki_serial_of_cert(x);
     char nb[32], na[32], tp[41];
     cli_time_str(X509_get0_notBefore(x), nb);
     cli_time_str(X509_get0_notAfter(x), na);
@@ -401,7 +388,7 @@ void cli_cert_print(FILE *f, const char *indent, X509 *x)
 {
     char *subject = cli_name_str(X509_get_subject_name(x));
     char *issuer = cli_name_str(X509_get_issuer_name(x));
-    char *serial = cli_serial_str(x);
+    char *serial = dcpki_serial_of_cert(x);
     char nb[32], na[32], tp[41];
     cli_time_str(X509_get0_notBefore(x), nb);
     cli_time_str(X509_get0_notAfter(x), na);

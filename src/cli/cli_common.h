@@ -119,7 +119,6 @@ json_object *cli_json_str(const char *s);
 
 /* Certificates */
 char *cli_name_str(const X509_NAME *name);         /* "CN=x, O=y" (RFC 4514 order); free() */
-char *cli_serial_str(const X509 *x);               /* upper-case hex; free() */
 void cli_time_str(const ASN1_TIME *t, char out[32]); /* 2026-11-25T12:00:00Z */
 void cli_thumbprint(const X509 *x, char out[41]);  /* SHA-1, 40 upper-case hex */
 int cli_cert_expired(const X509 *x);               /* notAfter in the past */

@@ -70,28 +70,11 @@ dcpki_code cli_pki_host(cli_ctx *ctx, const char **host, dcpki_err *err)
     return rc == DCPKI_OK ? dcpki_enroll_ca_host(s->eng, host, err) : rc;
 }
 
-/* a dotted OID: digits and single dots, at least two arcs */
-static int looks_like_oid(const char *s)
-{
-    int arcs = 0, digits = 0;
-    for (; *s; s++) {
-        if (*s >= '0' && *s <= '9') {
-            digits++;
-        } else if (*s == '.' && digits > 0) {
-            arcs++;
-            digits = 0;
-        } else {
-            return 0;
-        }
-    }
-    return digits > 0 && arcs >= 1;
-}
-
 dcpki_code cli_pki_profile(cli_ctx *ctx, const char *opt, const char **oid, dcpki_err *err)
 {
     const dcpki_config *cfg = NULL;
     dcpki_code rc;
-    if (opt != NULL && looks_like_oid(opt)) {
+    if (dcpki_is_dotted_oid(opt)) {
         /* an OID needs no configuration, unless a [profiles] name is spelled like one */
         dcpki_err ignored;
         if (cli_config(ctx, &cfg, &ignored) != DCPKI_OK)

@@ -17,9 +17,7 @@ char *dcpki_vstrfmt_with(void *(*alloc)(size_t), const char *fmt, va_list ap);
 /* asprintf-like; NULL on failure. */
 char *dcpki_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Whether s is a dotted OID in form: digits, at least two arcs, no empty arc
- * (syntax only; 0 for NULL). */
-int dcpki_is_dotted_oid(const char *s);
+/* dcpki_is_dotted_oid: dcpki/config.h */
 
 /* Whether needle occurs in hay, ignoring ASCII case; 0 when hay is NULL. */
 int dcpki_contains_ci(const char *hay, const char *needle);

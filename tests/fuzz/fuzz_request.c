@@ -149,20 +149,10 @@ FUZZ_MAYBE_UNUSED static void check_san(const char *in)
 /* ---- batch ---- */
 
 #if defined(FUZZ_BATCH)
-/* as run_batch in cli_enroll.c: leading blanks, trailing blanks and CR/LF off */
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
 
 static void check_batch_line(char *line)
 {
-    char *l = trim(line);
+    char *l = batch_trim(line);
     if (*l == '\0' || *l == '#')
         return;
     batch_item b;

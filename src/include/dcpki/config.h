@@ -146,4 +146,8 @@ void dcpki_secret_free(char *s);
  * free(). */
 int dcpki_read_file(const char *path, size_t max, unsigned char **data, size_t *len);
 
+/* Whether s is a dotted OID in form: digits, at least two arcs, no empty arc
+ * (syntax only; 0 for NULL). A profile option that is one is taken as an OID. */
+int dcpki_is_dotted_oid(const char *s);
+
 #endif
