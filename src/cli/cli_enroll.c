@@ -279,9 +279,10 @@ static dcpki_code deliver(dcpki_code rc, const dcpki_enroll_result *res, const c
     dcpki_code wrc = pfx != NULL ? write_pfx(res, pfx, pass, friendly, &werr)
                                  : write_cert_pem(res, out, chain_out, &werr);
     if (wrc != DCPKI_OK) {
-        if (rc == DCPKI_OK)
-            *err = werr;
-        return rc == DCPKI_OK ? wrc : rc;
+        /* not delivered: that is the failure to report (exit 1), even when the store
+         * failed too (the next run finds the certificate at the CA) */
+        *err = werr;
+        return wrc;
     }
     if (say_wrote && rc != DCPKI_OK && (pfx != NULL || out != NULL)) {
         char shown[512];

@@ -68,6 +68,8 @@ static const cli_cmd cli_root = {
         "  2  invalid command line: unknown command or option, missing operand or value,\n"
         "     a value that can never be valid\n"
         "  3  enroll: the CA left the request pending (collect it with 'dcpki enroll --poll ID')\n"
+        "  4  enroll: the CA issued and the certificate was written, but the store of issued\n"
+        "     certificates could not record it (the same command again records it)\n"
         "certmonger-submit uses certmonger's statuses instead (see its --help).\n",
     .run = NULL,
     .subs = commands,
