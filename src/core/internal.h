@@ -58,7 +58,7 @@ dcpki_code dcpki_signing_parse_keypair_json(OSSL_LIB_CTX *libctx, const char *te
 /* The answer to POST keypairs/{id}/sign: the signature decoded, converted to
  * DER for ECDSA when it is r||s, verified with kp->pub over data (the digest,
  * or the DigestInfo for DCPKI_SIG_RSA_RAW with md NULL). */
-dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+dcpki_code dcpki_signing_parse_sign_answer(const dcpki_keypair *kp, dcpki_sig_scheme scheme,
                                            const char *md, const unsigned char *data, size_t data_len,
                                            const char *text, size_t len, unsigned char **sig, size_t *sig_len,
                                            dcpki_err *err);

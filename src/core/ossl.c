@@ -195,47 +195,84 @@ static int prov_key_import(const OSSL_PROVIDER *prov, EVP_PKEY *pkey, int select
     return ok;
 }
 
-/* sign (sig receives at most *siglen bytes, *siglen set) or verify */
-static int pkey_op(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int sign, const OSSL_PARAM *params,
-                   unsigned char *sig, size_t *siglen, const unsigned char *tbs, size_t tbslen)
+struct dcpki_prepared_key {
+    EVP_SIGNATURE *sigalg; /* holds the provider (and so its functions) */
+    void *provctx;
+    prov_key key;
+    OSSL_FUNC_signature_newctx_fn *newctx;
+    OSSL_FUNC_signature_freectx_fn *freectx;
+    OSSL_FUNC_signature_sign_init_fn *sign_init;
+    OSSL_FUNC_signature_sign_fn *sign;
+    OSSL_FUNC_signature_verify_init_fn *verify_init;
+    OSSL_FUNC_signature_verify_fn *verify;
+};
+
+dcpki_prepared_key *dcpki_prepared_key_new(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int with_private)
 {
     fn_ptr fns[OSSL_FUNC_SIGNATURE_FREECTX + 1] = { 0 };
     const char *alg = EVP_PKEY_is_a(pkey, "EC") ? "ECDSA" : EVP_PKEY_get0_type_name(pkey);
+    const OSSL_PROVIDER *prov;
+    dcpki_prepared_key *k = calloc(1, sizeof(*k));
+
+    if (!k)
+        return NULL;
     /* a preference, not a requirement: in a context that also holds dcpki's
      * provider (the CLI's default one) its signatures are for its own keys */
-    EVP_SIGNATURE *sigalg = alg ? EVP_SIGNATURE_fetch(libctx, alg, "?provider=default") : NULL;
-    OSSL_PROVIDER *prov = sigalg ? EVP_SIGNATURE_get0_provider(sigalg) : NULL;
-    prov_key key = { NULL, NULL };
-    OSSL_FUNC_signature_newctx_fn *newctx;
-    OSSL_FUNC_signature_freectx_fn *freectx;
-    void *ctx = NULL;
-    int ok = 0;
+    if (!alg || !(k->sigalg = EVP_SIGNATURE_fetch(libctx, alg, "?provider=default")) ||
+        !(prov = EVP_SIGNATURE_get0_provider(k->sigalg)) ||
+        !provider_fns(prov, OSSL_OP_SIGNATURE, EVP_SIGNATURE_get0_name(k->sigalg), fns,
+                      sizeof(fns) / sizeof(fns[0])))
+        goto err;
+    k->provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
+    k->newctx = (OSSL_FUNC_signature_newctx_fn *)fns[OSSL_FUNC_SIGNATURE_NEWCTX];
+    k->freectx = (OSSL_FUNC_signature_freectx_fn *)fns[OSSL_FUNC_SIGNATURE_FREECTX];
+    k->sign_init = (OSSL_FUNC_signature_sign_init_fn *)fns[OSSL_FUNC_SIGNATURE_SIGN_INIT];
+    k->sign = (OSSL_FUNC_signature_sign_fn *)fns[OSSL_FUNC_SIGNATURE_SIGN];
+    k->verify_init = (OSSL_FUNC_signature_verify_init_fn *)fns[OSSL_FUNC_SIGNATURE_VERIFY_INIT];
+    k->verify = (OSSL_FUNC_signature_verify_fn *)fns[OSSL_FUNC_SIGNATURE_VERIFY];
+    if (!k->newctx || !k->freectx || !k->verify_init || !k->verify ||
+        (with_private && (!k->sign_init || !k->sign)) ||
+        !prov_key_import(prov, pkey, with_private ? OSSL_KEYMGMT_SELECT_ALL : OSSL_KEYMGMT_SELECT_PUBLIC_KEY |
+                         OSSL_KEYMGMT_SELECT_ALL_PARAMETERS, &k->key))
+        goto err;
+    ERR_clear_error();
+    return k;
+err:
+    dcpki_prepared_key_free(k);
+    ERR_clear_error();
+    return NULL;
+}
 
-    if (!prov || !provider_fns(prov, OSSL_OP_SIGNATURE, EVP_SIGNATURE_get0_name(sigalg), fns,
-                               sizeof(fns) / sizeof(fns[0])))
-        goto done;
-    newctx = (OSSL_FUNC_signature_newctx_fn *)fns[OSSL_FUNC_SIGNATURE_NEWCTX];
-    freectx = (OSSL_FUNC_signature_freectx_fn *)fns[OSSL_FUNC_SIGNATURE_FREECTX];
-    if (!newctx || !freectx ||
-        !prov_key_import(prov, pkey, sign ? OSSL_KEYMGMT_SELECT_ALL : OSSL_KEYMGMT_SELECT_PUBLIC_KEY |
-                         OSSL_KEYMGMT_SELECT_ALL_PARAMETERS, &key) ||
-        !(ctx = newctx(OSSL_PROVIDER_get0_provider_ctx(prov), NULL)))
-        goto done;
-    if (sign) {
-        OSSL_FUNC_signature_sign_init_fn *init = (OSSL_FUNC_signature_sign_init_fn *)fns[OSSL_FUNC_SIGNATURE_SIGN_INIT];
-        OSSL_FUNC_signature_sign_fn *op = (OSSL_FUNC_signature_sign_fn *)fns[OSSL_FUNC_SIGNATURE_SIGN];
-        ok = init && op && init(ctx, key.keydata, params) == 1 && op(ctx, sig, siglen, *siglen, tbs, tbslen) == 1;
-    } else {
-        OSSL_FUNC_signature_verify_init_fn *init =
-            (OSSL_FUNC_signature_verify_init_fn *)fns[OSSL_FUNC_SIGNATURE_VERIFY_INIT];
-        OSSL_FUNC_signature_verify_fn *op = (OSSL_FUNC_signature_verify_fn *)fns[OSSL_FUNC_SIGNATURE_VERIFY];
-        ok = init && op && init(ctx, key.keydata, params) == 1 && op(ctx, sig, *siglen, tbs, tbslen) == 1;
-    }
-    freectx(ctx);
-done:
-    if (key.keydata)
-        key.free(key.keydata);
-    EVP_SIGNATURE_free(sigalg);
+void dcpki_prepared_key_free(dcpki_prepared_key *k)
+{
+    if (!k)
+        return;
+    if (k->key.keydata)
+        k->key.free(k->key.keydata);
+    EVP_SIGNATURE_free(k->sigalg);
+    free(k);
+}
+
+int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, unsigned char *sig, size_t *siglen,
+                        const unsigned char *tbs, size_t tbslen)
+{
+    void *ctx = k && k->sign ? k->newctx(k->provctx, NULL) : NULL;
+    int ok = ctx && k->sign_init(ctx, k->key.keydata, params) == 1 &&
+             k->sign(ctx, sig, siglen, *siglen, tbs, tbslen) == 1;
+    if (ctx)
+        k->freectx(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params, const unsigned char *sig,
+                          size_t siglen, const unsigned char *tbs, size_t tbslen)
+{
+    void *ctx = k ? k->newctx(k->provctx, NULL) : NULL;
+    int ok = ctx && k->verify_init(ctx, k->key.keydata, params) == 1 &&
+             k->verify(ctx, sig, siglen, tbs, tbslen) == 1;
+    if (ctx)
+        k->freectx(ctx);
     ERR_clear_error();
     return ok;
 }
@@ -243,11 +280,17 @@ done:
 int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *params, const unsigned char *sig,
                       size_t siglen, const unsigned char *tbs, size_t tbslen)
 {
-    return pkey_op(libctx, pub, 0, params, (unsigned char *)sig, &siglen, tbs, tbslen);
+    dcpki_prepared_key *k = dcpki_prepared_key_new(libctx, pub, 0);
+    int ok = dcpki_prepared_verify(k, params, sig, siglen, tbs, tbslen);
+    dcpki_prepared_key_free(k);
+    return ok;
 }
 
 int dcpki_pkey_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const OSSL_PARAM *params, unsigned char *sig,
                     size_t *siglen, const unsigned char *tbs, size_t tbslen)
 {
-    return pkey_op(libctx, key, 1, params, sig, siglen, tbs, tbslen);
+    dcpki_prepared_key *k = dcpki_prepared_key_new(libctx, key, 1);
+    int ok = dcpki_prepared_sign(k, params, sig, siglen, tbs, tbslen);
+    dcpki_prepared_key_free(k);
+    return ok;
 }

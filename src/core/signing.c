@@ -39,6 +39,7 @@ struct kp_priv {
     dcpki_keypair kp; /* first: a dcpki_keypair * is a struct kp_priv * */
     atomic_int refs;
     char *disk_alias; /* read from the disk cache under this name; NULL when fetched */
+    dcpki_prepared_key *verifier; /* kp.pub, ready to verify each signature */
 };
 
 struct cache_ent {
@@ -93,6 +94,7 @@ void dcpki_keypair_free(dcpki_keypair *kp)
     free(kp->account_id);
     OPENSSL_free(kp->spki.data);
     EVP_PKEY_free(kp->pub);
+    dcpki_prepared_key_free(p->verifier);
     OPENSSL_free(kp->cert.data);
     for (size_t i = 0; i < kp->chain_len; i++)
         OPENSSL_free(kp->chain[i].data);
@@ -398,6 +400,10 @@ static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_p
             goto fail;
         }
         kp->bits = EVP_PKEY_get_bits(kp->pub);
+        if (!(((struct kp_priv *)kp)->verifier = dcpki_prepared_key_new(libctx, kp->pub, 0))) {
+            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "keypair '%s': preparing its public key for verification", alias);
+            goto fail;
+        }
         if (is_ec) {
             char g[80];
             size_t gl = 0;
@@ -888,7 +894,7 @@ int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme
 
 /* The signature in the service's answer {"signature": b64}: decoded, an ECDSA
  * r||s converted to DER, and verified with kp->pub. */
-static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+static dcpki_code sig_from_answer(const dcpki_keypair *kp, dcpki_sig_scheme scheme,
                                   const char *md, const char *sig_alg, const unsigned char *data, size_t data_len,
                                   json_object *o, unsigned char **sig, size_t *sig_len, dcpki_err *err)
 {
@@ -936,7 +942,9 @@ static dcpki_code sig_from_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp,
             rlen = (size_t)k;
         }
     }
-    if (!dcpki_verify_signature(libctx, kp->pub, scheme, md, data, data_len, raw, rlen)) {
+    dcpki_sig_params sp;
+    dcpki_sig_params_of(&sp, scheme, md);
+    if (!dcpki_prepared_verify(((const struct kp_priv *)kp)->verifier, sp.p, raw, rlen, data, data_len)) {
         OPENSSL_free(raw);
         return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE, "%s signature by '%s'", sig_alg, kp->alias);
     }
@@ -1006,7 +1014,7 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
         return rc;
     unsigned char *raw = NULL;
     size_t rlen = 0;
-    rc = sig_from_answer(s->libctx, kp, scheme, cmd, sig_alg, data, data_len, o, &raw, &rlen, err);
+    rc = sig_from_answer(kp, scheme, cmd, sig_alg, data, data_len, o, &raw, &rlen, err);
     json_object_put(o);
     if (rc != DCPKI_OK)
         return rc;
@@ -1064,7 +1072,7 @@ dcpki_code dcpki_signing_parse_keypair_json(OSSL_LIB_CTX *libctx, const char *te
     return rc;
 }
 
-dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_keypair *kp, dcpki_sig_scheme scheme,
+dcpki_code dcpki_signing_parse_sign_answer(const dcpki_keypair *kp, dcpki_sig_scheme scheme,
                                            const char *md, const unsigned char *data, size_t data_len,
                                            const char *text, size_t len, unsigned char **sig, size_t *sig_len,
                                            dcpki_err *err)
@@ -1077,7 +1085,7 @@ dcpki_code dcpki_signing_parse_sign_answer(OSSL_LIB_CTX *libctx, const dcpki_key
     if (!o)
         return dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "the answer to sign with '%s' is not a JSON object",
                              kp->alias);
-    dcpki_code rc = sig_from_answer(libctx, kp, scheme, md, md ? md : "NONEWithRSA", data, data_len, o, sig,
+    dcpki_code rc = sig_from_answer(kp, scheme, md, md ? md : "NONEWithRSA", data, data_len, o, sig,
                                     sig_len, err);
     json_object_put(o);
     return rc;

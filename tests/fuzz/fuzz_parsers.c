@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t dlen = md ? (strcmp(md, "SHA256") == 0 ? 32 : strcmp(md, "SHA384") == 0 ? 48 : 64) : 51;
     unsigned char *sig = NULL;
     size_t sl = 0;
-    if (dcpki_signing_parse_sign_answer(NULL, kp, sch, md, dg, dlen, (const char *)data + 1, size - 1, &sig, &sl,
+    if (dcpki_signing_parse_sign_answer(kp, sch, md, dg, dlen, (const char *)data + 1, size - 1, &sig, &sl,
                                         &err) == DCPKI_OK)
         abort(); /* nobody can forge a signature over dg */
     OPENSSL_free(sig);

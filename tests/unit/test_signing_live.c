@@ -764,7 +764,7 @@ static dcpki_code parse_answer(const dcpki_keypair *kp, dcpki_sig_scheme sch, co
     unsigned char *sig = NULL;
     size_t sl = 0;
     dcpki_err perr;
-    dcpki_code rc = dcpki_signing_parse_sign_answer(NULL, kp, sch, md, dg, dlen, answer, strlen(answer), &sig, &sl,
+    dcpki_code rc = dcpki_signing_parse_sign_answer(kp, sch, md, dg, dlen, answer, strlen(answer), &sig, &sl,
                                                     &perr);
     if (rc == DCPKI_OK) {
         assert_non_null(sig);

@@ -60,4 +60,19 @@ int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *par
 int dcpki_pkey_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const OSSL_PARAM *params, unsigned char *sig,
                     size_t *siglen, const unsigned char *tbs, size_t tbslen);
 
+/* The same, with the work that does not depend on the data done once: the
+ * signature algorithm's functions looked up and the key imported into its
+ * provider, which then keeps what it precomputes for the key (RSA's
+ * Montgomery forms and blinding) across operations. Each operation is one
+ * signature context of that provider, so a prepared key may be used by
+ * several threads at once. with_private: the private key is imported too
+ * (needed to sign). NULL when libctx has no signature for the key's type. */
+typedef struct dcpki_prepared_key dcpki_prepared_key;
+dcpki_prepared_key *dcpki_prepared_key_new(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int with_private);
+int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, unsigned char *sig, size_t *siglen,
+                        const unsigned char *tbs, size_t tbslen);
+int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params, const unsigned char *sig,
+                          size_t siglen, const unsigned char *tbs, size_t tbslen);
+void dcpki_prepared_key_free(dcpki_prepared_key *k);
+
 #endif
