@@ -226,8 +226,8 @@ static void add_key_common(p11_attrs *as, CK_KEY_TYPE kt, const unsigned char *i
     p11_attrs_add_bool(as, CKA_DERIVE, CK_FALSE);
     p11_attrs_add_bool(as, CKA_LOCAL, CK_FALSE);
     p11_attrs_add_ulong(as, CKA_KEY_GEN_MECHANISM, CK_UNAVAILABLE_INFORMATION);
-    size_t nm;
-    const CK_MECHANISM_TYPE *mechs = p11_key_mechanisms(kt, &nm);
+    CK_MECHANISM_TYPE mechs[16];
+    size_t nm = p11_mech_list(kt, mechs, sizeof(mechs) / sizeof(mechs[0]));
     p11_attrs_add(as, CKA_ALLOWED_MECHANISMS, mechs, nm * sizeof(*mechs));
     p11_attrs_add(as, CKA_SUBJECT, subj, subj ? subj_len : 0);
 }

@@ -111,9 +111,6 @@ static void module_free(p11_module *m)
         p11_mutex_free(m->tokens[i].load_lock);
     }
     p11_backend_free(m);
-    EVP_MD_free(m->sha256);
-    EVP_MD_free(m->sha384);
-    EVP_MD_free(m->sha512);
     OSSL_PROVIDER_unload(m->provider);
     OSSL_LIB_CTX_free(m->libctx);
     p11_mutex_free(m->lock);
@@ -141,10 +138,6 @@ static CK_RV module_new(p11_module **out)
      * The host's ENGINEs are kept out by dcpki/ossl.h. */
     rv = CKR_GENERAL_ERROR;
     if (!(m->libctx = OSSL_LIB_CTX_new()) || !(m->provider = OSSL_PROVIDER_load(m->libctx, "default")))
-        goto err;
-    if (!(m->sha256 = EVP_MD_fetch(m->libctx, "SHA256", NULL)) ||
-        !(m->sha384 = EVP_MD_fetch(m->libctx, "SHA384", NULL)) ||
-        !(m->sha512 = EVP_MD_fetch(m->libctx, "SHA512", NULL)))
         goto err;
     if ((rv = p11_backend_new(m)) != CKR_OK)
         goto err;

@@ -43,9 +43,7 @@ static void object_free(p11_object *o)
     if (!o)
         return;
     p11_attrs_free(&o->attrs);
-    if (o->kp)
-        dcpki_keypair_free(o->kp);
-    EVP_PKEY_free(o->local);
+    dcpki_signer_free(o->signer);
     EVP_PKEY_free(o->pub);
     free(o);
 }
@@ -94,10 +92,10 @@ static X509 *parse_cert(p11_module *m, const unsigned char *der, size_t len)
     return x;
 }
 
-/* Private key, public key and (when cert) certificate of one key pair. */
+/* Private key, public key and (when cert) certificate of one key pair; the
+ * private key takes signer over, on success and on failure. */
 static CK_RV add_key_objects(objlist *l, CK_SLOT_ID slot, EVP_PKEY *pub, X509 *cert,
-                             const char *label, dcpki_keypair *kp, EVP_PKEY *local,
-                             int on_token, int priv)
+                             const char *label, dcpki_signer *signer, int priv)
 {
     unsigned char id[20], *subj = NULL;
     int subj_len = 0;
@@ -107,25 +105,24 @@ static CK_RV add_key_objects(objlist *l, CK_SLOT_ID slot, EVP_PKEY *pub, X509 *c
 
     if (!p11_key_id(pub, id)) {
         p11_logf("key %s: OpenSSL could not encode its public key to compute CKA_ID", label);
+        dcpki_signer_free(signer);
         return CKR_FUNCTION_FAILED;
     }
-    if (cert && (subj_len = i2d_X509_NAME(X509_get_subject_name(cert), &subj)) < 0)
+    if (cert && (subj_len = i2d_X509_NAME(X509_get_subject_name(cert), &subj)) < 0) {
+        dcpki_signer_free(signer);
         return CKR_HOST_MEMORY;
+    }
 
     rv = CKR_HOST_MEMORY;
-    if (!(o = objlist_new(l, slot)))
+    if (!(o = objlist_new(l, slot))) {
+        dcpki_signer_free(signer);
         goto done;
+    }
+    o->signer = signer;
     if ((rv = p11_build_private(o, pub, id, sizeof(id), label, subj, (size_t)subj_len, priv)) != CKR_OK)
         goto done;
     EVP_PKEY_up_ref(pub);
     o->pub = pub;
-    if (kp)
-        o->kp = dcpki_keypair_ref(kp);
-    if (local) {
-        EVP_PKEY_up_ref(local);
-        o->local = local;
-    }
-    o->ra_on_token = on_token;
 
     rv = CKR_HOST_MEMORY;
     if (!(o = objlist_new(l, slot)))
@@ -153,12 +150,13 @@ static CK_RV load_ra(p11_module *m, objlist *l)
 {
     const dcpki_identity *id;
     X509 *cert;
-    EVP_PKEY *pub, *key;
+    EVP_PKEY *pub;
+    dcpki_signer *signer;
+    dcpki_err err;
     CK_RV rv = p11_backend_identity(m, &id);
     if (rv != CKR_OK)
         return rv;
     cert = dcpki_identity_cert(id);
-    key = dcpki_identity_key(id);
     /* decoded again in the module's context: the certificate's own copy may
      * be a legacy key made by the host's ENGINE (dcpki/ossl.h) */
     if (!cert || !(pub = dcpki_cert_pubkey(m->libctx, cert))) {
@@ -166,7 +164,13 @@ static CK_RV load_ra(p11_module *m, objlist *l)
                  "reads RSA and EC SubjectPublicKeyInfo)");
         return CKR_DEVICE_ERROR;
     }
-    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, NULL, key, key == NULL, p11_pin_required(m));
+    dcpki_err_clear(&err);
+    if (dcpki_signer_new_ra(id, m->libctx, &signer, &err) != DCPKI_OK) {
+        EVP_PKEY_free(pub);
+        p11_fail("preparing the RA key", &err);
+        return CKR_DEVICE_ERROR;
+    }
+    rv = add_key_objects(l, P11_SLOT_RA, pub, cert, RA_LABEL, signer, p11_pin_required(m));
     EVP_PKEY_free(pub);
     /* the RA identity is the token's whole content: unusable, the token is */
     return rv == CKR_FUNCTION_FAILED ? CKR_DEVICE_ERROR : rv;
@@ -246,9 +250,18 @@ static CK_RV load_signing(p11_module *m, objlist *l)
             if (dcpki_signing_describe(s, kp->alias, &full, &err) == DCPKI_OK && full->cert.data)
                 kp = full;
         }
+        dcpki_signer *signer = NULL;
+        dcpki_err_clear(&err);
+        if (dcpki_signer_new_remote(s, kp, &signer, &err) != DCPKI_OK) {
+            /* neither RSA nor EC (e.g. EdDSA): not offered, the others are */
+            p11_logf("keypair %s: skipped (%s); the token lists the other keys", name, err.detail);
+            if (full)
+                dcpki_keypair_free(full);
+            continue;
+        }
         if (kp->cert.data && !(cert = parse_cert(m, kp->cert.data, kp->cert.len)))
             p11_logf("keypair %s: its certificate is not valid DER; listed without it", name);
-        rv = add_key_objects(l, P11_SLOT_SIGNING, kp->pub, cert, name, kp, NULL, 0, priv);
+        rv = add_key_objects(l, P11_SLOT_SIGNING, kp->pub, cert, name, signer, priv);
         if (rv == CKR_FUNCTION_FAILED) {
             /* neither RSA nor EC (e.g. EdDSA), or unreadable (logged): not
              * offered, the others are */

@@ -16,6 +16,7 @@
 #include "dcpki/config.h"
 #include "dcpki/error.h"
 #include "dcpki/identity.h"
+#include "dcpki/signer.h"
 #include "dcpki/signing.h"
 #include "dcpki/transport.h"
 
@@ -55,10 +56,7 @@ typedef struct p11_object {
     CK_OBJECT_CLASS cls;
     CK_KEY_TYPE key_type;  /* keys only */
     p11_attrs attrs;
-    /* private keys: what signs */
-    dcpki_keypair *kp;     /* remote key (reference held) */
-    EVP_PKEY *local;       /* RA key held locally (reference held) */
-    int ra_on_token;       /* RA key lives on another PKCS#11 token */
+    dcpki_signer *signer;  /* private keys: what signs (the service or the RA key) */
     int priv;              /* CKA_PRIVATE: seen and used only while the user is logged in */
     EVP_PKEY *pub;         /* public key: sizes and checks (reference held) */
 } p11_object;
@@ -108,7 +106,6 @@ typedef struct p11_module {
     p11_mutex *lock;        /* sessions table, token counters, login state */
     OSSL_LIB_CTX *libctx;   /* private: only OpenSSL's default provider */
     OSSL_PROVIDER *provider;
-    EVP_MD *sha256, *sha384, *sha512; /* names and sizes; hashing: dcpki/ossl.h */
     p11_token tokens[P11_NSLOTS];
     p11_session **sessions;
     size_t n_sessions, cap_sessions;
@@ -195,8 +192,23 @@ CK_STATE p11_session_state(const p11_module *m, const p11_session *s);
 /* ---- slots.c ---- */
 int p11_slot_valid(CK_SLOT_ID id);
 
-/* The mechanisms a key of type kt (CKK_RSA, else EC) allows; sets *n. */
-const CK_MECHANISM_TYPE *p11_key_mechanisms(CK_KEY_TYPE kt, size_t *n);
+/* ---- mechanisms.c: the one table of mechanisms ---- */
+typedef struct p11_mech {
+    CK_MECHANISM_TYPE type;
+    CK_KEY_TYPE key_type;
+    dcpki_sig_scheme scheme;
+    const char *md;         /* the digest the mechanism computes; NULL: its input is hashed already */
+    CK_ULONG min_bits, max_bits;
+    CK_FLAGS flags;
+} p11_mech;
+const p11_mech *p11_mech_find(CK_MECHANISM_TYPE type);
+/* The mechanisms for keys of type kt ((CK_KEY_TYPE)-1: all), in the table's
+ * order: writes at most room of them to out (may be NULL), returns how many. */
+size_t p11_mech_list(CK_KEY_TYPE kt, CK_MECHANISM_TYPE *out, size_t room);
+/* The digest named by a CKM_SHA* mechanism or a CKG_MGF1_SHA* generator; NULL
+ * for others. */
+const char *p11_mech_hash_name(CK_MECHANISM_TYPE hash);
+const char *p11_mech_mgf_name(CK_RSA_PKCS_MGF_TYPE mgf);
 
 /* Fill a fixed-width blank-padded PKCS#11 string. */
 void p11_pad(unsigned char *dst, size_t n, const char *src);

@@ -1,94 +1,34 @@
 /* C_SignInit/C_Sign/C_SignUpdate/C_SignFinal.
- * Mechanisms: CKM_RSA_PKCS (caller's DigestInfo → NONEWithRSA),
- * CKM_SHA{256,384,512}_RSA_PKCS (hashed here, PKCS#1 v1.5 over the digest),
- * CKM_RSA_PKCS_PSS and CKM_SHA*_RSA_PKCS_PSS (the service signs with MGF1 of
- * the same hash and salt = digest length, so other parameters are
- * CKR_MECHANISM_PARAM_INVALID for remote keys; the local RA key honours any),
- * CKM_ECDSA (raw digest; 32/48/64 bytes name SHA256/384/512 for the service)
- * and CKM_ECDSA_SHA*. ECDSA signatures are returned as r||s, each half the
- * byte length of the group order. A size query (pSignature NULL) and
- * CKR_BUFFER_TOO_SMALL keep the operation active, and so does C_Sign called
- * in a multi-part operation (CKR_OPERATION_ACTIVE); every other result ends it.
- * Remote keys sign through the signing service (the core verifies every
- * signature it returns); the RA key signs here with OpenSSL, or on the token
- * that holds it (ratoken.c). */
-#include <stdio.h>
+ * The mechanisms are those of mechanisms.c: CKM_RSA_PKCS (the caller's
+ * DigestInfo), CKM_SHA{256,384,512}_RSA_PKCS, CKM_RSA_PKCS_PSS and
+ * CKM_SHA*_RSA_PKCS_PSS, CKM_ECDSA (a bare hash) and CKM_ECDSA_SHA*; the
+ * hashing ones hash here. The key's signer (dcpki/signer.h) checks the
+ * parameters at C_SignInit (the service and tokens make PSS only with MGF1 of
+ * the same hash and a salt as long as it, so others are
+ * CKR_MECHANISM_PARAM_INVALID; the local RA key honours any) and signs:
+ * remote keys in the signing service (the core verifies every signature it
+ * returns), the RA key here or on the token that holds it. ECDSA signatures
+ * are r||s, each half the byte length of the group order (PKCS#11 v2.40
+ * §2.3.1). A size query (pSignature NULL) and CKR_BUFFER_TOO_SMALL keep the
+ * operation active, and so does C_Sign called in a multi-part operation
+ * (CKR_OPERATION_ACTIVE); every other result ends it. */
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/rsa.h>
 #include "dcpki/ossl.h"
 #include "p11.h"
 
 #define RAW_MAX 8192 /* a raw input is a digest or a DigestInfo */
 
 struct p11_sign_op {
-    CK_MECHANISM_TYPE mech;
     p11_object *key;
-    int hashing;            /* the mechanism hashes the data itself */
-    int pss;
-    const EVP_MD *md;       /* hashing mechanisms; PSS: hashAlg */
-    const EVP_MD *mgf1;     /* PSS */
-    CK_ULONG slen;          /* PSS */
+    dcpki_sig_request req;
     dcpki_digest *dg;       /* hashing mechanisms (never an ENGINE: dcpki/ossl.h) */
     unsigned char *buf;     /* raw mechanisms: accumulated input */
     size_t len;
     int multi;              /* C_SignUpdate was called */
     size_t siglen;          /* exact signature length */
 };
-
-typedef struct mech_desc {
-    CK_MECHANISM_TYPE mech;
-    CK_KEY_TYPE kt;
-    CK_MECHANISM_TYPE hash; /* CKM_SHA*, or 0 for raw input */
-    int pss;
-} mech_desc;
-
-static const mech_desc mechs[] = {
-    { CKM_RSA_PKCS, CKK_RSA, 0, 0 },
-    { CKM_SHA256_RSA_PKCS, CKK_RSA, CKM_SHA256, 0 },
-    { CKM_SHA384_RSA_PKCS, CKK_RSA, CKM_SHA384, 0 },
-    { CKM_SHA512_RSA_PKCS, CKK_RSA, CKM_SHA512, 0 },
-    { CKM_RSA_PKCS_PSS, CKK_RSA, 0, 1 },
-    { CKM_SHA256_RSA_PKCS_PSS, CKK_RSA, CKM_SHA256, 1 },
-    { CKM_SHA384_RSA_PKCS_PSS, CKK_RSA, CKM_SHA384, 1 },
-    { CKM_SHA512_RSA_PKCS_PSS, CKK_RSA, CKM_SHA512, 1 },
-    { CKM_ECDSA, CKK_EC, 0, 0 },
-    { CKM_ECDSA_SHA256, CKK_EC, CKM_SHA256, 0 },
-    { CKM_ECDSA_SHA384, CKK_EC, CKM_SHA384, 0 },
-    { CKM_ECDSA_SHA512, CKK_EC, CKM_SHA512, 0 },
-};
-
-static const EVP_MD *md_of_hash(const p11_module *m, CK_MECHANISM_TYPE h)
-{
-    switch (h) {
-    case CKM_SHA256: return m->sha256;
-    case CKM_SHA384: return m->sha384;
-    case CKM_SHA512: return m->sha512;
-    default: return NULL;
-    }
-}
-
-static const EVP_MD *md_of_mgf(const p11_module *m, CK_RSA_PKCS_MGF_TYPE g)
-{
-    switch (g) {
-    case CKG_MGF1_SHA256: return m->sha256;
-    case CKG_MGF1_SHA384: return m->sha384;
-    case CKG_MGF1_SHA512: return m->sha512;
-    default: return NULL;
-    }
-}
-
-/* "SHA256" etc. for the signing service */
-static const char *md_name(const p11_module *m, const EVP_MD *md)
-{
-    if (md == m->sha256) return "SHA256";
-    if (md == m->sha384) return "SHA384";
-    if (md == m->sha512) return "SHA512";
-    return NULL;
-}
 
 void p11_sign_op_free(p11_sign_op *op)
 {
@@ -105,27 +45,24 @@ static void sign_end(p11_session *s)
     s->sign = NULL;
 }
 
-static CK_RV check_pss(p11_module *m, p11_sign_op *op, const mech_desc *d, const CK_MECHANISM *mech)
+/* The request a mechanism makes: its parameters read (PKCS#11 v2.40
+ * §2.1.14: CK_RSA_PKCS_PSS_PARAMS for the PSS mechanisms, none for others). */
+static CK_RV read_mechanism(const p11_mech *d, const CK_MECHANISM *mech, dcpki_sig_request *req)
 {
+    *req = (dcpki_sig_request){ .scheme = d->scheme, .md = d->md, .salt_len = DCPKI_PSS_SALT_DIGEST,
+                                .form = DCPKI_ECDSA_RS };
+    if (d->scheme != DCPKI_SIG_RSA_PSS)
+        return mech->ulParameterLen == 0 ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
     const CK_RSA_PKCS_PSS_PARAMS *pp = mech->pParameter;
-    int hlen, emlen;
     if (!pp || mech->ulParameterLen != sizeof(*pp))
         return CKR_MECHANISM_PARAM_INVALID;
-    if (!(op->md = md_of_hash(m, pp->hashAlg)) || (d->hash && pp->hashAlg != d->hash))
+    const char *hash = p11_mech_hash_name(pp->hashAlg);
+    /* a hashing PSS mechanism's hashAlg must be its own hash (§2.1.15) */
+    if (!hash || (d->md && strcmp(hash, d->md) != 0) || !(req->mgf1_md = p11_mech_mgf_name(pp->mgf)) ||
+        pp->sLen > (CK_ULONG)RAW_MAX)
         return CKR_MECHANISM_PARAM_INVALID;
-    if (!(op->mgf1 = md_of_mgf(m, pp->mgf)))
-        return CKR_MECHANISM_PARAM_INVALID;
-    hlen = EVP_MD_get_size(op->md);
-    op->slen = pp->sLen;
-    if (op->key->kp || op->key->ra_on_token) {
-        /* the service and dcpki_identity_sign: MGF1 with the signature's hash, salt = digest length */
-        if (op->mgf1 != op->md || pp->sLen != (CK_ULONG)hlen)
-            return CKR_MECHANISM_PARAM_INVALID;
-    } else {
-        emlen = (EVP_PKEY_get_bits(op->key->pub) - 1 + 7) / 8;
-        if (pp->sLen > (CK_ULONG)emlen || (CK_ULONG)emlen - pp->sLen < (CK_ULONG)hlen + 2)
-            return CKR_MECHANISM_PARAM_INVALID;
-    }
+    req->md = hash;
+    req->salt_len = (int)pp->sLen;
     return CKR_OK;
 }
 
@@ -135,7 +72,8 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
     p11_module *m;
     p11_object *o;
     p11_sign_op *op = NULL;
-    const mech_desc *d = NULL;
+    const p11_mech *d;
+    dcpki_err err;
     CK_RV rv = p11_session_get(hSession, &s);
     if (rv != CKR_OK)
         return rv;
@@ -148,10 +86,7 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
         rv = CKR_OPERATION_ACTIVE;
         goto out;
     }
-    for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
-        if (mechs[i].mech == pMechanism->mechanism)
-            d = &mechs[i];
-    if (!d) {
+    if (!(d = p11_mech_find(pMechanism->mechanism))) {
         rv = CKR_MECHANISM_INVALID;
         goto out;
     }
@@ -159,11 +94,11 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
         rv = CKR_KEY_HANDLE_INVALID;
         goto out;
     }
-    if (o->cls != CKO_PRIVATE_KEY) {
+    if (o->cls != CKO_PRIVATE_KEY || !o->signer) {
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
         goto out;
     }
-    if (o->key_type != d->kt) {
+    if (o->key_type != d->key_type) {
         rv = CKR_KEY_TYPE_INCONSISTENT;
         goto out;
     }
@@ -171,30 +106,20 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
         rv = CKR_HOST_MEMORY;
         goto out;
     }
-    op->mech = d->mech;
     op->key = o;
-    op->pss = d->pss;
-    op->hashing = d->hash != 0;
-    if (d->pss) {
-        if ((rv = check_pss(m, op, d, pMechanism)) != CKR_OK)
-            goto out;
-    } else {
-        if (pMechanism->ulParameterLen != 0) {
-            rv = CKR_MECHANISM_PARAM_INVALID;
-            goto out;
-        }
-        op->md = md_of_hash(m, d->hash);
+    if ((rv = read_mechanism(d, pMechanism, &op->req)) != CKR_OK)
+        goto out;
+    dcpki_err_clear(&err);
+    if (dcpki_signer_check(o->signer, &op->req, &err) != DCPKI_OK) {
+        p11_logf("C_SignInit: %s", err.detail);
+        rv = CKR_MECHANISM_PARAM_INVALID;
+        goto out;
     }
-    if (o->key_type == CKK_EC)
-        op->siglen = 2 * (size_t)((EVP_PKEY_get_bits(o->pub) + 7) / 8);
-    else
-        op->siglen = (size_t)EVP_PKEY_get_size(o->pub);
-    if (op->hashing) {
-        /* the module's own context always has these digests: only memory can fail */
-        if (!(op->dg = dcpki_digest_new(m->libctx, md_name(m, op->md)))) {
-            rv = CKR_HOST_MEMORY;
-            goto out;
-        }
+    op->siglen = dcpki_signer_sig_size(o->signer, DCPKI_ECDSA_RS);
+    /* the module's own context always has these digests: only memory can fail */
+    if (d->md && !(op->dg = dcpki_digest_new(m->libctx, d->md))) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
     }
     s->sign = op;
     op = NULL;
@@ -205,152 +130,18 @@ out:
     return rv;
 }
 
-/* DER ECDSA-Sig-Value → r||s, n bytes each */
-static CK_RV der_to_rs(const unsigned char *der, size_t der_len, unsigned char *out, size_t n)
-{
-    const unsigned char *p = der;
-    const BIGNUM *r, *sv;
-    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-    CK_RV rv = CKR_FUNCTION_FAILED;
-    if (!sig)
-        return rv;
-    ECDSA_SIG_get0(sig, &r, &sv);
-    if (BN_bn2binpad(r, out, (int)n) == (int)n && BN_bn2binpad(sv, out + n, (int)n) == (int)n)
-        rv = CKR_OK;
-    ECDSA_SIG_free(sig);
-    return rv;
-}
-
-static CK_RV sign_local(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
-                        unsigned char **sig, size_t *sig_len)
-{
-    int slen = (int)op->slen;
-    OSSL_PARAM params[5];
-    size_t np = 0;
-    char pad_pkcs1[] = OSSL_PKEY_RSA_PAD_MODE_PKCSV15, pad_pss[] = OSSL_PKEY_RSA_PAD_MODE_PSS;
-    char mdname[16], mgf1name[16];
-    int ok;
-    if (op->key->key_type == CKK_RSA) {
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
-                                                        op->pss ? pad_pss : pad_pkcs1, 0);
-        if (op->md) {
-            snprintf(mdname, sizeof(mdname), "%s", md_name(m, op->md));
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, mdname, 0);
-        }
-        if (op->pss) {
-            snprintf(mgf1name, sizeof(mgf1name), "%s", md_name(m, op->mgf1));
-            params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, mgf1name, 0);
-            params[np++] = OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &slen);
-        }
-    }
-    params[np] = OSSL_PARAM_construct_end();
-    /* not EVP_PKEY_sign(): an ENGINE of the host could answer (dcpki/ossl.h);
-     * the signature is at most the key's size */
-    *sig_len = (size_t)EVP_PKEY_get_size(op->key->local);
-    ok = (*sig = OPENSSL_malloc(*sig_len)) != NULL &&
-         dcpki_pkey_sign(m->libctx, op->key->local, params, *sig, sig_len, tbs, tbs_len);
-    if (!ok) {
-        OPENSSL_free(*sig);
-        *sig = NULL;
-        p11_logf("signing with the RA key failed");
-        return CKR_FUNCTION_FAILED;
-    }
-    return CKR_OK;
-}
-
-/* The core's scheme and digest name for this operation (ECDSA over a bare
- * hash: the hash length names the digest). */
-static dcpki_sig_scheme scheme_of(p11_module *m, const p11_sign_op *op, size_t tbs_len, const char **md)
-{
-    *md = NULL;
-    if (op->key->key_type == CKK_EC) {
-        *md = op->md ? md_name(m, op->md) : tbs_len == 32 ? "SHA256" : tbs_len == 48 ? "SHA384" : "SHA512";
-        return DCPKI_SIG_ECDSA;
-    }
-    if (!op->pss && !op->hashing)
-        return DCPKI_SIG_RSA_RAW;
-    *md = md_name(m, op->md);
-    return op->pss ? DCPKI_SIG_RSA_PSS : DCPKI_SIG_RSA_PKCS1;
-}
-
-static CK_RV sign_remote(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
-                         unsigned char **sig, size_t *sig_len)
-{
-    dcpki_signing *sg;
-    dcpki_sig_scheme scheme;
-    const char *md = NULL;
-    dcpki_err err;
-    char what[320];
-    CK_RV rv = p11_backend_signing(m, &sg);
-    if (rv != CKR_OK)
-        return rv;
-    scheme = scheme_of(m, op, tbs_len, &md);
-    dcpki_err_clear(&err);
-    if (dcpki_signing_sign(sg, op->key->kp, scheme, md, tbs, tbs_len, sig, sig_len, &err) != DCPKI_OK) {
-        snprintf(what, sizeof(what), "signing with %s", op->key->kp->alias ? op->key->kp->alias : "");
-        *sig = NULL;
-        return p11_fail(what, &err);
-    }
-    return CKR_OK;
-}
-
-/* The RA key on another token: the core signs there (dcpki_identity_sign,
- * through p11-kit) and verifies the result. */
-static CK_RV sign_on_token(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
-                           unsigned char **sig, size_t *sig_len)
-{
-    const dcpki_identity *id;
-    dcpki_sig_scheme scheme;
-    const char *md = NULL;
-    dcpki_err err;
-    CK_RV rv = p11_backend_identity(m, &id);
-    if (rv != CKR_OK)
-        return rv;
-    scheme = scheme_of(m, op, tbs_len, &md);
-    dcpki_err_clear(&err);
-    if (dcpki_identity_sign(id, scheme, md, tbs, tbs_len, sig, sig_len, &err) != DCPKI_OK) {
-        *sig = NULL;
-        return p11_fail("signing with the RA key on its token", &err);
-    }
-    return CKR_OK;
-}
-
 /* Sign the final input (a digest, or the raw data) into out (op->siglen bytes). */
-static CK_RV sign_now(p11_module *m, const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len,
-                      unsigned char *out)
+static CK_RV sign_now(const p11_sign_op *op, const unsigned char *tbs, size_t tbs_len, unsigned char *out)
 {
-    unsigned char *sig = NULL;
-    size_t sig_len = 0;
-    CK_RV rv;
-    int is_ec = op->key->key_type == CKK_EC;
-
-    if (!op->hashing) {
-        if (op->mech == CKM_RSA_PKCS && (tbs_len == 0 || tbs_len > op->siglen - 11))
-            return CKR_DATA_LEN_RANGE;
-        if (op->pss && tbs_len != (size_t)EVP_MD_get_size(op->md))
-            return CKR_DATA_LEN_RANGE;
-        if (is_ec && (tbs_len == 0 ||
-                      (op->key->kp && tbs_len != 32 && tbs_len != 48 && tbs_len != 64)))
-            return CKR_DATA_LEN_RANGE;
-    }
-    rv = op->key->ra_on_token ? sign_on_token(m, op, tbs, tbs_len, &sig, &sig_len)
-         : op->key->kp        ? sign_remote(m, op, tbs, tbs_len, &sig, &sig_len)
-                              : sign_local(m, op, tbs, tbs_len, &sig, &sig_len);
-    if (rv != CKR_OK)
-        return rv;
-    if (is_ec) {
-        rv = der_to_rs(sig, sig_len, out, op->siglen / 2);
-        if (rv != CKR_OK)
-            p11_logf("the ECDSA signature is not a valid DER ECDSA-Sig-Value");
-    } else if (sig_len > op->siglen) {
-        p11_logf("the RSA signature is longer than the modulus");
-        rv = CKR_FUNCTION_FAILED;
-    } else { /* left-pad to the modulus length */
-        memset(out, 0, op->siglen - sig_len);
-        memcpy(out + (op->siglen - sig_len), sig, sig_len);
-    }
-    OPENSSL_free(sig);
-    return rv;
+    size_t len = op->siglen;
+    dcpki_err err;
+    dcpki_err_clear(&err);
+    if (dcpki_signer_sign(op->key->signer, &op->req, tbs, tbs_len, out, &len, &err) == DCPKI_OK)
+        return len == op->siglen ? CKR_OK : CKR_FUNCTION_FAILED;
+    /* the signer's only complaint about an argument is the input's length */
+    if (err.code == DCPKI_E_INVALID_ARGUMENT)
+        return CKR_DATA_LEN_RANGE;
+    return p11_fail("signing", &err);
 }
 
 /* Size query / buffer check shared by C_Sign and C_SignFinal: returns 1 when
@@ -394,13 +185,13 @@ CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
     }
     if (size_check(op, pSignature, pulSignatureLen, &rv))
         goto out;
-    if (op->hashing) {
+    if (op->dg) {
         if (!dcpki_digest_update(op->dg, pData, ulDataLen) || !dcpki_digest_final(op->dg, dg, sizeof(dg)))
             rv = CKR_FUNCTION_FAILED;
         else
-            rv = sign_now(p11_mod, op, dg, dcpki_digest_size(op->dg), pSignature);
+            rv = sign_now(op, dg, dcpki_digest_size(op->dg), pSignature);
     } else {
-        rv = sign_now(p11_mod, op, pData, ulDataLen, pSignature);
+        rv = sign_now(op, pData, ulDataLen, pSignature);
     }
     if (rv == CKR_OK)
         *pulSignatureLen = op->siglen;
@@ -424,7 +215,7 @@ CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPar
     op->multi = 1;
     if (!pPart && ulPartLen > 0) {
         rv = CKR_ARGUMENTS_BAD;
-    } else if (op->hashing) {
+    } else if (op->dg) {
         if (!dcpki_digest_update(op->dg, pPart, ulPartLen))
             rv = CKR_FUNCTION_FAILED;
     } else if (ulPartLen > RAW_MAX - op->len) {
@@ -465,13 +256,13 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_P
     }
     if (size_check(op, pSignature, pulSignatureLen, &rv))
         goto out;
-    if (op->hashing) {
+    if (op->dg) {
         if (!dcpki_digest_final(op->dg, dg, sizeof(dg)))
             rv = CKR_FUNCTION_FAILED;
         else
-            rv = sign_now(p11_mod, op, dg, dcpki_digest_size(op->dg), pSignature);
+            rv = sign_now(op, dg, dcpki_digest_size(op->dg), pSignature);
     } else {
-        rv = sign_now(p11_mod, op, op->buf, op->len, pSignature);
+        rv = sign_now(op, op->buf, op->len, pSignature);
     }
     if (rv == CKR_OK)
         *pulSignatureLen = op->siglen;

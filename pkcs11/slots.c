@@ -1,23 +1,8 @@
 /* Slots and tokens: slot 0 holds "dcpki RA", slot 1 "dcpki signing"; both
  * always present (their objects load at first need, so a service that is down
- * never hides a token). Mechanism lists and information. */
+ * never hides a token). Mechanism lists and information (from mechanisms.c). */
 #include <string.h>
 #include "p11.h"
-
-/* RSA mechanisms first, then ECDSA (p11_key_mechanisms hands out the halves) */
-static const CK_MECHANISM_TYPE mechanisms[] = {
-    CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, CKM_SHA512_RSA_PKCS,
-    CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
-    CKM_ECDSA, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512,
-};
-#define N_MECHS (sizeof(mechanisms) / sizeof(mechanisms[0]))
-#define N_RSA_MECHS 8
-
-const CK_MECHANISM_TYPE *p11_key_mechanisms(CK_KEY_TYPE kt, size_t *n)
-{
-    *n = kt == CKK_RSA ? N_RSA_MECHS : N_MECHS - N_RSA_MECHS;
-    return kt == CKK_RSA ? mechanisms : mechanisms + N_RSA_MECHS;
-}
 
 int p11_slot_valid(CK_SLOT_ID id)
 {
@@ -119,6 +104,7 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
                          CK_ULONG_PTR pulCount)
 {
+    size_t n;
     CK_RV rv = p11_enter();
     if (rv != CKR_OK)
         return rv;
@@ -126,22 +112,18 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList
         return CKR_SLOT_ID_INVALID;
     if (!pulCount)
         return CKR_ARGUMENTS_BAD;
-    if (!pMechanismList) {
-        *pulCount = N_MECHS;
-        return CKR_OK;
-    }
-    if (*pulCount < N_MECHS) {
-        *pulCount = N_MECHS;
-        return CKR_BUFFER_TOO_SMALL;
-    }
-    memcpy(pMechanismList, mechanisms, sizeof(mechanisms));
-    *pulCount = N_MECHS;
-    return CKR_OK;
+    n = p11_mech_list((CK_KEY_TYPE)-1, NULL, 0);
+    if (pMechanismList && *pulCount < n)
+        rv = CKR_BUFFER_TOO_SMALL;
+    else if (pMechanismList)
+        p11_mech_list((CK_KEY_TYPE)-1, pMechanismList, n);
+    *pulCount = n;
+    return rv;
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
-    size_t i;
+    const p11_mech *d;
     CK_RV rv = p11_enter();
     if (rv != CKR_OK)
         return rv;
@@ -149,20 +131,12 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
         return CKR_SLOT_ID_INVALID;
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    for (i = 0; i < N_MECHS && mechanisms[i] != type; i++)
-        ;
-    if (i == N_MECHS)
+    if (!(d = p11_mech_find(type)))
         return CKR_MECHANISM_INVALID;
     memset(pInfo, 0, sizeof(*pInfo));
-    if (i >= N_RSA_MECHS) { /* ECDSA */
-        pInfo->ulMinKeySize = 256;
-        pInfo->ulMaxKeySize = 521;
-        pInfo->flags = CKF_SIGN | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
-    } else {
-        pInfo->ulMinKeySize = 1024;
-        pInfo->ulMaxKeySize = 16384;
-        pInfo->flags = CKF_SIGN;
-    }
+    pInfo->ulMinKeySize = d->min_bits;
+    pInfo->ulMaxKeySize = d->max_bits;
+    pInfo->flags = d->flags;
     /* the signing token's keys sign in the service's HSM */
     if (slotID == P11_SLOT_SIGNING)
         pInfo->flags |= CKF_HW;

@@ -44,15 +44,15 @@ void dcpki_key_free(dcpki_key *k)
     EVP_PKEY_free(k->pkey);
     if (k->kp != NULL)
         dcpki_keypair_free(k->kp);
+    dcpki_signer_free(k->signer);
     free(k->uri);
     free(k);
 }
 
 size_t dcpki_key_max_sig_size(const dcpki_key *k)
 {
-    size_t kn = k->kp != NULL ? dcpki_keypair_max_sig_size(k->kp) : 0;
-    if (kn != 0)
-        return kn;
+    if (k->signer != NULL)
+        return dcpki_signer_sig_size(k->signer, DCPKI_ECDSA_DER);
     int n = EVP_PKEY_get_size(k->pkey);
     return n > 0 ? (size_t)n : 0;
 }
@@ -81,8 +81,6 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
         return NULL;
     }
     k->has_private = want_private;
-    k->id = id;
-    k->sg = sg;
     dcpki_err_clear(&err);
     if (id != NULL) {
         /* a local key, or the public key of a key on a token (signed there) */
@@ -114,6 +112,9 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
                       EVP_PKEY_get0_type_name(k->pkey));
         goto err;
     }
+    if (want_private && (id != NULL ? dcpki_signer_new_ra(id, dcpki_prov_libctx(prov), &k->signer, &err)
+                                    : dcpki_signer_new_remote(sg, k->kp, &k->signer, &err)) != DCPKI_OK)
+        goto err;
     canon.type = DCPKI_OBJ_ANY;
     if (dcpki_uri_format(&canon, buf, sizeof(buf)) < 0 || (k->uri = strdup(buf)) == NULL) {
         dcpki_err_set(&err, DCPKI_E_NOMEM, "cannot format the key URI");
@@ -132,8 +133,6 @@ dcpki_key *dcpki_key_public_copy(dcpki_key *src)
     if (k == NULL)
         return NULL;
     k->is_ra = src->is_ra;
-    k->id = src->id;
-    k->sg = src->sg;
     k->has_private = 0;
     k->type = src->type;
     k->uri = strdup(src->uri);

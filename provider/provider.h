@@ -18,6 +18,7 @@
 
 #include "dcpki/config.h"
 #include "dcpki/ctx.h"
+#include "dcpki/signer.h"
 #include "dcpki/error.h"
 #include "dcpki/identity.h"
 #include "dcpki/log.h"
@@ -77,9 +78,9 @@ typedef struct dcpki_key {
     int has_private;      /* a private-key object (sign) or a public one */
     int type;             /* EVP_PKEY_RSA or EVP_PKEY_EC */
     dcpki_keypair *kp;    /* remote key (NULL for the RA key) */
-    /* who signs, found once at load; owned by prov->core until teardown */
-    const dcpki_identity *id; /* the RA key: the core's RA identity */
-    dcpki_signing *sg;    /* a remote key: the signing client */
+    /* who signs (private-key objects only), made once at load; it borrows
+     * the RA identity or the signing client, owned by prov->core until teardown */
+    dcpki_signer *signer;
     EVP_PKEY *pkey;       /* public key (remote) or the RA key (in prov->libctx) */
     char *uri;            /* canonical dcpki: URI of the private key */
 } dcpki_key;

@@ -3,10 +3,10 @@
  * The message is hashed locally in the provider's private library context
  * (so duplicating a context is EVP_MD_CTX_copy_ex, which OpenSSL 3.0 needs:
  * EVP_DigestSignFinal duplicates the context and fails without dupctx; 3.2+
- * would finalise in place). Only the digest goes to the signing service; the
- * RA key (dcpki:ra) signs through the core's RA identity (dcpki_identity_sign:
- * a local key or a PKCS#11 token). Verification is always local, from the
- * public key, because our keys cannot be exported to another provider. */
+ * would finalise in place). The digest is signed by the key's signer
+ * (dcpki/signer.h): the signing service, which receives only the digest, or
+ * the RA key (dcpki:ra), local or on a PKCS#11 token. Verification is always local, from the public key, because our keys cannot
+ * be exported to another provider. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,26 +17,13 @@
 
 #include "signature.h"
 
-const char *dcpki_sig_md_service_name(const EVP_MD *md)
-{
-    if (md == NULL)
-        return NULL;
-    if (EVP_MD_is_a(md, "SHA256"))
-        return "SHA256";
-    if (EVP_MD_is_a(md, "SHA384"))
-        return "SHA384";
-    if (EVP_MD_is_a(md, "SHA512"))
-        return "SHA512";
-    return NULL;
-}
-
 int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out)
 {
     EVP_MD *md;
     ERR_set_mark();
     md = EVP_MD_fetch(dcpki_prov_libctx(c->prov), name, NULL);
     ERR_pop_to_mark();
-    if (md == NULL || dcpki_sig_md_service_name(md) == NULL) {
+    if (md == NULL || dcpki_md_canonical(EVP_MD_get0_name(md), NULL) == NULL) {
         EVP_MD_free(md);
         DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED,
                     "%s: digest '%s' (%s)", dcpki_code_sentence(DCPKI_E_UNSUPPORTED), name,
@@ -275,11 +262,10 @@ err:
 static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize,
                          const unsigned char *tbs, size_t tbslen)
 {
-    dcpki_sig_scheme scheme;
-    const char *mdname = NULL;
+    dcpki_sig_request req = { .salt_len = DCPKI_PSS_SALT_DIGEST, .form = DCPKI_ECDSA_DER };
     dcpki_err err;
 
-    if (c->operation != EVP_PKEY_OP_SIGN || c->key == NULL) {
+    if (c->operation != EVP_PKEY_OP_SIGN || c->key == NULL || c->key->signer == NULL) {
         DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "sign called without sign_init");
         return 0;
     }
@@ -287,56 +273,19 @@ static int sig_sign_hash(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, s
         *siglen = dcpki_key_max_sig_size(c->key);
         return 1;
     }
-    if (c->md != NULL && tbslen != (size_t)EVP_MD_get_size(c->md)) {
-        DCPKI_RAISE(c->prov, DCPKI_E_INVALID_ARGUMENT,
-                    "%s: the data to sign is %zu bytes, not a %s digest (%s)",
-                    dcpki_code_sentence(DCPKI_E_INVALID_ARGUMENT), tbslen, EVP_MD_get0_name(c->md),
-                    "pass the digest of the message, or sign the message with -rawin / dgst");
-        return 0;
-    }
     if (c->alg == DCPKI_SIGALG_RSA) {
-        if (!dcpki_rsa_sig_scheme(c, tbslen, &scheme))
+        if (!dcpki_rsa_sig_scheme(c, tbslen, &req.scheme))
             return 0;
     } else {
-        scheme = DCPKI_SIG_ECDSA;
+        req.scheme = DCPKI_SIG_ECDSA;
     }
-    if (c->md != NULL) {
-        mdname = dcpki_sig_md_service_name(c->md);
-    } else if (scheme == DCPKI_SIG_ECDSA) {
-        /* ECDSA signs the hash as given; its length names the service's algorithm. */
-        mdname = tbslen == 32 ? "SHA256" : tbslen == 48 ? "SHA384" : tbslen == 64 ? "SHA512" : NULL;
-        if (mdname == NULL) {
-            DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED,
-                        "%s: a %zu-byte hash cannot be signed with ECDSA by the service (%s)",
-                        dcpki_code_sentence(DCPKI_E_UNSUPPORTED), tbslen,
-                        "use a SHA-256, SHA-384 or SHA-512 digest");
-            return 0;
-        }
-    }
-
-    unsigned char *out = NULL;
-    size_t outlen = 0;
-    dcpki_code rc;
+    req.md = c->md != NULL ? EVP_MD_get0_name(c->md) : NULL;
+    *siglen = sigsize;
     dcpki_err_clear(&err);
-    /* the RA key (local or on a PKCS#11 token), or the signing service */
-    if (c->key->is_ra)
-        rc = dcpki_identity_sign(c->key->id, scheme, mdname, tbs, tbslen, &out, &outlen, &err);
-    else
-        rc = dcpki_signing_sign(c->key->sg, c->key->kp, scheme, mdname, tbs, tbslen, &out,
-                                &outlen, &err);
-    if (rc != DCPKI_OK) {
+    if (dcpki_signer_sign(c->key->signer, &req, tbs, tbslen, sig, siglen, &err) != DCPKI_OK) {
         DCPKI_RAISE_ERR(c->prov, &err);
         return 0;
     }
-    if (outlen > sigsize) {
-        OPENSSL_free(out);
-        DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "the signature (%zu bytes) exceeds the buffer (%zu bytes)",
-                    outlen, sigsize);
-        return 0;
-    }
-    memcpy(sig, out, outlen);
-    *siglen = outlen;
-    OPENSSL_free(out);
     return 1;
 }
 

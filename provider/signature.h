@@ -30,8 +30,6 @@ typedef struct dcpki_sig_ctx {
 /* signature.c */
 /* Fetch a digest the service supports (SHA-256/384/512) into *out; raises. */
 int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out);
-/* "SHA256" / "SHA384" / "SHA512" for the service, NULL if unsupported. */
-const char *dcpki_sig_md_service_name(const EVP_MD *md);
 int dcpki_sig_set_common_params(dcpki_sig_ctx *c, const OSSL_PARAM params[]);
 int dcpki_sig_get_common_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
 /* Set the ALGORITHM_ID parameter from an X509_ALGOR. */

@@ -238,23 +238,9 @@ dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme
     EVP_PKEY *pub = X509_get0_pubkey(id->cert);
     if (!pub)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA certificate has no usable public key");
-    if (id->token)
-        return dcpki_ra_token_sign(id->token, pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len,
-                                   err);
-    dcpki_sig_params sp;
-    dcpki_sig_params_of(&sp, scheme, md_of(scheme, md));
-    int room = EVP_PKEY_get_size(id->key);
-    *sig_len = room > 0 ? (size_t)room : 0;
-    /* not EVP_PKEY_sign(): an ENGINE of the host could answer (dcpki/ossl.h) */
-    int ok = room > 0 && (*sig = OPENSSL_malloc(*sig_len)) != NULL &&
-             dcpki_pkey_sign(id->libctx, id->key, sp.p, *sig, sig_len, data, len);
-    ERR_clear_error();
-    if (!ok) {
-        OPENSSL_free(*sig);
-        *sig = NULL;
-        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key could not make the signature");
-    }
-    return DCPKI_OK;
+    if (!id->token)
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key is not on a token (a local key signs through its signer)");
+    return dcpki_ra_token_sign(id->token, pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len, err);
 }
 const char *dcpki_identity_cert_source(const dcpki_identity *id) { return id ? id->cert_src : NULL; }
 const char *dcpki_identity_key_source(const dcpki_identity *id) { return id ? id->key_src : NULL; }

@@ -285,12 +285,3 @@ int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *par
     dcpki_prepared_key_free(k);
     return ok;
 }
-
-int dcpki_pkey_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const OSSL_PARAM *params, unsigned char *sig,
-                    size_t *siglen, const unsigned char *tbs, size_t tbslen)
-{
-    dcpki_prepared_key *k = dcpki_prepared_key_new(libctx, key, 1);
-    int ok = dcpki_prepared_sign(k, params, sig, siglen, tbs, tbslen);
-    dcpki_prepared_key_free(k);
-    return ok;
-}

@@ -5,6 +5,7 @@
  * a failure with metadata from the disk cache is retried once after describing
  * the key again. */
 #include "dcpki/signing.h"
+#include "dcpki/signer.h"
 #include "dcpki/log.h"
 #include "dcpki/ossl.h"
 #include "dcpki/thumbprint.h"
@@ -824,24 +825,6 @@ dcpki_code dcpki_signing_describe(dcpki_signing *s, const char *alias, dcpki_key
 
 /* ---- signing ---- */
 
-static const char *norm_md(const char *md, size_t *dlen)
-{
-    if (!md)
-        return NULL;
-    static const struct { const char *names[4]; const char *canon; size_t len; } mds[] = {
-        { { "SHA256", "SHA2-256", "SHA-256", NULL }, "SHA256", 32 },
-        { { "SHA384", "SHA2-384", "SHA-384", NULL }, "SHA384", 48 },
-        { { "SHA512", "SHA2-512", "SHA-512", NULL }, "SHA512", 64 },
-    };
-    for (size_t i = 0; i < sizeof(mds) / sizeof(mds[0]); i++)
-        for (size_t j = 0; mds[i].names[j]; j++)
-            if (strcasecmp(md, mds[i].names[j]) == 0) {
-                *dlen = mds[i].len;
-                return mds[i].canon;
-            }
-    return NULL;
-}
-
 /* r||s (fixed width) → DER, for services that return the raw form. */
 int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len)
 {
@@ -982,7 +965,7 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
         snprintf(sig_alg, sizeof(sig_alg), "NONEWithRSA");
     } else {
         size_t dlen = 0;
-        cmd = norm_md(md, &dlen);
+        cmd = dcpki_md_canonical(md, &dlen);
         if (!cmd)
             return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "digest %s (use SHA256, SHA384 or SHA512)", md ? md : "(none)");
         if (data_len != dlen)

@@ -28,10 +28,10 @@ const char *dcpki_identity_key_source(const dcpki_identity *id);
 EVP_PKEY *dcpki_identity_key(const dcpki_identity *id);
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN]);
 
-/* Sign with the RA key wherever it is: the local key, or the key on a
- * PKCS#11 token named by [ra] key = pkcs11:... (through p11-kit's registered
- * modules, dcpki's own module excluded; the PIN from the URI's pin-value or
- * pin-source). data is the digest that md names ("SHA256", "SHA384",
+/* Sign with the RA key on the PKCS#11 token named by [ra] key = pkcs11:...
+ * (through p11-kit's registered modules, dcpki's own module excluded; the PIN
+ * from the URI's pin-value or pin-source); a local RA key signs through its
+ * dcpki_signer instead (dcpki/signer.h), as every front end does. data is the digest that md names ("SHA256", "SHA384",
  * "SHA512"), or the DigestInfo for DCPKI_SIG_RSA_RAW (md NULL). The signature
  * (OPENSSL_free) has been verified with the certificate's public key; ECDSA
  * signatures are DER. Thread-safe. */

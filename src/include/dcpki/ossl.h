@@ -46,27 +46,22 @@ void dcpki_digest_free(dcpki_digest *d);
 int dcpki_digest_once(OSSL_LIB_CTX *libctx, const char *name, const void *data, size_t len,
                       unsigned char *out, size_t outsz);
 
-/* Sign or verify tbs (a digest, or a DigestInfo for raw PKCS#1 v1.5) with
- * the provider's signature algorithm for the key (RSA, ECDSA), called
- * through its dispatch table with params set at init (pad mode, digest,
- * MGF1 digest, salt length: provider-signature(7)), the key imported into
- * it from EVP_PKEY_todata(). EVP_PKEY_CTX_new_from_pkey() would instead
- * take the method of an ENGINE registered for the key type even for a
- * provider's key (crypto/evp/pmeth_lib.c, int_ctx_new). The signature is an
- * ECDSA-Sig-Value DER for EC keys. sign: *siglen is the room in sig on
- * entry, the length on return. 1 on success, 0 on failure or a bad signature. */
-int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *params, const unsigned char *sig,
-                      size_t siglen, const unsigned char *tbs, size_t tbslen);
-int dcpki_pkey_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const OSSL_PARAM *params, unsigned char *sig,
-                    size_t *siglen, const unsigned char *tbs, size_t tbslen);
-
-/* The same, with the work that does not depend on the data done once: the
- * signature algorithm's functions looked up and the key imported into its
- * provider, which then keeps what it precomputes for the key (RSA's
- * Montgomery forms and blinding) across operations. Each operation is one
- * signature context of that provider, so a prepared key may be used by
- * several threads at once. with_private: the private key is imported too
- * (needed to sign). NULL when libctx has no signature for the key's type. */
+/* A key made ready for many signatures or verifications with the
+ * provider's signature algorithm for its type (RSA, ECDSA), called through
+ * that provider's dispatch table with params set at init (pad mode, digest,
+ * MGF1 digest, salt length: provider-signature(7)): the algorithm's functions
+ * are looked up and the key imported into its provider (EVP_PKEY_todata())
+ * once, and the provider keeps what it precomputes for the key (RSA's
+ * Montgomery forms and blinding) across operations.
+ * EVP_PKEY_CTX_new_from_pkey() would instead take the method of an ENGINE
+ * registered for the key type even for a provider's key
+ * (crypto/evp/pmeth_lib.c, int_ctx_new). Each operation is a signature
+ * context of its own, so a prepared key may be used by several threads at
+ * once. with_private: the private key is imported too (needed to sign). NULL
+ * when libctx has no signature for the key's type.
+ * tbs is a digest, or a DigestInfo for raw PKCS#1 v1.5; the signature is an
+ * ECDSA-Sig-Value DER for EC keys. sign: *siglen is the room in sig on entry,
+ * the length on return. 1 on success, 0 on failure or a bad signature. */
 typedef struct dcpki_prepared_key dcpki_prepared_key;
 dcpki_prepared_key *dcpki_prepared_key_new(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int with_private);
 int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, unsigned char *sig, size_t *siglen,
@@ -74,5 +69,9 @@ int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, u
 int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params, const unsigned char *sig,
                           size_t siglen, const unsigned char *tbs, size_t tbslen);
 void dcpki_prepared_key_free(dcpki_prepared_key *k);
+
+/* Verify once: prepare, verify, free. */
+int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *params, const unsigned char *sig,
+                      size_t siglen, const unsigned char *tbs, size_t tbslen);
 
 #endif
