@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
+#include "dcpki/fork.h"
+#include "dcpki/ossl.h"
 #include "p11.h"
 
 p11_module *p11_mod;
@@ -83,11 +85,21 @@ void p11_unlock(p11_mutex *m)
         pthread_mutex_unlock(&m->pm);
 }
 
+static const char *const digest_names[] = { "SHA256", "SHA384", "SHA512" };
+
+struct dcpki_digest *p11_digest_new(const p11_module *m, const char *name)
+{
+    for (size_t i = 0; i < sizeof(m->digests) / sizeof(m->digests[0]); i++)
+        if (strcmp(name, digest_names[i]) == 0)
+            return dcpki_digest_dup(m->digests[i]);
+    return NULL;
+}
+
 CK_RV p11_enter(void)
 {
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&init_lock);
-    if (!p11_mod || p11_mod->pid != getpid())
+    if (!p11_mod || p11_mod->forkgen != dcpki_fork_generation())
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
     pthread_mutex_unlock(&init_lock);
     return rv;
@@ -111,6 +123,8 @@ static void module_free(p11_module *m)
         p11_mutex_free(m->tokens[i].load_lock);
     }
     p11_backend_free(m);
+    for (size_t i = 0; i < sizeof(m->digests) / sizeof(m->digests[0]); i++)
+        dcpki_digest_free(m->digests[i]);
     OSSL_PROVIDER_unload(m->provider);
     OSSL_LIB_CTX_free(m->libctx);
     p11_mutex_free(m->lock);
@@ -139,10 +153,13 @@ static CK_RV module_new(p11_module **out)
     rv = CKR_GENERAL_ERROR;
     if (!(m->libctx = OSSL_LIB_CTX_new()) || !(m->provider = OSSL_PROVIDER_load(m->libctx, "default")))
         goto err;
+    for (size_t i = 0; i < sizeof(m->digests) / sizeof(m->digests[0]); i++)
+        if (!(m->digests[i] = dcpki_digest_new(m->libctx, digest_names[i])))
+            goto err;
     if ((rv = p11_backend_new(m)) != CKR_OK)
         goto err;
     m->next_session = 1;
-    m->pid = getpid();
+    m->forkgen = dcpki_fork_generation();
     *out = m;
     return CKR_OK;
 err:
@@ -171,7 +188,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
     }
 
     pthread_mutex_lock(&init_lock);
-    if (p11_mod && p11_mod->pid == getpid()) {
+    if (p11_mod && p11_mod->forkgen == dcpki_fork_generation()) {
         pthread_mutex_unlock(&init_lock);
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
@@ -200,7 +217,7 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
     if (pReserved != NULL)
         return CKR_ARGUMENTS_BAD;
     pthread_mutex_lock(&init_lock);
-    if (!p11_mod || p11_mod->pid != getpid()) {
+    if (!p11_mod || p11_mod->forkgen != dcpki_fork_generation()) {
         pthread_mutex_unlock(&init_lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }

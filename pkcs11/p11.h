@@ -102,10 +102,11 @@ typedef struct p11_token {
 } p11_token;
 
 typedef struct p11_module {
-    pid_t pid;
+    unsigned long forkgen;  /* the process that initialised it (dcpki/fork.h) */
     p11_mutex *lock;        /* sessions table, token counters, login state */
     OSSL_LIB_CTX *libctx;   /* private: only OpenSSL's default provider */
     OSSL_PROVIDER *provider;
+    struct dcpki_digest *digests[3]; /* SHA256, SHA384, SHA512, fresh: copied by each hashing C_SignInit */
     p11_token tokens[P11_NSLOTS];
     p11_session **sessions;
     size_t n_sessions, cap_sessions;
@@ -114,6 +115,10 @@ typedef struct p11_module {
 } p11_module;
 
 extern p11_module *p11_mod;
+
+/* A fresh digest of that name (SHA256, SHA384, SHA512) for one operation:
+ * NULL when out of memory. */
+struct dcpki_digest *p11_digest_new(const p11_module *m, const char *name);
 
 /* Check the module is initialised in this process; CKR_OK or
  * CKR_CRYPTOKI_NOT_INITIALIZED. */

@@ -117,7 +117,7 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
     }
     op->siglen = dcpki_signer_sig_size(o->signer, DCPKI_ECDSA_RS);
     /* the module's own context always has these digests: only memory can fail */
-    if (d->md && !(op->dg = dcpki_digest_new(m->libctx, d->md))) {
+    if (d->md && !(op->dg = p11_digest_new(m, d->md))) {
         rv = CKR_HOST_MEMORY;
         goto out;
     }

@@ -16,6 +16,7 @@
 #include <openssl/provider.h>
 
 #include "provider.h"
+#include "signature.h"
 
 #define DCPKI_PROV_VERSION "0.1.0"
 
@@ -213,6 +214,8 @@ static void dcpki_teardown(void *provctx)
     if (prov == NULL)
         return;
     dcpki_ctx_free_at_teardown(prov->core);
+    for (size_t i = 0; i < sizeof(prov->mds) / sizeof(prov->mds[0]); i++)
+        EVP_MD_free(prov->mds[i]);
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->config_path);
@@ -278,7 +281,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (prov->libctx == NULL)
         goto err;
     prov->deflt = OSSL_PROVIDER_load(prov->libctx, "default");
-    if (prov->deflt == NULL || !dcpki_fwd_init(prov))
+    if (prov->deflt == NULL || !dcpki_fwd_init(prov) || !dcpki_sig_fetch_mds(prov))
         goto err;
     dcpki_err e;
     if (dcpki_ctx_new(prov->config_path, prov->libctx, &prov->core, &e) != DCPKI_OK)
@@ -287,6 +290,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     *provctx = prov;
     return 1;
 err:
+    for (size_t i = 0; i < sizeof(prov->mds) / sizeof(prov->mds[0]); i++)
+        EVP_MD_free(prov->mds[i]);
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->config_path);

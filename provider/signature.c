@@ -17,12 +17,30 @@
 
 #include "signature.h"
 
+static const char *const md_names[] = { "SHA256", "SHA384", "SHA512" };
+
+int dcpki_sig_fetch_mds(dcpki_prov *prov)
+{
+    for (size_t i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++)
+        if ((prov->mds[i] = EVP_MD_fetch(prov->libctx, md_names[i], NULL)) == NULL)
+            return 0;
+    return 1;
+}
+
 int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out)
 {
-    EVP_MD *md;
-    ERR_set_mark();
-    md = EVP_MD_fetch(dcpki_prov_libctx(c->prov), name, NULL);
-    ERR_pop_to_mark();
+    EVP_MD *md = NULL;
+    const char *canon = dcpki_md_canonical(name, NULL);
+    /* the usual names: the digests fetched at load; others (an OID, ...):
+     * fetched now and then known by their own name */
+    for (size_t i = 0; canon != NULL && i < sizeof(md_names) / sizeof(md_names[0]); i++)
+        if (strcmp(canon, md_names[i]) == 0 && EVP_MD_up_ref(c->prov->mds[i]))
+            md = c->prov->mds[i];
+    if (md == NULL) {
+        ERR_set_mark();
+        md = EVP_MD_fetch(dcpki_prov_libctx(c->prov), name, NULL);
+        ERR_pop_to_mark();
+    }
     if (md == NULL || dcpki_md_canonical(EVP_MD_get0_name(md), NULL) == NULL) {
         EVP_MD_free(md);
         DCPKI_RAISE(c->prov, DCPKI_E_UNSUPPORTED,
@@ -424,6 +442,37 @@ int dcpki_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, 
         return sig_sign_hash(c, NULL, siglen, 0, NULL, 0);
     if (!digest_peek(c, h, &hlen))
         return 0;
+    return sig_sign_hash(c, sig, siglen, sigsize, h, hlen);
+}
+
+/* EVP_DigestSign() in one call (what ASN1_item_sign_ctx and CMS use): the
+ * message is hashed in place, without the context copies of
+ * EVP_DigestSignFinal(), and the context is ready for the next message. A
+ * forwarded key is signed by its provider's update and final. */
+int dcpki_sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                          const unsigned char *tbs, size_t tbslen)
+{
+    dcpki_sig_ctx *c = vctx;
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int hlen = 0;
+    if (c->fwd != NULL) {
+        if (sig != NULL && !DCPKI_SIG_FWD(c, digest_sign_update, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE)(
+                               c->fwd, tbs, tbslen))
+            return 0;
+        return DCPKI_SIG_FWD(c, digest_sign_final, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL)(c->fwd, sig, siglen,
+                                                                                          sigsize);
+    }
+    if (sig == NULL) /* size query only: no digest, no network */
+        return sig_sign_hash(c, NULL, siglen, 0, NULL, 0);
+    if (c->mdctx == NULL) {
+        DCPKI_RAISE(c->prov, DCPKI_R_OPERATION, "digest sign without digest sign init");
+        return 0;
+    }
+    if (!EVP_DigestUpdate(c->mdctx, tbs, tbslen) || !EVP_DigestFinal_ex(c->mdctx, h, &hlen) ||
+        !EVP_DigestInit_ex2(c->mdctx, c->md, NULL)) {
+        DCPKI_RAISE(c->prov, DCPKI_E_INTERNAL, "the local digest failed");
+        return 0;
+    }
     return sig_sign_hash(c, sig, siglen, sigsize, h, hlen);
 }
 

@@ -30,6 +30,8 @@ typedef struct dcpki_sig_ctx {
 /* signature.c */
 /* Fetch a digest the service supports (SHA-256/384/512) into *out; raises. */
 int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out);
+/* At load: SHA-256/384/512 of the provider's context into prov->mds. */
+int dcpki_sig_fetch_mds(dcpki_prov *prov);
 int dcpki_sig_set_common_params(dcpki_sig_ctx *c, const OSSL_PARAM params[]);
 int dcpki_sig_get_common_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
 /* Set the ALGORITHM_ID parameter from an X509_ALGOR. */
@@ -60,6 +62,7 @@ int dcpki_ecdsa_sig_get_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
     { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))dcpki_sig_digest_sign_init },    \
     { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))dcpki_sig_digest_update },     \
     { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))dcpki_sig_digest_sign_final },  \
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))dcpki_sig_digest_sign },              \
     { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))dcpki_sig_digest_verify_init }, \
     { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))dcpki_sig_digest_update },   \
     { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))dcpki_sig_digest_verify_final }
@@ -76,6 +79,8 @@ int dcpki_sig_digest_sign_init(void *vctx, const char *mdname, void *provkey,
                                const OSSL_PARAM params[]);
 int dcpki_sig_digest_update(void *vctx, const unsigned char *data, size_t datalen);
 int dcpki_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize);
+int dcpki_sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
+                          const unsigned char *tbs, size_t tbslen);
 int dcpki_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
                                  const OSSL_PARAM params[]);
 int dcpki_sig_digest_verify_final(void *vctx, const unsigned char *sig, size_t siglen);

@@ -53,6 +53,7 @@ struct dcpki_digest {
     OSSL_FUNC_digest_update_fn *update;
     OSSL_FUNC_digest_final_fn *final;
     OSSL_FUNC_digest_freectx_fn *freectx;
+    OSSL_FUNC_digest_dupctx_fn *dupctx;
 };
 
 /* Whether name is one of the colon-separated names (provider-base(7),
@@ -92,7 +93,7 @@ static int provider_fns(const OSSL_PROVIDER *prov, int op, const char *name, fn_
 
 dcpki_digest *dcpki_digest_new(OSSL_LIB_CTX *libctx, const char *name)
 {
-    fn_ptr fns[OSSL_FUNC_DIGEST_FREECTX + 1] = { 0 };
+    fn_ptr fns[OSSL_FUNC_DIGEST_DUPCTX + 1] = { 0 };
     const OSSL_PROVIDER *prov;
     dcpki_digest *d = calloc(1, sizeof(*d));
 
@@ -109,6 +110,7 @@ dcpki_digest *dcpki_digest_new(OSSL_LIB_CTX *libctx, const char *name)
     d->update = (OSSL_FUNC_digest_update_fn *)fns[OSSL_FUNC_DIGEST_UPDATE];
     d->final = (OSSL_FUNC_digest_final_fn *)fns[OSSL_FUNC_DIGEST_FINAL];
     d->freectx = (OSSL_FUNC_digest_freectx_fn *)fns[OSSL_FUNC_DIGEST_FREECTX];
+    d->dupctx = (OSSL_FUNC_digest_dupctx_fn *)fns[OSSL_FUNC_DIGEST_DUPCTX];
     if (!fns[OSSL_FUNC_DIGEST_NEWCTX] || !d->init || !d->update || !d->final || !d->freectx)
         goto err;
     d->dctx = ((OSSL_FUNC_digest_newctx_fn *)fns[OSSL_FUNC_DIGEST_NEWCTX])(OSSL_PROVIDER_get0_provider_ctx(prov));
@@ -119,6 +121,25 @@ err:
     dcpki_digest_free(d);
     ERR_clear_error();
     return NULL;
+}
+
+dcpki_digest *dcpki_digest_dup(const dcpki_digest *d)
+{
+    dcpki_digest *c = d && d->dupctx ? calloc(1, sizeof(*c)) : NULL;
+    if (!c)
+        return NULL;
+    *c = *d;
+    c->dctx = NULL;
+    if (!EVP_MD_up_ref(d->md)) {
+        free(c);
+        return NULL;
+    }
+    if (!(c->dctx = d->dupctx(d->dctx))) {
+        dcpki_digest_free(c);
+        ERR_clear_error();
+        return NULL;
+    }
+    return c;
 }
 
 size_t dcpki_digest_size(const dcpki_digest *d)

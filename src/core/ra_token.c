@@ -21,13 +21,14 @@
 
 #include <openssl/crypto.h>
 
+#include "dcpki/fork.h"
 #include "internal.h"
 
 struct dcpki_ra_token {
     pthread_mutex_t lock;
     char *uri;                 /* as configured; may hold pin-value: secret */
-    CK_FUNCTION_LIST **mods;   /* initialised in process `pid` */
-    pid_t pid;
+    CK_FUNCTION_LIST **mods;   /* initialised in the process of fork generation `forkgen` */
+    unsigned long forkgen;
     int keep_loaded;           /* free without C_Finalize (see dcpki_ra_token_keep_loaded) */
 };
 
@@ -57,7 +58,7 @@ void dcpki_ra_token_free(dcpki_ra_token *t)
     if (!t)
         return;
     /* a forked child's copy belongs to the parent: never finalised here */
-    if (t->mods && t->pid == getpid() && !t->keep_loaded)
+    if (t->mods && t->forkgen == dcpki_fork_generation() && !t->keep_loaded)
         p11_kit_modules_finalize_and_release(t->mods);
     pthread_mutex_destroy(&t->lock);
     dcpki_secret_free(t->uri);
@@ -95,7 +96,7 @@ static int is_dcpki_module(CK_FUNCTION_LIST *mod, const char *self)
 /* t->lock held */
 static dcpki_code load_modules(struct dcpki_ra_token *t, dcpki_err *err)
 {
-    if (t->mods && t->pid == getpid())
+    if (t->mods && t->forkgen == dcpki_fork_generation())
         return DCPKI_OK;
     t->mods = NULL; /* a parent's modules: abandoned in a forked child */
     CK_FUNCTION_LIST **mods = p11_kit_modules_load(NULL, 0);
@@ -122,7 +123,7 @@ static dcpki_code load_modules(struct dcpki_ra_token *t, dcpki_err *err)
                              p11_kit_strerror(rv));
     }
     t->mods = mods;
-    t->pid = getpid();
+    t->forkgen = dcpki_fork_generation();
     return DCPKI_OK;
 }
 

@@ -24,7 +24,7 @@
  * send a TLS close_notify on the parent's sockets, breaking the parent's
  * connections (and could consume bytes meant for the parent). So every socket
  * curl opens is recorded (OPENSOCKET/CLOSESOCKET callbacks); on the first
- * request in a new process (getpid() changed) the transport first points each
+ * request in a new process (dcpki/fork.h) the transport first points each
  * inherited descriptor at /dev/null (dup2), then cleans up its pooled handles
  * and the share (curl's shutdown traffic goes nowhere, the parent's sockets
  * stay intact), and starts a fresh share. pthread_atfork handlers hold every
@@ -34,6 +34,7 @@
  * moment of fork cannot be recovered in the child; they (and the old share
  * they keep referenced) are left allocated there, by design. */
 #include "dcpki/transport.h"
+#include "dcpki/fork.h"
 #include "dcpki/log.h"
 #include "internal.h"
 
@@ -89,7 +90,7 @@ struct dcpki_transport {
     pthread_mutex_t share_lock;  /* curl share data (recursive) */
     pthread_mutex_t sock_lock;   /* socket list */
     CURLSH *share;
-    pid_t pid;
+    unsigned long forkgen;       /* the process that made the share and pool (dcpki/fork.h) */
     struct handle **pool;        /* idle handles */
     size_t npool, cappool;
     size_t inflight, peak;       /* requests under way now / at most so far */
@@ -373,7 +374,7 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
     }
     init_mutexes(t);
     atomic_init(&t->connections, 0);
-    t->pid = getpid();
+    t->forkgen = dcpki_fork_generation();
     t->timeout_ms = cfg->ca.timeout_ms > 0 ? cfg->ca.timeout_ms : DCPKI_DEFAULT_TIMEOUT_MS;
     int ok = 1;
     if (cfg->ca.trust)
@@ -422,7 +423,7 @@ void dcpki_transport_free(dcpki_transport *t)
             break;
         }
     pthread_mutex_unlock(&g_reg_lock);
-    if (t->pid != getpid()) {
+    if (t->forkgen != dcpki_fork_generation()) {
         /* forked copy: neutralise inherited sockets before curl closes them */
         int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (dn >= 0) {
@@ -471,12 +472,12 @@ static void after_fork(struct dcpki_transport *t)
     t->nsocks = 0; /* remaining descriptors now refer to /dev/null and belong to the old share */
     pthread_mutex_unlock(&t->sock_lock);
     t->share = make_share(t);
-    t->pid = getpid();
+    t->forkgen = dcpki_fork_generation();
     /* a daemon that closes every descriptor after fork() takes the memory
      * files with them: say so rather than fail the handshake obscurely */
     t->creds_lost = (t->trust_mem && !dcpki_memfile_intact(t->trust_mem)) ||
                     (t->id && !dcpki_identity_creds_intact(t->id));
-    DCPKI_DEBUG("transport: new process %ld, connections dropped", (long)t->pid);
+    DCPKI_DEBUG("transport: new process %ld, connections dropped", (long)getpid());
 }
 
 /* An idle handle (or a new one), counted in flight; *maxconn is the number of
@@ -484,7 +485,7 @@ static void after_fork(struct dcpki_transport *t)
 static struct handle *pool_get(struct dcpki_transport *t, CURLSH **share, long *maxconn)
 {
     pthread_mutex_lock(&t->lock);
-    if (t->pid != getpid())
+    if (t->forkgen != dcpki_fork_generation())
         after_fork(t);
     struct handle *hd = NULL;
     if (t->npool > 0)
@@ -513,7 +514,7 @@ static void pool_put(struct dcpki_transport *t, struct handle *hd, int keep)
     pthread_mutex_lock(&t->lock);
     if (t->inflight > 0)
         t->inflight--;
-    if (keep && t->pid == getpid() && hd->share == t->share) {
+    if (keep && t->forkgen == dcpki_fork_generation() && hd->share == t->share) {
         if (t->npool == t->cappool) {
             size_t nc = t->cappool ? t->cappool * 2 : 8;
             struct handle **np = realloc(t->pool, nc * sizeof(*np));

@@ -33,6 +33,11 @@ typedef struct dcpki_digest dcpki_digest;
 
 /* NULL when libctx has no such digest or memory ran out. Ready to update. */
 dcpki_digest *dcpki_digest_new(OSSL_LIB_CTX *libctx, const char *name);
+/* A copy of d in the state d is in (one made by dcpki_digest_new and not
+ * updated since is a ready digest without another fetch); d is only read, so
+ * threads may copy one d at once. NULL when out of memory or the provider
+ * cannot copy its digests. */
+dcpki_digest *dcpki_digest_dup(const dcpki_digest *d);
 /* The digest's output length in bytes. */
 size_t dcpki_digest_size(const dcpki_digest *d);
 /* Start over. 1 on success, 0 on failure. */
