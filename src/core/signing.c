@@ -41,6 +41,7 @@ struct kp_priv {
     atomic_int refs;
     char *disk_alias; /* read from the disk cache under this name; NULL when fetched */
     dcpki_prepared_key *verifier; /* kp.pub, ready to verify each signature */
+    char *sign_path;              /* keypairs/{id}/sign, the id escaped */
 };
 
 struct cache_ent {
@@ -96,6 +97,7 @@ void dcpki_keypair_free(dcpki_keypair *kp)
     OPENSSL_free(kp->spki.data);
     EVP_PKEY_free(kp->pub);
     dcpki_prepared_key_free(p->verifier);
+    free(p->sign_path);
     OPENSSL_free(kp->cert.data);
     for (size_t i = 0; i < kp->chain_len; i++)
         OPENSSL_free(kp->chain[i].data);
@@ -293,12 +295,12 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
         free(url);
         return rc;
     }
-    char what[300];
-    snprintf(what, sizeof(what), "%s %s", method, url);
-    free(url);
+    char what[300]; /* for messages: made only when one is needed */
     if (status)
         *status = r.status;
     if (r.status < 200 || r.status > 299) {
+        snprintf(what, sizeof(what), "%s %s", method, url);
+        free(url);
         rc = map_status(&r, what, alias, s->key_from, err);
         dcpki_http_response_free(&r);
         return rc;
@@ -306,6 +308,8 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
     json_object *o = parse_object(r.body, r.len);
     if (!o) {
         char ex[81];
+        snprintf(what, sizeof(what), "%s %s", method, url);
+        free(url);
         printable(ex, sizeof(ex), r.body, r.len);
         rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s: HTTP %ld with a body that is not a JSON object: '%s'", what,
                            r.status, ex);
@@ -317,6 +321,7 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
         *raw_len = r.len;
         r.body = NULL;
     }
+    free(url);
     dcpki_http_response_free(&r);
     *out = o;
     return DCPKI_OK;
@@ -362,7 +367,10 @@ static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_p
     kp->status = dcpki_strdup0(dcpki_json_str(o, "key_status"));
     json_object *acc = jget(o, "account", json_type_object);
     kp->account_id = dcpki_strdup0(acc ? dcpki_json_str(acc, "id") : dcpki_json_str(o, "account"));
-    if (!kp->id || !kp->alias) {
+    char *esc = kp->id ? url_escape(kp->id) : NULL;
+    ((struct kp_priv *)kp)->sign_path = esc ? dcpki_strfmt("keypairs/%s/sign", esc) : NULL;
+    free(esc);
+    if (!kp->id || !kp->alias || !((struct kp_priv *)kp)->sign_path) {
         rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
         goto fail;
     }
@@ -980,19 +988,12 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
      * from its id. Base64 and the sig_alg names need no JSON escaping. */
     char *body = hash ? dcpki_strfmt("{\"hash\":\"%s\",\"sig_alg\":\"%s\"}", hash, sig_alg) : NULL;
     OPENSSL_free(hash);
-    char *esc = url_escape(kp->id);
-    char *path = esc ? dcpki_strfmt("keypairs/%s/sign", esc) : NULL;
-    free(esc);
-    if (!body || !path) {
-        free(body);
-        free(path);
+    if (!body)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "signing with '%s'", kp->alias);
-    }
     json_object *o;
     int64_t t0 = dcpki_now_ms();
-    dcpki_code rc = call(s, "POST", path, body, 1, kp->alias, &o, status, err);
+    dcpki_code rc = call(s, "POST", ((const struct kp_priv *)kp)->sign_path, body, 1, kp->alias, &o, status, err);
     free(body);
-    free(path);
     if (rc != DCPKI_OK)
         return rc;
     unsigned char *raw = NULL;

@@ -108,35 +108,41 @@ char *dcpki_b64_encode(const unsigned char *data, size_t len)
 
 int dcpki_b64_decode(const char *text, unsigned char **out, size_t *out_len)
 {
+    static const char space[] = " \t\n\v\f\r";
     *out = NULL;
     *out_len = 0;
     size_t tl = strlen(text);
     if (tl > (size_t)INT32_MAX / 2)
         return -1;
-    /* drop whitespace (line breaks in PEM-like bodies) */
-    char *clean = OPENSSL_malloc(tl + 1);
-    if (!clean)
-        return -1;
-    size_t cl = 0;
-    for (size_t i = 0; i < tl; i++)
-        if (!isspace((unsigned char)text[i]))
-            clean[cl++] = text[i];
-    clean[cl] = '\0';
+    /* whitespace (line breaks in PEM-like bodies) is dropped from a copy;
+     * text without any, the usual JSON field, is decoded as it is */
+    char *clean = NULL;
+    size_t cl = tl;
+    if (strcspn(text, space) < tl) {
+        if (!(clean = OPENSSL_malloc(tl + 1)))
+            return -1;
+        cl = 0;
+        for (size_t i = 0; i < tl; i++)
+            if (!strchr(space, text[i]))
+                clean[cl++] = text[i];
+        clean[cl] = '\0';
+        text = clean;
+    }
     if (cl % 4 != 0) {
         OPENSSL_free(clean);
         return -1;
     }
     size_t pad = 0;
-    if (cl >= 1 && clean[cl - 1] == '=')
+    if (cl >= 1 && text[cl - 1] == '=')
         pad++;
-    if (cl >= 2 && clean[cl - 2] == '=')
+    if (cl >= 2 && text[cl - 2] == '=')
         pad++;
     unsigned char *buf = OPENSSL_malloc(cl / 4 * 3 + 1);
     if (!buf) {
         OPENSSL_free(clean);
         return -1;
     }
-    int n = cl ? EVP_DecodeBlock(buf, (const unsigned char *)clean, (int)cl) : 0;
+    int n = cl ? EVP_DecodeBlock(buf, (const unsigned char *)text, (int)cl) : 0;
     OPENSSL_free(clean);
     if (n < 0 || (size_t)n < pad) {
         OPENSSL_free(buf);
