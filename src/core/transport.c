@@ -101,6 +101,7 @@ struct dcpki_transport {
     const dcpki_identity *id;    /* borrowed: its TLS credentials may be memory files too */
     int creds_lost;              /* a host program closed a memory file's descriptor (after fork) */
     char *cert, *cert_type, *key, *key_type, *key_pass; /* key_pass is secret */
+    char *proxy, *noproxy;       /* from the environment, read once ("" for none); secret (credentials) */
     int has_client;              /* an RA identity is presented ... */
     unsigned char client_tp[DCPKI_THUMBPRINT_LEN]; /* ... with this certificate thumbprint */
     long timeout_ms;
@@ -348,9 +349,23 @@ static dcpki_code load_trust(struct dcpki_transport *t, const char *path, const 
     return rc;
 }
 
+/* The first of the variables that is set, as a secret copy ("" when none
+ * is): a proxy URL may carry a password. */
+static char *env_first(const char *const *names)
+{
+    const char *v = NULL;
+    for (; *names && !v; names++)
+        v = getenv(*names);
+    return dcpki_secret_strdup(v ? v : "");
+}
+
 dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id, dcpki_transport **out,
                                dcpki_err *err)
 {
+    /* what libcurl would read from the environment for every https request
+     * (lib/url.c: detect_proxy, and no_proxy for each connection), read once */
+    static const char *const proxy_vars[] = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL };
+    static const char *const noproxy_vars[] = { "no_proxy", "NO_PROXY", NULL };
     *out = NULL;
     if (!cfg)
         return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no configuration");
@@ -396,6 +411,7 @@ dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id
         if (c.password)
             ok &= (t->key_pass = dcpki_secret_strdup(c.password)) != NULL;
     }
+    ok &= (t->proxy = env_first(proxy_vars)) != NULL && (t->noproxy = env_first(noproxy_vars)) != NULL;
     if (ok)
         t->share = make_share(t);
     if (!ok || !t->share) {
@@ -448,6 +464,8 @@ void dcpki_transport_free(dcpki_transport *t)
     free(t->key);
     free(t->key_type);
     dcpki_secret_free(t->key_pass);
+    dcpki_secret_free(t->proxy);
+    dcpki_secret_free(t->noproxy);
     free(t);
 }
 
@@ -702,6 +720,8 @@ static CURLcode configure(struct dcpki_transport *t, struct handle *hd, CURLSH *
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    SET(CURLOPT_PROXY, t->proxy);
+    SET(CURLOPT_NOPROXY, t->noproxy);
     if (t->cainfo) {
         SET(CURLOPT_CAINFO, t->cainfo);
         SET(CURLOPT_CAPATH, (char *)NULL);
