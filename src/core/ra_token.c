@@ -27,10 +27,29 @@
 struct dcpki_ra_token {
     pthread_mutex_t lock;
     char *uri;                 /* as configured; may hold pin-value: secret */
+    char *pin;                 /* pin-value, or pin-source's first line, read once: secret; NULL when none */
     CK_FUNCTION_LIST **mods;   /* initialised in the process of fork generation `forkgen` */
     unsigned long forkgen;
     int keep_loaded;           /* free without C_Finalize (see dcpki_ra_token_keep_loaded) */
 };
+
+static dcpki_code uri_pin(P11KitUri *uri, char **pin, dcpki_err *err)
+{
+    const char *v = p11_kit_uri_get_pin_value(uri), *src = p11_kit_uri_get_pin_source(uri);
+    *pin = NULL;
+    if (v)
+        return (*pin = dcpki_secret_strdup(v)) ? DCPKI_OK : dcpki_err_set(err, DCPKI_E_NOMEM, "reading the token PIN");
+    if (!src)
+        return DCPKI_OK;
+    if (strncmp(src, "file:", 5) == 0)
+        src += 5;
+    dcpki_err e;
+    dcpki_err_clear(&e);
+    if (dcpki_read_secret_file(src, pin, &e) != DCPKI_OK)
+        return dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "the PIN of the RA key's token (pin-source): %.400s",
+                             e.detail);
+    return DCPKI_OK;
+}
 
 dcpki_code dcpki_ra_token_new(const char *uri, dcpki_ra_token **out, dcpki_err *err)
 {
@@ -39,14 +58,24 @@ dcpki_code dcpki_ra_token_new(const char *uri, dcpki_ra_token **out, dcpki_err *
     if (!u)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "parsing [ra] key");
     int pr = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN_AND_MODULE, u);
-    p11_kit_uri_free(u);
-    if (pr != P11_KIT_URI_OK)
+    if (pr != P11_KIT_URI_OK) {
+        p11_kit_uri_free(u);
         return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE, "[ra] key is not a valid pkcs11: URI (RFC 7512): %s",
                              p11_kit_uri_message(pr));
+    }
     struct dcpki_ra_token *t = calloc(1, sizeof(*t));
-    if (!t || !(t->uri = dcpki_secret_strdup(uri))) {
+    dcpki_code rc = t && (t->uri = dcpki_secret_strdup(uri)) ? DCPKI_OK
+                                                             : dcpki_err_set(err, DCPKI_E_NOMEM, "parsing [ra] key");
+    /* the PIN is read now: a server that drops privileges after loading its
+     * keys can no longer read a pin-source file when it signs */
+    if (rc == DCPKI_OK)
+        rc = uri_pin(u, &t->pin, err);
+    p11_kit_uri_free(u);
+    if (rc != DCPKI_OK) {
+        if (t)
+            dcpki_secret_free(t->uri);
         free(t);
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "parsing [ra] key");
+        return rc;
     }
     pthread_mutex_init(&t->lock, NULL);
     *out = t;
@@ -62,6 +91,7 @@ void dcpki_ra_token_free(dcpki_ra_token *t)
         p11_kit_modules_finalize_and_release(t->mods);
     pthread_mutex_destroy(&t->lock);
     dcpki_secret_free(t->uri);
+    dcpki_secret_free(t->pin);
     free(t);
 }
 
@@ -124,24 +154,6 @@ static dcpki_code load_modules(struct dcpki_ra_token *t, dcpki_err *err)
     }
     t->mods = mods;
     t->forkgen = dcpki_fork_generation();
-    return DCPKI_OK;
-}
-
-static dcpki_code uri_pin(P11KitUri *uri, char **pin, dcpki_err *err)
-{
-    const char *v = p11_kit_uri_get_pin_value(uri), *src = p11_kit_uri_get_pin_source(uri);
-    *pin = NULL;
-    if (v)
-        return (*pin = dcpki_secret_strdup(v)) ? DCPKI_OK : dcpki_err_set(err, DCPKI_E_NOMEM, "reading the token PIN");
-    if (!src)
-        return DCPKI_OK;
-    if (strncmp(src, "file:", 5) == 0)
-        src += 5;
-    dcpki_err e;
-    dcpki_err_clear(&e);
-    if (dcpki_read_secret_file(src, pin, &e) != DCPKI_OK)
-        return dcpki_err_set(err, DCPKI_E_RA_KEY_UNREADABLE, "the PIN of the RA key's token (pin-source): %.400s",
-                             e.detail);
     return DCPKI_OK;
 }
 
@@ -237,7 +249,6 @@ dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *l
     }
 
     P11KitUri *uri = p11_kit_uri_new();
-    char *pin = NULL;
     CK_FUNCTION_LIST *f = NULL;
     CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE key;
@@ -248,11 +259,8 @@ dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *l
     pthread_mutex_lock(&t->lock);
     rc = load_modules(t, err);
     if (rc == DCPKI_OK)
-        rc = uri_pin(uri, &pin, err);
-    if (rc == DCPKI_OK)
-        rc = open_key(t->mods, uri, pin, &f, &sess, &key, err);
+        rc = open_key(t->mods, uri, t->pin, &f, &sess, &key, err);
     pthread_mutex_unlock(&t->lock);
-    dcpki_secret_free(pin);
     p11_kit_uri_free(uri);
     if (rc != DCPKI_OK)
         return rc;

@@ -45,6 +45,26 @@ DCPKI_CONF=$W/tok2.conf pkcs11-tool --module "$M" --token-label "dcpki RA" --sig
 plain dgst -sha384 -verify "$W/ra.pub" -signature "$W/s4" "$W/m" >/dev/null || fail "pin-source signature does not verify"
 pass "PIN from pin-source"
 
+# the pin-source is read when the identity loads: a process that can no longer
+# read the file (a server after dropping privileges; here the file is gone)
+# still signs
+DCPKI_CONF=$W/tok2.conf PIN_FILE=$W/pin /usr/bin/python3 - "$M" "$W/m" "$W/s5" "$W/s6" <<'PY' || fail "signing after the pin-source file went away failed"
+import os, sys, PyKCS11
+lib = PyKCS11.PyKCS11Lib(); lib.load(sys.argv[1])
+slot = next(s for s in lib.getSlotList(tokenPresent=True) if lib.getTokenInfo(s).label.strip() == "dcpki RA")
+sess = lib.openSession(slot)
+key = sess.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY)])[0]
+data = open(sys.argv[2], "rb").read()
+mech = PyKCS11.Mechanism(PyKCS11.CKM_SHA256_RSA_PKCS, None)
+open(sys.argv[3], "wb").write(bytes(sess.sign(key, data, mech)))
+os.unlink(os.environ["PIN_FILE"])
+open(sys.argv[4], "wb").write(bytes(sess.sign(key, data, mech)))
+PY
+for s in s5 s6; do
+  plain dgst -sha256 -verify "$W/ra.pub" -signature "$W/$s" "$W/m" >/dev/null || fail "$s (pin-source read at load) does not verify"
+done
+pass "PIN read from pin-source when the identity loads: signing goes on after the file is gone"
+
 write_conf "$W/bad.conf" "ra.key=$TOKURI;pin-value=0000"
 expect_fail CKR_DEVICE_ERROR env DCPKI_CONF="$W/bad.conf" DCPKI_DEBUG=1 pkcs11-tool --module "$M" \
   --token-label "dcpki RA" --sign -m SHA256-RSA-PKCS -i "$W/m" -o "$W/bad"
