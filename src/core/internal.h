@@ -16,6 +16,9 @@ char *dcpki_strdup0(const char *s);
 char *dcpki_vstrfmt_with(void *(*alloc)(size_t), const char *fmt, va_list ap);
 /* asprintf-like; NULL on failure. */
 char *dcpki_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The strings up to NULL one after the other, malloc'ed; for paths that run
+ * for every request, where a format would be parsed each time. */
+char *dcpki_strjoin(const char *first, ...) __attribute__((sentinel));
 
 /* dcpki_is_dotted_oid: dcpki/config.h */
 

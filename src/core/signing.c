@@ -282,7 +282,7 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
     }
     if (status)
         *status = 0;
-    char *url = dcpki_strfmt("%s%s", s->base, path);
+    char *url = dcpki_strjoin(s->base, path, (char *)NULL);
     if (!url)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", method, path);
     const char *hdrs[] = { s->api_hdr, "Accept: application/json",
@@ -970,7 +970,7 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
         if (data_len + 11 > mod)
             return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "%zu bytes are too many for PKCS#1 with a %d-bit key",
                                  data_len, kp->bits);
-        snprintf(sig_alg, sizeof(sig_alg), "NONEWithRSA");
+        memcpy(sig_alg, "NONEWithRSA", sizeof("NONEWithRSA"));
     } else {
         size_t dlen = 0;
         cmd = dcpki_md_canonical(md, &dlen);
@@ -978,15 +978,18 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
             return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "digest %s (use SHA256, SHA384 or SHA512)", md ? md : "(none)");
         if (data_len != dlen)
             return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "a %s digest has %zu bytes, not %zu", cmd, dlen, data_len);
-        snprintf(sig_alg, sizeof(sig_alg), "%sWith%s", cmd,
-                 scheme == DCPKI_SIG_RSA_PKCS1 ? "RSA" : scheme == DCPKI_SIG_RSA_PSS ? "RSA/PSS" : "ECDSA");
+        const char *with = scheme == DCPKI_SIG_RSA_PKCS1 ? "WithRSA" : scheme == DCPKI_SIG_RSA_PSS ? "WithRSA/PSS"
+                                                                                         : "WithECDSA";
+        size_t cl = strlen(cmd); /* "SHA256": the names fit sig_alg */
+        memcpy(sig_alg, cmd, cl);
+        memcpy(sig_alg + cl, with, strlen(with) + 1);
     }
     char *hash = dcpki_b64_encode(data, data_len);
     /* The request of DigiCert's own tutorial ("Create a keypair and sign a file
      * hash", dev.digicert.com/software-trust-api): hash and sig_alg only. jsign
      * adds the keypair's account object; the service knows the keypair's account
      * from its id. Base64 and the sig_alg names need no JSON escaping. */
-    char *body = hash ? dcpki_strfmt("{\"hash\":\"%s\",\"sig_alg\":\"%s\"}", hash, sig_alg) : NULL;
+    char *body = hash ? dcpki_strjoin("{\"hash\":\"", hash, "\",\"sig_alg\":\"", sig_alg, "\"}", (char *)NULL) : NULL;
     OPENSSL_free(hash);
     if (!body)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "signing with '%s'", kp->alias);

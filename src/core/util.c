@@ -43,6 +43,28 @@ char *dcpki_strfmt(const char *fmt, ...)
     return s;
 }
 
+char *dcpki_strjoin(const char *first, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *))
+        n += strlen(s);
+    va_end(ap);
+    char *out = malloc(n + 1), *p = out;
+    if (!out)
+        return NULL;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *)) {
+        size_t k = strlen(s);
+        memcpy(p, s, k);
+        p += k;
+    }
+    va_end(ap);
+    *p = '\0';
+    return out;
+}
+
 int dcpki_is_dotted_oid(const char *s)
 {
     if (s == NULL || !isdigit((unsigned char)s[0]))
