@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "dcpki/log.h"
 #include "dcpki/ossl.h"
 #include "p11.h"
 
@@ -111,7 +112,9 @@ CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJ
         goto out;
     dcpki_err_clear(&err);
     if (dcpki_signer_check(o->signer, &op->req, &err) != DCPKI_OK) {
-        p11_logf("C_SignInit: %s", err.detail);
+        /* an answer, not a fault: applications probe parameters (no syslog) */
+        char esc[sizeof(err.detail) * 4];
+        DCPKI_DEBUG("dcpki-pkcs11: C_SignInit: %s", dcpki_escape(err.detail, esc, sizeof(esc)));
         rv = CKR_MECHANISM_PARAM_INVALID;
         goto out;
     }
