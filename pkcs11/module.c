@@ -85,7 +85,7 @@ void p11_unlock(p11_mutex *m)
         pthread_mutex_unlock(&m->pm);
 }
 
-static const char *const digest_names[] = { "SHA256", "SHA384", "SHA512" };
+static const char *const digest_names[] = DCPKI_SHA2_NAMES;
 
 struct dcpki_digest *p11_digest_new(const p11_module *m, const char *name)
 {

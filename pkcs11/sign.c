@@ -139,12 +139,11 @@ static CK_RV sign_now(const p11_sign_op *op, const unsigned char *tbs, size_t tb
     size_t len = op->siglen;
     dcpki_err err;
     dcpki_err_clear(&err);
-    if (dcpki_signer_sign(op->key->signer, &op->req, tbs, tbs_len, out, &len, &err) == DCPKI_OK)
-        return len == op->siglen ? CKR_OK : CKR_FUNCTION_FAILED;
-    /* the signer's only complaint about an argument is the input's length */
-    if (err.code == DCPKI_E_INVALID_ARGUMENT)
+    if (dcpki_signer_check_input(op->key->signer, &op->req, tbs_len, &err) != DCPKI_OK)
         return CKR_DATA_LEN_RANGE;
-    return p11_fail("signing", &err);
+    if (dcpki_signer_sign(op->key->signer, &op->req, tbs, tbs_len, out, &len, &err) != DCPKI_OK)
+        return p11_fail("signing", &err);
+    return len == op->siglen ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 /* Size query / buffer check shared by C_Sign and C_SignFinal: returns 1 when

@@ -17,7 +17,7 @@
 
 #include "signature.h"
 
-static const char *const md_names[] = { "SHA256", "SHA384", "SHA512" };
+static const char *const md_names[] = DCPKI_SHA2_NAMES;
 
 int dcpki_sig_fetch_mds(dcpki_prov *prov)
 {
@@ -445,23 +445,38 @@ int dcpki_sig_digest_sign_final(void *vctx, unsigned char *sig, size_t *siglen, 
     return sig_sign_hash(c, sig, siglen, sigsize, h, hlen);
 }
 
+/* A forwarded key's EVP_DigestSign(): its provider's update, then its final
+ * on a copy of the context, as EVP_DigestSignFinal() would do without a
+ * one-shot function (3.0's finals consume the context they run on). */
+static int fwd_digest_sign(dcpki_sig_ctx *c, unsigned char *sig, size_t *siglen, size_t sigsize,
+                           const unsigned char *tbs, size_t tbslen)
+{
+    OSSL_FUNC_signature_digest_sign_final_fn *final =
+        DCPKI_SIG_FWD(c, digest_sign_final, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL);
+    void *copy;
+    int ok;
+    if (sig == NULL) /* a size query: nothing hashed, nothing consumed */
+        return final(c->fwd, NULL, siglen, sigsize);
+    if (!DCPKI_SIG_FWD(c, digest_sign_update, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE)(c->fwd, tbs, tbslen) ||
+        (copy = DCPKI_SIG_FWD(c, dupctx, OSSL_FUNC_SIGNATURE_DUPCTX)(c->fwd)) == NULL)
+        return 0;
+    ok = final(copy, sig, siglen, sigsize);
+    DCPKI_SIG_FWD(c, freectx, OSSL_FUNC_SIGNATURE_FREECTX)(copy);
+    return ok;
+}
+
 /* EVP_DigestSign() in one call (what ASN1_item_sign_ctx and CMS use): the
  * message is hashed in place, without the context copies of
- * EVP_DigestSignFinal(), and the context is ready for the next message. A
- * forwarded key is signed by its provider's update and final. */
+ * EVP_DigestSignFinal(), and the context is ready for the next message, as in
+ * OpenSSL 3.2+ (3.0 would have signed the messages so far together). */
 int dcpki_sig_digest_sign(void *vctx, unsigned char *sig, size_t *siglen, size_t sigsize,
                           const unsigned char *tbs, size_t tbslen)
 {
     dcpki_sig_ctx *c = vctx;
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned int hlen = 0;
-    if (c->fwd != NULL) {
-        if (sig != NULL && !DCPKI_SIG_FWD(c, digest_sign_update, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE)(
-                               c->fwd, tbs, tbslen))
-            return 0;
-        return DCPKI_SIG_FWD(c, digest_sign_final, OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL)(c->fwd, sig, siglen,
-                                                                                          sigsize);
-    }
+    if (c->fwd != NULL)
+        return fwd_digest_sign(c, sig, siglen, sigsize, tbs, tbslen);
     if (sig == NULL) /* size query only: no digest, no network */
         return sig_sign_hash(c, NULL, siglen, 0, NULL, 0);
     if (c->mdctx == NULL) {

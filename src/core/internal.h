@@ -86,13 +86,18 @@ dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *l
 /* r||s (two halves of len) -> DER ECDSA-Sig-Value (OPENSSL_free); 1 or 0. */
 int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char **der, size_t *der_len);
 /* The OSSL_SIGNATURE_PARAM_* of a scheme (provider-signature(7)): pad mode,
- * digest, MGF1 digest and salt length = digest for PSS. The strings live in
- * the struct, as long as p. */
+ * digest, and for PSS the MGF1 digest and the salt length. The strings live
+ * in the struct, as long as p. _of: MGF1 with md and salt = digest length
+ * (what the service and tokens make); _pss: any MGF1 digest and salt length
+ * in bytes (DCPKI_PSS_SALT_DIGEST: the digest's). */
 typedef struct dcpki_sig_params {
     OSSL_PARAM p[5];
-    char md[16], pad[16], salt[16];
+    char md[16], mgf1[16], pad[16], salt[16];
+    int salt_len;
 } dcpki_sig_params;
 void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md);
+void dcpki_sig_params_pss(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md, const char *mgf1,
+                          int salt_len);
 /* Verify sig over data (a digest, or a DigestInfo for DCPKI_SIG_RSA_RAW) with
  * pub, as the scheme says (PSS: MGF1 with md, salt = digest length); 1 or 0. */
 int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,

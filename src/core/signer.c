@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -25,7 +24,7 @@ struct dcpki_signer {
     int is_ec;
     EVP_PKEY *pub;
     size_t k;                   /* RSA: modulus bytes; EC: order bytes */
-    int bits;                   /* RSA: modulus bits */
+    int bits;                   /* RSA: modulus bits; EC: order bits */
     dcpki_signing *sg;          /* SIGNER_REMOTE (borrowed) */
     dcpki_keypair *kp;          /* SIGNER_REMOTE (a reference) */
     const dcpki_identity *id;   /* SIGNER_RA_TOKEN (borrowed) */
@@ -234,31 +233,29 @@ dcpki_code dcpki_signer_check(const dcpki_signer *s, const dcpki_sig_request *r,
     return resolve(s, r, 0, &rv, err);
 }
 
+dcpki_code dcpki_signer_check_input(const dcpki_signer *s, const dcpki_sig_request *r, size_t tbslen,
+                                    dcpki_err *err)
+{
+    resolved rv;
+    if (!s || !r)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "no signer or no request");
+    if (tbslen == 0)
+        return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "nothing to sign");
+    return resolve(s, r, tbslen, &rv, err);
+}
+
 /* The local RA key: OpenSSL's signature, any PSS parameters. */
 static dcpki_code sign_local(const dcpki_signer *s, const dcpki_sig_request *r, const resolved *rv,
                              const unsigned char *tbs, size_t tbslen, unsigned char **out, size_t *outlen,
                              dcpki_err *err)
 {
-    OSSL_PARAM p[5];
-    size_t np = 0;
-    int salt = rv->salt;
-    if (!s->is_ec)
-        p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE,
-                                                   r->scheme == DCPKI_SIG_RSA_PSS ? OSSL_PKEY_RSA_PAD_MODE_PSS
-                                                                                  : OSSL_PKEY_RSA_PAD_MODE_PKCSV15,
-                                                   0);
-    if (rv->md)
-        p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)rv->md, 0);
-    if (r->scheme == DCPKI_SIG_RSA_PSS) {
-        p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, (char *)rv->mgf1, 0);
-        p[np++] = OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &salt);
-    }
-    p[np] = OSSL_PARAM_construct_end();
+    dcpki_sig_params sp;
+    dcpki_sig_params_pss(&sp, r->scheme, rv->md, rv->mgf1, rv->salt);
     int room = EVP_PKEY_get_size(s->pub);
     *outlen = room > 0 ? (size_t)room : 0;
     if (room <= 0 || !(*out = OPENSSL_malloc(*outlen)))
         return dcpki_err_set(err, DCPKI_E_NOMEM, "signing with the RA key");
-    if (!dcpki_prepared_sign(s->local, p, *out, outlen, tbs, tbslen)) {
+    if (!dcpki_prepared_sign(s->local, sp.p, *out, outlen, tbs, tbslen)) {
         OPENSSL_free(*out);
         *out = NULL;
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key could not make the signature");

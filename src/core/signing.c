@@ -115,21 +115,6 @@ void dcpki_keypairs_free(dcpki_keypair **items, size_t n)
     free(items);
 }
 
-size_t dcpki_keypair_max_sig_size(const dcpki_keypair *kp)
-{
-    if (!kp)
-        return 0;
-    if (kp->pub) {
-        int n = EVP_PKEY_get_size(kp->pub);
-        if (n > 0)
-            return (size_t)n;
-    }
-    size_t nb = ((size_t)kp->bits + 7) / 8;
-    if (kp->alg == DCPKI_KEY_EC)
-        return 3 + 2 * (3 + nb);
-    return nb;
-}
-
 /* ---- JSON helpers ---- */
 
 static json_object *jget(json_object *o, const char *key, json_type type)
@@ -410,7 +395,8 @@ static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_p
         }
         kp->bits = EVP_PKEY_get_bits(kp->pub);
         if (!(((struct kp_priv *)kp)->verifier = dcpki_prepared_key_new(libctx, kp->pub, 0))) {
-            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "keypair '%s': preparing its public key for verification", alias);
+            rc = dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "keypair '%s': OpenSSL cannot verify with its public key",
+                               alias);
             goto fail;
         }
         if (is_ec) {
@@ -856,22 +842,32 @@ int dcpki_ecdsa_raw_to_der(const unsigned char *raw, size_t len, unsigned char *
     return ok;
 }
 
-void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md)
+void dcpki_sig_params_pss(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md, const char *mgf1,
+                          int salt_len)
 {
     size_t np = 0;
     snprintf(sp->md, sizeof(sp->md), "%s", md ? md : "");
+    snprintf(sp->mgf1, sizeof(sp->mgf1), "%s", mgf1 ? mgf1 : sp->md);
     snprintf(sp->pad, sizeof(sp->pad), "%s",
              scheme == DCPKI_SIG_RSA_PSS ? OSSL_PKEY_RSA_PAD_MODE_PSS : OSSL_PKEY_RSA_PAD_MODE_PKCSV15);
     snprintf(sp->salt, sizeof(sp->salt), "%s", OSSL_PKEY_RSA_PSS_SALT_LEN_DIGEST);
+    sp->salt_len = salt_len;
     if (scheme != DCPKI_SIG_ECDSA)
         sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, sp->pad, 0);
     if (md && scheme != DCPKI_SIG_RSA_RAW)
         sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, sp->md, 0);
     if (scheme == DCPKI_SIG_RSA_PSS) {
-        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, sp->md, 0);
-        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, sp->salt, 0);
+        sp->p[np++] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_MGF1_DIGEST, sp->mgf1, 0);
+        sp->p[np++] = salt_len == DCPKI_PSS_SALT_DIGEST
+                          ? OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, sp->salt, 0)
+                          : OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &sp->salt_len);
     }
     sp->p[np] = OSSL_PARAM_construct_end();
+}
+
+void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md)
+{
+    dcpki_sig_params_pss(sp, scheme, md, md, DCPKI_PSS_SALT_DIGEST);
 }
 
 int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,

@@ -349,14 +349,15 @@ static dcpki_code load_trust(struct dcpki_transport *t, const char *path, const 
     return rc;
 }
 
-/* The first of the variables that is set, as a secret copy ("" when none
+/* The first of the variables that is set and not empty (libcurl's
+ * curl_getenv takes an empty one for unset), as a secret copy ("" when none
  * is): a proxy URL may carry a password. */
 static char *env_first(const char *const *names)
 {
     const char *v = NULL;
-    for (; *names && !v; names++)
+    for (; *names && !(v && *v); names++)
         v = getenv(*names);
-    return dcpki_secret_strdup(v ? v : "");
+    return dcpki_secret_strdup(v && *v ? v : "");
 }
 
 dcpki_code dcpki_transport_new(const dcpki_config *cfg, const dcpki_identity *id, dcpki_transport **out,

@@ -57,14 +57,24 @@ size_t dcpki_signer_sig_size(const dcpki_signer *s, dcpki_ecdsa_form form);
  * DCPKI_E_UNSUPPORTED (with a sentence) when not. */
 dcpki_code dcpki_signer_check(const dcpki_signer *s, const dcpki_sig_request *r, dcpki_err *err);
 
-/* Sign tbs (the digest r->md names; a DigestInfo for DCPKI_SIG_RSA_RAW; for
- * ECDSA and PSS without md, a hash of 32, 48 or 64 bytes) into sig, which
- * has room for *siglen bytes; *siglen is set to the signature's length.
+/* Whether tbs of that length can be signed as r asks: the digest r->md
+ * names; a DigestInfo of at most the modulus' bytes - 11 for
+ * DCPKI_SIG_RSA_RAW; for ECDSA and PSS without md, a hash of 32, 48 or 64
+ * bytes (its length names it for the service and tokens), of any length for
+ * ECDSA with a local RA key (as OpenSSL signs it). DCPKI_E_INVALID_ARGUMENT
+ * (with a sentence) when not, after the checks of dcpki_signer_check. */
+dcpki_code dcpki_signer_check_input(const dcpki_signer *s, const dcpki_sig_request *r, size_t tbslen,
+                                    dcpki_err *err);
+
+/* Sign tbs (as dcpki_signer_check_input accepts it) into sig, which has
+ * room for *siglen bytes; *siglen is set to the signature's length.
  * DCPKI_E_INVALID_ARGUMENT when tbs has the wrong length or sig too little
  * room (the front ends ask dcpki_signer_sig_size first). */
 dcpki_code dcpki_signer_sign(const dcpki_signer *s, const dcpki_sig_request *r, const unsigned char *tbs,
                              size_t tbslen, unsigned char *sig, size_t *siglen, dcpki_err *err);
 
+/* The digests dcpki signs with, by their canonical names. */
+#define DCPKI_SHA2_NAMES { "SHA256", "SHA384", "SHA512" }
 /* The canonical name of a SHA-2 digest (SHA256, SHA384, SHA512) in any
  * OpenSSL spelling, and its length; NULL when it is none of them. */
 const char *dcpki_md_canonical(const char *name, size_t *len);

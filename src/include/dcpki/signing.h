@@ -73,7 +73,4 @@ dcpki_code dcpki_signing_sign(dcpki_signing *s, const dcpki_keypair *kp, dcpki_s
                               const char *md, const unsigned char *data, size_t data_len,
                               unsigned char **sig, size_t *sig_len, dcpki_err *err);
 
-/* Maximum signature size for this key (RSA: modulus bytes; ECDSA: DER bound). */
-size_t dcpki_keypair_max_sig_size(const dcpki_keypair *kp);
-
 #endif
