@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""The emulator's fast paths give what the standard library code they replace gives.
+No server: the modules are called directly. Run: /usr/bin/python3 tests/emulator/test_fast_paths.py"""
+import email.utils
+import http.client
+import io
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+
+from dcpki_emulator import http_headers  # noqa: E402
+from dcpki_emulator.server import http_date  # noqa: E402
+
+# header blocks as a client may send them, ordinary and odd; each is read by
+# http_headers.parse_headers and by http.client.parse_headers (what
+# BaseHTTPRequestHandler uses) and must give the same values
+BLOCKS = [
+    b"\r\n",
+    b"",
+    b"Host: a\r\nx-api-key: k\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n",
+    b"Host: a\nX-API-KEY: k\n\n",
+    b"x-api-key:k\r\nx-api-key: second\r\n\r\n",
+    b"x-api-key: \t k \t\r\n\r\n",
+    b"x-api-key:\r\n\r\n",
+    b"x-api-key: \r\n\r\n",
+    b"x-api-key : k\r\n\r\n",
+    b"x-api-key: k\r\n continued\r\n\tand more\r\n\r\n",
+    b"x-api-key:\r\n k\r\n\r\n",
+    b" leading continuation\r\nx-api-key: k\r\n\r\n",
+    b"garbage\r\nx-api-key: k\r\n\r\n",
+    b":novalue\r\nx-api-key: k\r\n\r\n",
+    b"From someone\r\nx-api-key: k\r\n\r\n",
+    b"Host: a\r\nFrom someone\r\nx-api-key: k\r\n\r\n",
+    b"From: someone\r\nx-api-key: k\r\n\r\n",
+    b"x-api-key: k\rX-Other: v\r\n\r\n",
+    b"x-api-key: k\r\r\n\r\n",
+    b"x-api-key: k\x00\x01\x7f\r\n\r\n",
+    b"X-Caf\xe9: 1\r\nx-api-key: k\r\n\r\n",
+    b"x-api-key: caf\xe9 \xff\r\n\r\n",
+    b"x-api-key: k\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    b"x-api-key: k\r\n",  # EOF before the empty line
+    b"x-api-key: k\n\r\n",
+    b"x-api-key: k\r\n\n",
+    b"a:b:c\r\n\r\n",
+    b"x-api-key:: k\r\n\r\n",
+    b"x-api-key: k\x0b\x0c\x1c\x85\r\n\r\n",
+    b"x-api-key: a\r\nx-api-key: b\r\n\r\n",
+]
+NAMES = ["Host", "x-api-key", "X-Api-Key", "Content-Type", "Content-Length", "Connection",
+         "Expect", "Transfer-Encoding", "X-Other", "X-Caf\xe9", "From", "a", "missing", ""]
+
+
+class HeaderParsing(unittest.TestCase):
+    def test_same_as_http_client(self):
+        for block in BLOCKS:
+            with self.subTest(block=block):
+                mine = http_headers.parse_headers(io.BytesIO(block + b"BODY"))
+                ref = http.client.parse_headers(io.BytesIO(block + b"BODY"))
+                for name in NAMES:
+                    self.assertEqual(mine.get(name), ref.get(name), name)
+                    self.assertEqual(mine.get(name, "dflt"), ref.get(name, "dflt"), name)
+                    self.assertEqual(mine[name], ref[name], name)
+                    self.assertEqual(name in mine, name in ref, name)
+                self.assertEqual(list(mine.items()), list(ref.items()))
+
+    def test_fast_path_taken(self):
+        block = b"Host: a\r\nx-api-key: k\r\nContent-Length: 5\r\n\r\n"
+        self.assertIsInstance(http_headers.parse_headers(io.BytesIO(block)), http_headers.Headers)
+        odd = b"Host: a\r\n folded\r\n\r\n"
+        self.assertIsInstance(http_headers.parse_headers(io.BytesIO(odd)), http.client.HTTPMessage)
+
+    def test_limits_as_http_client(self):
+        long_line = b"X: " + b"a" * (http.client._MAXLINE + 1) + b"\r\n\r\n"
+        many = b"".join(b"X-%d: a\r\n" % i for i in range(http.client._MAXHEADERS + 1)) + b"\r\n"
+        just = b"".join(b"X-%d: a\r\n" % i for i in range(http.client._MAXHEADERS - 1)) + b"\r\n"
+        for block in (long_line, many):
+            with self.assertRaises(http.client.HTTPException) as ref:
+                http.client.parse_headers(io.BytesIO(block))
+            with self.assertRaises(type(ref.exception)) as mine:
+                http_headers.parse_headers(io.BytesIO(block))
+            self.assertEqual(str(mine.exception), str(ref.exception))
+        self.assertEqual(http_headers.parse_headers(io.BytesIO(just)).get("X-0"), "a")
+
+    def test_reads_no_further_than_the_headers(self):
+        fp = io.BytesIO(b"Host: a\r\n\r\nBODY")
+        http_headers.parse_headers(fp)
+        self.assertEqual(fp.read(), b"BODY")
+
+
+class Clock(unittest.TestCase):
+    def test_http_date(self):
+        before = email.utils.formatdate(usegmt=True)
+        got = http_date()
+        after = email.utils.formatdate(usegmt=True)
+        self.assertIn(got, (before, after))
+        self.assertEqual(http_date(), http_date())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
