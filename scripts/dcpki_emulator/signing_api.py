@@ -12,15 +12,15 @@ import base64
 import binascii
 import hmac
 import json
-import os
 import re
 import uuid
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
+from .records import RECORDS, SignatureRecords
 from .server import json_error, json_response
-from .state import der_cert, file_lock, fingerprint_b64, iso, spki_der, utcnow
+from .state import der_cert, fingerprint_b64, iso, spki_der, utcnow
 
 BASE = "/signingmanager/api/v1"
 HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
@@ -42,14 +42,6 @@ def canonical_sig_alg(name):
     m = SIG_ALG_RE.fullmatch(name)
     return "%sWith%s" % (m.group(1), m.group(2)) if m else None
 
-# Signature records: one JSON line each in STATE/signatures.jsonl, appended with
-# O_APPEND by whichever worker process made the signature (one write per record,
-# so lines of concurrent workers never interleave). Past ROTATE_BYTES the file
-# becomes signatures.jsonl.1 (the previous .1 is dropped): the last ~7,000 to
-# 14,000 records can be read back from any worker.
-RECORDS = "signatures.jsonl"
-ROTATE_BYTES = 4 * 1024 * 1024
-
 
 def invalid(message):
     return json_error(400, message, code="invalid_input_field")
@@ -64,7 +56,7 @@ class SigningService:
         self.keypairs = app.state.keypairs()
         self.by_id = {kp.id: kp for kp in self.keypairs}
         self.by_alias = {kp.alias: kp for kp in self.keypairs}
-        self.records = app.state.path(RECORDS)
+        self.records = SignatureRecords(app.state.path(RECORDS))
 
     def register(self):
         r = self.app.route
@@ -176,37 +168,10 @@ class SigningService:
                                    "items": items[offset:offset + limit]})
 
     def save_record(self, rec):
-        line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
-        fd = os.open(self.records, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, line)
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        if size > ROTATE_BYTES:
-            with file_lock(self.records + ".lock"):
-                try:
-                    if os.stat(self.records).st_size > ROTATE_BYTES:
-                        os.replace(self.records, self.records + ".1")
-                except FileNotFoundError:
-                    pass
-
-    def find_record(self, rec_id):
-        needle = ('"id":%s,' % json.dumps(rec_id)).encode()
-        for path in (self.records, self.records + ".1"):
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except FileNotFoundError:
-                continue
-            i = data.rfind(needle)
-            if i >= 0 and (i == 1 and data[0:1] == b"{" or data[i - 2:i] == b"\n{"):
-                end = data.find(b"\n", i)
-                return json.loads(data[i - 1:end if end >= 0 else len(data)])
-        return None
+        self.records.append((json.dumps(rec, separators=(",", ":")) + "\n").encode())
 
     def get_signature(self, req):
-        rec = self.find_record(req.params["id"])
+        rec = self.records.find(req.params["id"])
         if rec is None:
             return json_error(404, "Signature not present with id %s." % req.params["id"],
                               code="invalid_input_field")

@@ -5,13 +5,15 @@ import email.utils
 import http.client
 import io
 import os
+import shutil
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 
-from dcpki_emulator import http_headers  # noqa: E402
+from dcpki_emulator import http_headers, records  # noqa: E402
 from dcpki_emulator.server import http_date  # noqa: E402
 
 # header blocks as a client may send them, ordinary and odd; each is read by
@@ -98,6 +100,61 @@ class Clock(unittest.TestCase):
         after = email.utils.formatdate(usegmt=True)
         self.assertIn(got, (before, after))
         self.assertEqual(http_date(), http_date())
+
+
+class Records(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="records.")
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.path = os.path.join(self.dir, records.RECORDS)
+
+    @staticmethod
+    def line(i):
+        return ('{"id":"r%d","keypair":{"id":"k","alias":"a"},"sig_alg":"x","hash":"h",'
+                '"signature":"%s","created_on":"t"}\n' % (i, "s" * 200)).encode()
+
+    def test_append_find(self):
+        a, b = records.SignatureRecords(self.path), records.SignatureRecords(self.path)
+        for i in range(10):
+            (a if i % 2 else b).append(self.line(i))
+        with open(self.path, "rb") as f:
+            self.assertEqual(f.read(), b"".join(self.line(i) for i in range(10)))
+        self.assertEqual(os.stat(self.path).st_mode & 0o777, 0o600)
+        self.assertEqual(b.find("r7")["id"], "r7")
+        self.assertIsNone(a.find("r77"))
+
+    def test_rotation_by_another_writer(self):
+        old = records.ROTATE_BYTES
+        records.ROTATE_BYTES = 5000
+        self.addCleanup(setattr, records, "ROTATE_BYTES", old)
+        a, b = records.SignatureRecords(self.path), records.SignatureRecords(self.path)
+
+        def inode(path):
+            try:
+                return os.stat(path).st_ino
+            except FileNotFoundError:
+                return None
+
+        a.append(self.line(0))
+        first = inode(self.path)
+        i = 1
+        while inode(self.path + ".1") != first:  # b rotates a's file away
+            b.append(self.line(i))
+            i += 1
+            self.assertLess(i, 1000, "no rotation")
+        a.append(self.line(i))  # to the new file, not to .1
+        with open(self.path, "rb") as f:
+            self.assertEqual(f.read(), self.line(i))
+        second = inode(self.path)
+        while second in (inode(self.path), inode(self.path + ".1")):  # until dropped
+            i += 1
+            b.append(self.line(i))
+            self.assertLess(i, 1000, "no rotation")
+        i += 1
+        a.append(self.line(i))  # a record never goes to a dropped file
+        self.assertEqual(a.find("r%d" % i)["id"], "r%d" % i)
+        self.assertEqual(b.find("r%d" % i)["id"], "r%d" % i)
+        self.assertIsNone(a.find("r0"))  # dropped with its file
 
 
 if __name__ == "__main__":
