@@ -42,7 +42,8 @@ class Request:
         self.method = method
         parsed = urllib.parse.urlsplit(target)
         self.path = parsed.path
-        self.query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        self.query = (urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+                      if parsed.query else {})
         self.headers = headers
         self.body = body
         self.peer_cert_der = peer_cert_der

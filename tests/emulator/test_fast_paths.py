@@ -1,20 +1,26 @@
 #!/usr/bin/python3
 """The emulator's fast paths give what the standard library code they replace gives.
 No server: the modules are called directly. Run: /usr/bin/python3 tests/emulator/test_fast_paths.py"""
+import base64
+import datetime
 import email.utils
 import http.client
 import io
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import unittest
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 
-from dcpki_emulator import http_headers, records  # noqa: E402
+from dcpki_emulator import http_headers, records, signing_api, stamps  # noqa: E402
 from dcpki_emulator.server import http_date  # noqa: E402
+from dcpki_emulator.state import iso, utcnow  # noqa: E402
 
 # header blocks as a client may send them, ordinary and odd; each is read by
 # http_headers.parse_headers and by http.client.parse_headers (what
@@ -93,13 +99,78 @@ class HeaderParsing(unittest.TestCase):
         self.assertEqual(fp.read(), b"BODY")
 
 
-class Clock(unittest.TestCase):
+class Stamps(unittest.TestCase):
     def test_http_date(self):
         before = email.utils.formatdate(usegmt=True)
         got = http_date()
         after = email.utils.formatdate(usegmt=True)
         self.assertIn(got, (before, after))
         self.assertEqual(http_date(), http_date())
+
+    def test_iso_now(self):
+        before = iso(utcnow())
+        got = stamps.iso_now()
+        after = iso(utcnow())
+        self.assertIn(got, (before, after))
+
+    def test_uuid4(self):
+        ids = [stamps.uuid4() for _ in range(3 * stamps._BATCH + 7)]
+        self.assertEqual(len(set(ids)), len(ids))
+        for s in ids:
+            u = uuid.UUID(s)
+            self.assertEqual(str(u), s)  # the canonical lower-case form
+            self.assertEqual(u.version, 4)
+            self.assertEqual(u.variant, uuid.RFC_4122)
+
+    def test_uuid4_differs_in_forked_children(self):
+        stamps.uuid4()  # the parent's pool is filled
+        got = []
+        for _ in range(2):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                os.write(w, stamps.uuid4().encode())
+                os._exit(0)
+            os.close(w)
+            got.append(os.read(r, 100).decode())
+            os.close(r)
+            os.waitpid(pid, 0)
+        got.append(stamps.uuid4())
+        self.assertEqual(len(set(got)), 3)
+
+
+class SigningJSON(unittest.TestCase):
+    """record_line and sign_answer are json.dumps of the same objects."""
+
+    def test_same_as_json_dumps(self):
+        spellings = list(signing_api.SIG_ALGS) + ["SHA256withRSA", "sha256WITHrsa".upper(),
+                                                  "SHA384wItHECDSA", "SHA512withRSA/PSS"]
+        for sig_alg in spellings:
+            if signing_api.canonical_sig_alg(sig_alg) is None:
+                continue
+            for n in (1, 20, 32, 48, 64, 245):
+                b64 = base64.b64encode(os.urandom(n)).decode()
+                sig = base64.b64encode(os.urandom(256)).decode()
+                rec_id = stamps.uuid4()
+                kp = {"id": str(uuid.uuid4()), "alias": "issu\u00efng \"ca\""}
+                kp_json = json.dumps(kp, separators=(",", ":"))
+                created = stamps.iso_now()
+                rec = {"id": rec_id, "keypair": kp, "sig_alg": sig_alg, "hash": b64,
+                       "signature": sig, "created_on": created}
+                self.assertEqual(
+                    signing_api.record_line(rec_id, kp_json, sig_alg, b64, sig, created),
+                    (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+                self.assertEqual(signing_api.sign_answer(rec_id, sig),
+                                 json.dumps({"id": rec_id, "signature": sig}, indent=None))
+
+    def test_canonical_sig_alg(self):
+        for name in signing_api.SIG_ALGS:
+            m = signing_api.SIG_ALG_RE.fullmatch(name)
+            self.assertEqual(signing_api.canonical_sig_alg(name),
+                             "%sWith%s" % (m.group(1), m.group(2)))
+        self.assertEqual(signing_api.canonical_sig_alg("SHA256withECDSA"), "SHA256WithECDSA")
+        self.assertIsNone(signing_api.canonical_sig_alg("sha256WithRSA"))
 
 
 class Records(unittest.TestCase):
