@@ -57,41 +57,71 @@ BLOCKS = [
     b"x-api-key:: k\r\n\r\n",
     b"x-api-key: k\x0b\x0c\x1c\x85\r\n\r\n",
     b"x-api-key: a\r\nx-api-key: b\r\n\r\n",
+    b"\r\n\r\n",
+    b"\n\r\n",
+    b"x-api-key: a\r\n\nX: b\r\n\r\n",
+    b"x-api-key: a\nX: b\r\n\r\n",
+    b"x-api-key: a\r\nX: b\n\r\n",
 ]
 NAMES = ["Host", "x-api-key", "X-Api-Key", "Content-Type", "Content-Length", "Connection",
          "Expect", "Transfer-Encoding", "X-Other", "X-Caf\xe9", "From", "a", "missing", ""]
 
 
 class HeaderParsing(unittest.TestCase):
+    @staticmethod
+    def readers(data):
+        """data as a plain stream (lines read one by one) and as a buffered
+        reader (the block taken from the buffer when it can be)"""
+        return (io.BytesIO(data), io.BufferedReader(io.BytesIO(data)),
+                io.BufferedReader(io.BytesIO(data), buffer_size=16))
+
     def test_same_as_http_client(self):
         for block in BLOCKS:
-            with self.subTest(block=block):
-                mine = http_headers.parse_headers(io.BytesIO(block + b"BODY"))
-                ref = http.client.parse_headers(io.BytesIO(block + b"BODY"))
-                for name in NAMES:
-                    self.assertEqual(mine.get(name), ref.get(name), name)
-                    self.assertEqual(mine.get(name, "dflt"), ref.get(name, "dflt"), name)
-                    self.assertEqual(mine[name], ref[name], name)
-                    self.assertEqual(name in mine, name in ref, name)
-                self.assertEqual(list(mine.items()), list(ref.items()))
+            for fp in self.readers(block + b"BODY"):
+                with self.subTest(block=block, reader=fp):
+                    mine = http_headers.parse_headers(fp)
+                    ref_fp = io.BytesIO(block + b"BODY")
+                    ref = http.client.parse_headers(ref_fp)
+                    for name in NAMES:
+                        self.assertEqual(mine.get(name), ref.get(name), name)
+                        self.assertEqual(mine.get(name, "dflt"), ref.get(name, "dflt"), name)
+                        self.assertEqual(mine[name], ref[name], name)
+                        self.assertEqual(name in mine, name in ref, name)
+                    self.assertEqual(list(mine.items()), list(ref.items()))
+                    self.assertEqual(fp.read(), ref_fp.read())  # read as far
 
-    def test_fast_path_taken(self):
+    def test_fast_paths_taken(self):
         block = b"Host: a\r\nx-api-key: k\r\nContent-Length: 5\r\n\r\n"
-        self.assertIsInstance(http_headers.parse_headers(io.BytesIO(block)), http_headers.Headers)
+        fp = io.BufferedReader(io.BytesIO(block + b"BODY"))
+        fp.peek()
+        fp.readline = None  # the block is taken from the buffer, not line by line
+        self.assertIsInstance(http_headers.parse_headers(fp), http_headers.Headers)
+        self.assertEqual(fp.read(), b"BODY")
         odd = b"Host: a\r\n folded\r\n\r\n"
         self.assertIsInstance(http_headers.parse_headers(io.BytesIO(odd)), http.client.HTTPMessage)
 
     def test_limits_as_http_client(self):
-        long_line = b"X: " + b"a" * (http.client._MAXLINE + 1) + b"\r\n\r\n"
-        many = b"".join(b"X-%d: a\r\n" % i for i in range(http.client._MAXHEADERS + 1)) + b"\r\n"
-        just = b"".join(b"X-%d: a\r\n" % i for i in range(http.client._MAXHEADERS - 1)) + b"\r\n"
-        for block in (long_line, many):
-            with self.assertRaises(http.client.HTTPException) as ref:
-                http.client.parse_headers(io.BytesIO(block))
-            with self.assertRaises(type(ref.exception)) as mine:
-                http_headers.parse_headers(io.BytesIO(block))
-            self.assertEqual(str(mine.exception), str(ref.exception))
-        self.assertEqual(http_headers.parse_headers(io.BytesIO(just)).get("X-0"), "a")
+        maxline, maxheaders = http.client._MAXLINE, http.client._MAXHEADERS
+        blocks = [
+            b"".join(b"X-%d: a\r\n" % i for i in range(maxheaders - 1)) + b"\r\n",
+            b"".join(b"X-%d: a\r\n" % i for i in range(maxheaders)) + b"\r\n",
+            b"".join(b"X-%d: a\r\n" % i for i in range(maxheaders + 1)) + b"\r\n",
+            b"".join(b"X-%d: a\n" % i for i in range(maxheaders)) + b"\n",
+        ] + [b"X: " + b"a" * (maxline - n) + b"\r\n\r\n" for n in (6, 5, 4, 3)] + [
+            b"Y: b\r\nX: " + b"a" * (maxline - n) + b"\r\n\r\n" for n in (6, 5, 4)]
+        for i, block in enumerate(blocks):
+            try:
+                ref = list(http.client.parse_headers(io.BytesIO(block + b"BODY")).items())
+            except http.client.HTTPException as e:
+                ref = (type(e), str(e))
+            for fp in self.readers(block + b"BODY") + (
+                    io.BufferedReader(io.BytesIO(block + b"BODY"), buffer_size=2 * maxline),):
+                with self.subTest(block=i, reader=fp):
+                    try:
+                        mine = list(http_headers.parse_headers(fp).items())
+                    except http.client.HTTPException as e:
+                        mine = (type(e), str(e))
+                    self.assertEqual(mine, ref)
 
     def test_reads_no_further_than_the_headers(self):
         fp = io.BytesIO(b"Host: a\r\n\r\nBODY")
