@@ -194,6 +194,20 @@ class SigningJSON(unittest.TestCase):
                 self.assertEqual(signing_api.sign_answer(rec_id, sig),
                                  json.dumps({"id": rec_id, "signature": sig}, indent=None))
 
+    def test_strict_base64_as_b64decode(self):
+        # sign decodes the hash with binascii.a2b_base64(strict_mode=True)
+        import binascii
+        for text in ["YWJj", "YWJj=", "YWJj====", "YWJ", "=YWJj", "YW=Jj", "YW Jj", "YWJj\n",
+                     "Y\x00WJj", "\u00e9", "", "////", "+/+/", "YQ==", "YQ=", "YQ"]:
+            results = []
+            for decode in (lambda t: base64.b64decode(t, validate=True),
+                           lambda t: binascii.a2b_base64(t, strict_mode=True)):
+                try:
+                    results.append(decode(text))
+                except (binascii.Error, ValueError):
+                    results.append("refused")
+            self.assertEqual(results[0], results[1], repr(text))
+
     def test_canonical_sig_alg(self):
         for name in signing_api.SIG_ALGS:
             m = signing_api.SIG_ALG_RE.fullmatch(name)
