@@ -12,6 +12,7 @@ JSON (or, for SOAP services, SOAP) error, with Retry-After when retry_after is s
 The count is decremented under the state lock, so concurrent requests and
 processes use up exactly K.
 """
+import functools
 import json
 import os
 
@@ -32,6 +33,7 @@ class Fault:
             self.delay_ms, self.status, self.retry_after)
 
 
+@functools.lru_cache(maxsize=None)  # consume() looks for the file on every request
 def _path(state_dir):
     return os.path.join(state_dir, FAULTS_FILE)
 

@@ -137,21 +137,16 @@ class KeyPair:
         self.key = key
         self.cert = cert
         self.chain = chain  # list of (cert_type, x509.Certificate), intermediates then root
-
-    @property
-    def is_rsa(self):
-        return isinstance(self.key, rsa.RSAPrivateKey)
-
-    @property
-    def is_ec(self):
-        return isinstance(self.key, ec.EllipticCurvePrivateKey)
+        # once: isinstance against these abstract classes is slow, and sign asks per request
+        self.is_rsa = isinstance(key, rsa.RSAPrivateKey)
+        self.is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
 
 
 class State:
     def __init__(self, directory):
         self.dir = os.path.abspath(directory)
+        self._revoked_path = self.path("ra-revoked.json")  # stat'ed per request
         self._revoked_cache = (None, frozenset())
-        self._cache_lock = threading.Lock()
 
     # ---- paths ----
     def path(self, *parts):
@@ -445,7 +440,7 @@ class State:
 
     def ra_revoked_generation(self):
         try:
-            st = os.stat(self.path("ra-revoked.json"))
+            st = os.stat(self._revoked_path)
             return (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
             return None
@@ -453,12 +448,11 @@ class State:
     def ra_revoked(self):
         """Revoked RA serials (hex), re-read when the file changes."""
         gen = self.ra_revoked_generation()
-        with self._cache_lock:
-            if self._revoked_cache[0] == gen and gen is not None:
-                return self._revoked_cache[1]
+        cached_gen, cached = self._revoked_cache  # one tuple, replaced whole
+        if cached_gen == gen and gen is not None:
+            return cached
         revoked = frozenset(self._read_revoked_file().keys())
-        with self._cache_lock:
-            self._revoked_cache = (gen, revoked)
+        self._revoked_cache = (gen, revoked)
         return revoked
 
     def ra_crl_pem(self):
