@@ -165,7 +165,7 @@ static CK_RV load_ra(p11_module *m, objlist *l)
         return CKR_DEVICE_ERROR;
     }
     dcpki_err_clear(&err);
-    if (dcpki_signer_new_ra(id, m->libctx, &signer, &err) != DCPKI_OK) {
+    if (dcpki_signer_new_ra(id, &signer, &err) != DCPKI_OK) {
         EVP_PKEY_free(pub);
         p11_fail("preparing the RA key", &err);
         return CKR_DEVICE_ERROR;

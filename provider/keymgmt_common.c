@@ -83,10 +83,8 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
     k->has_private = want_private;
     dcpki_err_clear(&err);
     if (id != NULL) {
-        /* a local key, or the public key of a key on a token (signed there) */
-        EVP_PKEY *pk = dcpki_identity_key(id);
-        if (pk == NULL)
-            pk = X509_get0_pubkey(dcpki_identity_cert(id));
+        /* its public key: the signer signs, locally or on the key's token */
+        EVP_PKEY *pk = dcpki_identity_public_key(id);
         if (pk == NULL || !EVP_PKEY_up_ref(pk)) {
             dcpki_err_set(&err, DCPKI_E_INTERNAL, "cannot reference the RA key");
             goto err;
@@ -112,7 +110,7 @@ dcpki_key *dcpki_key_from_uri(dcpki_prov *prov, const dcpki_uri *uri, int want_p
                       EVP_PKEY_get0_type_name(k->pkey));
         goto err;
     }
-    if (want_private && (id != NULL ? dcpki_signer_new_ra(id, dcpki_prov_libctx(prov), &k->signer, &err)
+    if (want_private && (id != NULL ? dcpki_signer_new_ra(id, &k->signer, &err)
                                     : dcpki_signer_new_remote(sg, k->kp, &k->signer, &err)) != DCPKI_OK)
         goto err;
     canon.type = DCPKI_OBJ_ANY;

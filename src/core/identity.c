@@ -45,7 +45,9 @@
 
 struct dcpki_identity {
     X509 *cert;
-    EVP_PKEY *key;             /* NULL when the key is a pkcs11: URI */
+    EVP_PKEY *key;             /* the local private key while loading; NULL for a pkcs11: URI and after load */
+    EVP_PKEY *pub;             /* the certificate's public key, decoded in libctx */
+    dcpki_prepared_key *signing_key; /* the local key after load: its only copy here */
     STACK_OF(X509) *chain;     /* extra certificates (PKCS#12 CA list); may be NULL */
     unsigned char tp[DCPKI_THUMBPRINT_LEN];
     char *tls_cert_path;
@@ -205,6 +207,8 @@ void dcpki_identity_free(dcpki_identity *id)
     free(id->key_src);
     X509_free(id->cert);
     EVP_PKEY_free(id->key);
+    EVP_PKEY_free(id->pub);
+    dcpki_prepared_key_free(id->signing_key);
     sk_X509_pop_free(id->chain, X509_free);
     free(id->tls_cert_path);
     free(id->tls_key_path);
@@ -235,16 +239,35 @@ dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme
                                dcpki_err *err)
 {
     *sig = NULL;
-    EVP_PKEY *pub = X509_get0_pubkey(id->cert);
-    if (!pub)
-        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA certificate has no usable public key");
     if (!id->token)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key is not on a token (a local key signs through its signer)");
-    return dcpki_ra_token_sign(id->token, pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len, err);
+    return dcpki_ra_token_sign(id->token, id->pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len,
+                               err);
 }
 const char *dcpki_identity_cert_source(const dcpki_identity *id) { return id ? id->cert_src : NULL; }
 const char *dcpki_identity_key_source(const dcpki_identity *id) { return id ? id->key_src : NULL; }
-EVP_PKEY *dcpki_identity_key(const dcpki_identity *id) { return id ? id->key : NULL; }
+EVP_PKEY *dcpki_identity_public_key(const dcpki_identity *id) { return id ? id->pub : NULL; }
+const dcpki_prepared_key *dcpki_identity_signing_key(const dcpki_identity *id)
+{
+    return id ? id->signing_key : NULL;
+}
+
+/* After load: the local key goes into the signature provider once
+ * (dcpki/ossl.h) and the EVP_PKEY is freed (its private numbers wiped), so
+ * one copy of the key stays in this process's memory whoever signs with it. */
+static dcpki_code keep_one_copy(dcpki_identity *id, OSSL_LIB_CTX *libctx, dcpki_err *err)
+{
+    if (!(id->pub = dcpki_cert_pubkey(libctx, id->cert)))
+        return dcpki_err_set(err, DCPKI_E_UNSUPPORTED,
+                             "the RA certificate's public key cannot be read by this OpenSSL (RSA or EC keys)");
+    if (!id->key)
+        return DCPKI_OK;
+    if (!(id->signing_key = dcpki_prepared_key_new(libctx, id->key, 1)))
+        return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "the RA key cannot sign with this OpenSSL (RSA or EC keys)");
+    EVP_PKEY_free(id->key);
+    id->key = NULL;
+    return DCPKI_OK;
+}
 
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN])
 {
@@ -898,6 +921,8 @@ dcpki_code dcpki_identity_load(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dc
         if (rc == DCPKI_OK)
             rc = check_thumbprint(cfg, id, cfg->ra.certificate, err);
     }
+    if (rc == DCPKI_OK)
+        rc = keep_one_copy(id, libctx, err);
     ERR_clear_error();
     if (rc != DCPKI_OK) {
         dcpki_identity_free(id);

@@ -28,7 +28,7 @@ struct dcpki_signer {
     dcpki_signing *sg;          /* SIGNER_REMOTE (borrowed) */
     dcpki_keypair *kp;          /* SIGNER_REMOTE (a reference) */
     const dcpki_identity *id;   /* SIGNER_RA_TOKEN (borrowed) */
-    dcpki_prepared_key *local;  /* SIGNER_RA_LOCAL */
+    const dcpki_prepared_key *local; /* SIGNER_RA_LOCAL: the identity's (borrowed) */
 };
 
 static const struct {
@@ -98,30 +98,23 @@ dcpki_code dcpki_signer_new_remote(dcpki_signing *sg, dcpki_keypair *kp, dcpki_s
     return DCPKI_OK;
 }
 
-dcpki_code dcpki_signer_new_ra(const dcpki_identity *id, OSSL_LIB_CTX *libctx, dcpki_signer **out, dcpki_err *err)
+dcpki_code dcpki_signer_new_ra(const dcpki_identity *id, dcpki_signer **out, dcpki_err *err)
 {
     *out = NULL;
-    EVP_PKEY *pub = id ? X509_get0_pubkey(dcpki_identity_cert(id)) : NULL;
+    EVP_PKEY *pub = id ? dcpki_identity_public_key(id) : NULL;
     if (!pub)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA certificate has no usable public key");
     dcpki_signer *s = calloc(1, sizeof(*s));
     if (!s)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing the RA key");
     dcpki_code rc = signer_init(s, pub, err);
-    EVP_PKEY *key = dcpki_identity_key(id);
-    if (rc == DCPKI_OK && key) {
-        s->kind = SIGNER_RA_LOCAL;
-        /* not EVP_PKEY_sign(): an ENGINE of the host could answer (dcpki/ossl.h) */
-        if (!(s->local = dcpki_prepared_key_new(libctx, key, 1)))
-            rc = dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key cannot be used by this OpenSSL");
-    } else if (rc == DCPKI_OK) {
-        s->kind = SIGNER_RA_TOKEN;
-        s->id = id;
-    }
     if (rc != DCPKI_OK) {
         dcpki_signer_free(s);
         return rc;
     }
+    s->local = dcpki_identity_signing_key(id);
+    s->kind = s->local ? SIGNER_RA_LOCAL : SIGNER_RA_TOKEN;
+    s->id = id;
     *out = s;
     return DCPKI_OK;
 }
@@ -132,7 +125,6 @@ void dcpki_signer_free(dcpki_signer *s)
         return;
     EVP_PKEY_free(s->pub);
     dcpki_keypair_free(s->kp);
-    dcpki_prepared_key_free(s->local);
     free(s);
 }
 

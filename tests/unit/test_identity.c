@@ -180,8 +180,8 @@ static void load_bad(dcpki_config *c, dcpki_code code, const char *detail)
 static void check_ra(dcpki_identity *id)
 {
     assert_int_equal(X509_cmp(dcpki_identity_cert(id), ra_cert), 0);
-    assert_non_null(dcpki_identity_key(id));
-    assert_int_equal(EVP_PKEY_eq(dcpki_identity_key(id), ra_key), 1);
+    assert_non_null(dcpki_identity_signing_key(id));
+    assert_int_equal(EVP_PKEY_eq(dcpki_identity_public_key(id), ra_key), 1);
     unsigned char tp[20];
     char s[41];
     dcpki_identity_thumbprint(id, tp);
@@ -360,7 +360,8 @@ static void test_one_file_and_der(void **state)
     c = conf("[ra]\ncertificate = %s\nkey = pkcs11:token=RA;object=ra;type=private\n", path_of("ra.pem"));
     write_pem("ra.pem", ra_cert, NULL, NULL);
     id = load_ok(c);
-    assert_null(dcpki_identity_key(id));
+    assert_null(dcpki_identity_signing_key(id));
+    assert_int_equal(EVP_PKEY_eq(dcpki_identity_public_key(id), ra_key), 1);
     assert_int_equal(X509_cmp(dcpki_identity_cert(id), ra_cert), 0);
     dcpki_identity_tls_creds(id, &cr);
     check_memory_creds(&cr, 0);

@@ -64,7 +64,7 @@ static void make_ra(struct ra *r, const char *keyspec, const char *name)
     dcpki_err e;
     assert_int_equal(dcpki_config_parse(text, strlen(text), "dcpki.conf", &r->cfg, &e), DCPKI_OK);
     assert_int_equal(dcpki_identity_load(r->cfg, NULL, &r->id, &e), DCPKI_OK);
-    assert_int_equal(dcpki_signer_new_ra(r->id, NULL, &r->s, &e), DCPKI_OK);
+    assert_int_equal(dcpki_signer_new_ra(r->id, &r->s, &e), DCPKI_OK);
     r->pub = X509_get_pubkey(x);
     X509_free(x);
     EVP_PKEY_free(k);

@@ -24,8 +24,12 @@ X509 *dcpki_identity_cert(const dcpki_identity *id);
  * the PKCS#12 file, or the key's pkcs11: URI), for messages. */
 const char *dcpki_identity_cert_source(const dcpki_identity *id);
 const char *dcpki_identity_key_source(const dcpki_identity *id);
-/* The private key when it is local (file / PKCS#12); NULL for a pkcs11: key. */
-EVP_PKEY *dcpki_identity_key(const dcpki_identity *id);
+/* The certificate's public key (decoded in the identity's libctx). */
+EVP_PKEY *dcpki_identity_public_key(const dcpki_identity *id);
+/* A local key (file / PKCS#12), ready to sign (dcpki/ossl.h): the one copy
+ * of it the identity keeps after load; NULL for a pkcs11: key. dcpki_signer
+ * signs with it. */
+const struct dcpki_prepared_key *dcpki_identity_signing_key(const dcpki_identity *id);
 void dcpki_identity_thumbprint(const dcpki_identity *id, unsigned char out[DCPKI_THUMBPRINT_LEN]);
 
 /* Sign with the RA key on the PKCS#11 token named by [ra] key = pkcs11:...

@@ -38,10 +38,10 @@ typedef struct dcpki_signer dcpki_signer;
 /* A keypair of the signing service whose public key was described; the
  * signer holds a reference to kp, and borrows sg (it must outlive it). */
 dcpki_code dcpki_signer_new_remote(dcpki_signing *sg, dcpki_keypair *kp, dcpki_signer **out, dcpki_err *err);
-/* The RA key of id (borrowed; it must outlive the signer). A local key
- * signs with libctx's providers; a key on a token through the identity. */
-dcpki_code dcpki_signer_new_ra(const dcpki_identity *id, OSSL_LIB_CTX *libctx, dcpki_signer **out,
-                               dcpki_err *err);
+/* The RA key of id (borrowed; it must outlive the signer): a local key
+ * signs with the identity's prepared copy, a key on a token through the
+ * identity. */
+dcpki_code dcpki_signer_new_ra(const dcpki_identity *id, dcpki_signer **out, dcpki_err *err);
 void dcpki_signer_free(dcpki_signer *s);
 
 /* The public key (borrowed). */
