@@ -256,7 +256,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """BaseHTTPRequestHandler.parse_request of Python 3.11 (same checks, same
         error answers, same attributes set), except that the headers are read by
         http_headers.parse_headers instead of the email package."""
-        self.command = None
+        self.command = self.path = None  # a line refused below leaves no earlier request's values
         self.request_version = version = self.default_request_version
         self.close_connection = True
         requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
@@ -432,8 +432,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.flush_headers()
 
     def log_request(self, code="-", size="-"):
-        path = urllib.parse.urlsplit(self.path).path
-        self.server.app.log("%s %s %s" % (self.command, path, getattr(code, "value", code)))
+        # a request line refused before its method and target were read logs "-"
+        path = urllib.parse.urlsplit(self.path).path if self.path is not None else "-"
+        self.server.app.log("%s %s %s" % (self.command or "-", path, getattr(code, "value", code)))
 
     def log_message(self, fmt, *args):
         self.server.app.log("%s: %s" % (self.client_address[0], fmt % args))

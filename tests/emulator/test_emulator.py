@@ -376,6 +376,21 @@ class EmulatorTest(unittest.TestCase):
         self.assertEqual(st, 404)
         self.assertTrue(obj["error"]["message"].startswith("Keypair not present"))
 
+    def test_bad_request_line_answered(self):
+        # a line refused before its method and target are read is answered as
+        # Python's http.server answers it (HTTP/0.9 form: the error page alone)
+        for line, code in ((b"GET / HTTP/2.0", b"505"), (b"GET / HTTP/1.x", b"400")):
+            with socket.create_connection(("127.0.0.1", self.info["port"]), 10) as raw:
+                with self.client.ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                    s.sendall(line + b"\r\nHost: x\r\n\r\n")
+                    got = b""
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        got += chunk
+                    self.assertIn(b"Error code: " + code, got, line)
+
     def test_unknown_path(self):
         st, obj, r = self.client.request("GET", "/no/such/path")
         self.assertEqual(st, 404)
