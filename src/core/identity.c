@@ -48,6 +48,7 @@ struct dcpki_identity {
     EVP_PKEY *key;             /* the local private key while loading; NULL for a pkcs11: URI and after load */
     EVP_PKEY *pub;             /* the certificate's public key, decoded in libctx */
     dcpki_prepared_key *signing_key; /* the local key after load: its only copy here */
+    dcpki_prepared_key *verifier; /* pub, ready to check each signature of a token */
     STACK_OF(X509) *chain;     /* extra certificates (PKCS#12 CA list); may be NULL */
     unsigned char tp[DCPKI_THUMBPRINT_LEN];
     char *tls_cert_path;
@@ -55,7 +56,6 @@ struct dcpki_identity {
     char *tls_password;        /* secret */
     char *cert_src, *key_src;  /* where they were read: file paths or a pkcs11: URI */
     dcpki_ra_token *token;     /* the key on a PKCS#11 token (ra_token.c), else NULL */
-    OSSL_LIB_CTX *libctx;      /* borrowed: for signing and verifying */
     dcpki_memfile *mem;        /* the TLS credentials in memory (memfile.c) */
     char *tmp_path;            /* fallback: temporary file to remove */
     pid_t tmp_owner;           /* the process that made it: only it removes it */
@@ -209,6 +209,7 @@ void dcpki_identity_free(dcpki_identity *id)
     EVP_PKEY_free(id->key);
     EVP_PKEY_free(id->pub);
     dcpki_prepared_key_free(id->signing_key);
+    dcpki_prepared_key_free(id->verifier);
     sk_X509_pop_free(id->chain, X509_free);
     free(id->tls_cert_path);
     free(id->tls_key_path);
@@ -241,8 +242,7 @@ dcpki_code dcpki_identity_sign(const dcpki_identity *id, dcpki_sig_scheme scheme
     *sig = NULL;
     if (!id->token)
         return dcpki_err_set(err, DCPKI_E_INTERNAL, "the RA key is not on a token (a local key signs through its signer)");
-    return dcpki_ra_token_sign(id->token, id->pub, id->libctx, scheme, md_of(scheme, md), data, len, sig, sig_len,
-                               err);
+    return dcpki_ra_token_sign(id->token, id->verifier, scheme, md_of(scheme, md), data, len, sig, sig_len, err);
 }
 const char *dcpki_identity_cert_source(const dcpki_identity *id) { return id ? id->cert_src : NULL; }
 const char *dcpki_identity_key_source(const dcpki_identity *id) { return id ? id->key_src : NULL; }
@@ -261,7 +261,10 @@ static dcpki_code keep_one_copy(dcpki_identity *id, OSSL_LIB_CTX *libctx, dcpki_
         return dcpki_err_set(err, DCPKI_E_UNSUPPORTED,
                              "the RA certificate's public key cannot be read by this OpenSSL (RSA or EC keys)");
     if (!id->key)
-        return DCPKI_OK;
+        return (id->verifier = dcpki_prepared_key_new(libctx, id->pub, 0))
+                   ? DCPKI_OK
+                   : dcpki_err_set(err, DCPKI_E_UNSUPPORTED,
+                                   "the RA certificate's public key cannot verify with this OpenSSL (RSA or EC keys)");
     if (!(id->signing_key = dcpki_prepared_key_new(libctx, id->key, 1)))
         return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "the RA key cannot sign with this OpenSSL (RSA or EC keys)");
     EVP_PKEY_free(id->key);
@@ -493,7 +496,6 @@ static dcpki_code finish(dcpki_identity *id, const dcpki_config *cfg, OSSL_LIB_C
     if (!id->cert_src || !id->key_src)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "loading the RA identity");
     int pkcs11 = is_pkcs11_uri(key_file);
-    id->libctx = libctx;
     if (pkcs11) {
         dcpki_code trc = dcpki_ra_token_new(key_file, &id->token, err);
         if (trc != DCPKI_OK)

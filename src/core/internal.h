@@ -79,8 +79,8 @@ void dcpki_ra_token_keep_loaded(dcpki_ra_token *t);
 int dcpki_identity_creds_intact(const dcpki_identity *id);
 /* The same for an identity's token (identity.c). */
 void dcpki_identity_keep_token_loaded(dcpki_identity *id);
-/* As dcpki_identity_sign; pub verifies the result. */
-dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *libctx, dcpki_sig_scheme scheme,
+/* As dcpki_identity_sign; verifier (the certificate's public key) checks the result. */
+dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, const struct dcpki_prepared_key *verifier, dcpki_sig_scheme scheme,
                                const char *md, const unsigned char *data, size_t len, unsigned char **sig,
                                size_t *sig_len, dcpki_err *err);
 /* r||s (two halves of len) -> DER ECDSA-Sig-Value (OPENSSL_free); 1 or 0. */
@@ -98,10 +98,6 @@ typedef struct dcpki_sig_params {
 void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md);
 void dcpki_sig_params_pss(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md, const char *mgf1,
                           int salt_len);
-/* Verify sig over data (a digest, or a DigestInfo for DCPKI_SIG_RSA_RAW) with
- * pub, as the scheme says (PSS: MGF1 with md, salt = digest length); 1 or 0. */
-int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,
-                     const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen);
 /* The printable message of an error body (any bytes), at most n-1 chars. */
 void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n);
 

@@ -297,12 +297,3 @@ int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params,
     ERR_clear_error();
     return ok;
 }
-
-int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *params, const unsigned char *sig,
-                      size_t siglen, const unsigned char *tbs, size_t tbslen)
-{
-    dcpki_prepared_key *k = dcpki_prepared_key_new(libctx, pub, 0);
-    int ok = dcpki_prepared_verify(k, params, sig, siglen, tbs, tbslen);
-    dcpki_prepared_key_free(k);
-    return ok;
-}

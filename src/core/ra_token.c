@@ -22,11 +22,13 @@
 #include <openssl/crypto.h>
 
 #include "dcpki/fork.h"
+#include "dcpki/ossl.h"
+#include "dcpki/signer.h"
 #include "internal.h"
 
 struct dcpki_ra_token {
     pthread_mutex_t lock;
-    char *uri;                 /* as configured; may hold pin-value: secret */
+    P11KitUri *uri;            /* as configured, parsed once, without its PIN */
     char *pin;                 /* pin-value, or pin-source's first line, read once: secret; NULL when none */
     CK_FUNCTION_LIST **mods;   /* initialised in the process of fork generation `forkgen` */
     unsigned long forkgen;
@@ -64,19 +66,20 @@ dcpki_code dcpki_ra_token_new(const char *uri, dcpki_ra_token **out, dcpki_err *
                              p11_kit_uri_message(pr));
     }
     struct dcpki_ra_token *t = calloc(1, sizeof(*t));
-    dcpki_code rc = t && (t->uri = dcpki_secret_strdup(uri)) ? DCPKI_OK
-                                                             : dcpki_err_set(err, DCPKI_E_NOMEM, "parsing [ra] key");
+    dcpki_code rc = t ? DCPKI_OK : dcpki_err_set(err, DCPKI_E_NOMEM, "parsing [ra] key");
     /* the PIN is read now: a server that drops privileges after loading its
-     * keys can no longer read a pin-source file when it signs */
+     * keys can no longer read a pin-source file when it signs; the parsed URI
+     * kept then holds no PIN (p11-kit's copy is in ordinary memory) */
     if (rc == DCPKI_OK)
         rc = uri_pin(u, &t->pin, err);
-    p11_kit_uri_free(u);
     if (rc != DCPKI_OK) {
-        if (t)
-            dcpki_secret_free(t->uri);
+        p11_kit_uri_free(u);
         free(t);
         return rc;
     }
+    p11_kit_uri_set_pin_value(u, NULL);
+    p11_kit_uri_set_pin_source(u, NULL);
+    t->uri = u;
     pthread_mutex_init(&t->lock, NULL);
     *out = t;
     return DCPKI_OK;
@@ -90,7 +93,7 @@ void dcpki_ra_token_free(dcpki_ra_token *t)
     if (t->mods && t->forkgen == dcpki_fork_generation() && !t->keep_loaded)
         p11_kit_modules_finalize_and_release(t->mods);
     pthread_mutex_destroy(&t->lock);
-    dcpki_secret_free(t->uri);
+    p11_kit_uri_free(t->uri);
     dcpki_secret_free(t->pin);
     free(t);
 }
@@ -217,14 +220,13 @@ static const unsigned char di384[] = { 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60,
 static const unsigned char di512[] = { 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
                                        0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 };
 
-dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *libctx, dcpki_sig_scheme scheme,
+dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, const dcpki_prepared_key *verifier, dcpki_sig_scheme scheme,
                                const char *md, const unsigned char *data, size_t len, unsigned char **sig,
                                size_t *sig_len, dcpki_err *err)
 {
     *sig = NULL;
-    int hlen = !md ? 0 : strcasecmp(md, "SHA256") == 0 ? 32 : strcasecmp(md, "SHA384") == 0 ? 48
-                                                      : strcasecmp(md, "SHA512") == 0 ? 64 : -1;
-    if (hlen < 0 || (scheme != DCPKI_SIG_RSA_RAW && (size_t)hlen != len))
+    size_t hlen = 0;
+    if ((md && !dcpki_md_canonical(md, &hlen)) || (scheme != DCPKI_SIG_RSA_RAW && hlen != len))
         return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "the RA key's token signs SHA-256, SHA-384 or SHA-512 digests");
     unsigned char buf[sizeof(di512) + 64];
     CK_RSA_PKCS_PSS_PARAMS pp;
@@ -248,20 +250,15 @@ dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *l
         in_len = sizeof(di256) + len;
     }
 
-    P11KitUri *uri = p11_kit_uri_new();
     CK_FUNCTION_LIST *f = NULL;
     CK_SESSION_HANDLE sess = CK_INVALID_HANDLE;
     CK_OBJECT_HANDLE key;
     dcpki_code rc;
-    if (!uri)
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "signing with the RA key");
-    p11_kit_uri_parse(t->uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN_AND_MODULE, uri); /* checked by _new */
     pthread_mutex_lock(&t->lock);
     rc = load_modules(t, err);
     if (rc == DCPKI_OK)
-        rc = open_key(t->mods, uri, t->pin, &f, &sess, &key, err);
+        rc = open_key(t->mods, t->uri, t->pin, &f, &sess, &key, err);
     pthread_mutex_unlock(&t->lock);
-    p11_kit_uri_free(uri);
     if (rc != DCPKI_OK)
         return rc;
 
@@ -291,7 +288,9 @@ dcpki_code dcpki_ra_token_sign(dcpki_ra_token *t, EVP_PKEY *pub, OSSL_LIB_CTX *l
         out = der;
         outlen = dl;
     }
-    if (!dcpki_verify_signature(libctx, pub, scheme, md, data, len, out, outlen)) {
+    dcpki_sig_params sp;
+    dcpki_sig_params_of(&sp, scheme, md);
+    if (!dcpki_prepared_verify(verifier, sp.p, out, outlen, data, len)) {
         OPENSSL_free(out);
         return dcpki_err_set(err, DCPKI_E_BAD_SIGNATURE,
                              "the signature of the RA key's token does not verify with the RA certificate's public key (is [ra] key the certificate's key?)");

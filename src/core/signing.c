@@ -870,15 +870,6 @@ void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const ch
     dcpki_sig_params_pss(sp, scheme, md, md, DCPKI_PSS_SALT_DIGEST);
 }
 
-int dcpki_verify_signature(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, dcpki_sig_scheme scheme, const char *md,
-                           const unsigned char *data, size_t len, const unsigned char *sig, size_t siglen)
-{
-    dcpki_sig_params sp;
-    dcpki_sig_params_of(&sp, scheme, md);
-    /* not EVP_PKEY_verify(): an ENGINE of the host could answer (dcpki/ossl.h) */
-    return dcpki_pkey_verify(libctx, pub, sp.p, sig, siglen, data, len);
-}
-
 /* The signature in the service's answer {"signature": b64}: decoded, an ECDSA
  * r||s converted to DER, and verified with kp->pub. */
 static dcpki_code sig_from_answer(const dcpki_keypair *kp, dcpki_sig_scheme scheme,

@@ -75,8 +75,4 @@ int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params,
                           size_t siglen, const unsigned char *tbs, size_t tbslen);
 void dcpki_prepared_key_free(dcpki_prepared_key *k);
 
-/* Verify once: prepare, verify, free. */
-int dcpki_pkey_verify(OSSL_LIB_CTX *libctx, EVP_PKEY *pub, const OSSL_PARAM *params, const unsigned char *sig,
-                      size_t siglen, const unsigned char *tbs, size_t tbslen);
-
 #endif
