@@ -502,7 +502,7 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE, "'%s' in [%s] %s", key, sn, why);
     } else if (slot == &cfg->store.url) {
         /* libpq's URI forms (PQconnectdb takes the value as it is) */
-        if (strncmp(val, "postgresql://", 13) != 0 && strncmp(val, "postgres://", 11) != 0)
+        if (!dcpki_is_pg_url(val))
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
                         "'%s' in [%s] must start with postgresql:// or postgres:// (e.g. "
                         "postgresql://dcpki@db.example/dcpki); leave it unset for the local SQLite store",

@@ -21,6 +21,8 @@ char *dcpki_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *dcpki_strjoin(const char *first, ...) __attribute__((sentinel));
 
 /* dcpki_is_dotted_oid: dcpki/config.h */
+/* Whether u is a libpq URI (postgresql:// or postgres://), the [store] url forms. */
+int dcpki_is_pg_url(const char *u);
 
 /* Whether needle occurs in hay, ignoring ASCII case; 0 when hay is NULL. */
 int dcpki_contains_ci(const char *hay, const char *needle);

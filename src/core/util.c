@@ -65,6 +65,11 @@ char *dcpki_strjoin(const char *first, ...)
     return out;
 }
 
+int dcpki_is_pg_url(const char *u)
+{
+    return strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0;
+}
+
 int dcpki_is_dotted_oid(const char *s)
 {
     if (s == NULL || !isdigit((unsigned char)s[0]))

@@ -64,11 +64,6 @@ void dcpki_enroller_set_notice(dcpki_enroller *e, dcpki_enroll_notice_fn fn, voi
     e->notice_arg = arg;
 }
 
-void dcpki_enroller_set_lock_timeout(dcpki_enroller *e, long timeout_ms)
-{
-    e->lock_timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
-}
-
 void enroll_notice(dcpki_enroller *e, const char *fmt, ...)
 {
     if (e->notice == NULL)
@@ -333,7 +328,7 @@ dcpki_code dcpki_enroll_run(dcpki_enroller *e, const dcpki_enroll_request *rq,
     dcpki_store_lock *lk = NULL;
 
     /* from here to the last write, this request is ours alone */
-    if ((rc = dcpki_store_lock_id(e->store, ent->id, e->lock_timeout_ms, &lk, err)) != DCPKI_OK)
+    if ((rc = dcpki_store_lock_id(e->store, ent->id, ENROLL_LOCK_WAIT_MS, &lk, err)) != DCPKI_OK)
         goto done;
     if ((rc = dcpki_store_get(e->store, ent->id, &old, &have_old, err)) != DCPKI_OK)
         goto done;
@@ -529,7 +524,7 @@ dcpki_code dcpki_enroll_poll(dcpki_enroller *e, const char *profile_oid, const c
         char id[DCPKI_STORE_ID_LEN + 1];
         memcpy(id, ent.id, sizeof id);
         dcpki_store_entry_clear(&ent);
-        if ((rc = dcpki_store_lock_id(e->store, id, e->lock_timeout_ms, &lk, err)) != DCPKI_OK ||
+        if ((rc = dcpki_store_lock_id(e->store, id, ENROLL_LOCK_WAIT_MS, &lk, err)) != DCPKI_OK ||
             (rc = dcpki_store_get(e->store, id, &ent, &found, err)) != DCPKI_OK)
             goto done;
         if (found && ent.state == DCPKI_STORE_ISSUED && ent.pending_id == NULL &&

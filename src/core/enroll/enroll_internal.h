@@ -5,10 +5,13 @@
 #include "dcpki/enroll.h"
 #include "dcpki/request.h"
 
+/* How long to wait for another holder of a request's lock: without limit,
+ * since the holder's CA exchange is bounded by [ca] timeout_ms. */
+#define ENROLL_LOCK_WAIT_MS 0L
+
 struct dcpki_enroller {
     dcpki_ctx *ctx;                 /* borrowed */
     dcpki_store *store;             /* borrowed */
-    long lock_timeout_ms;
     dcpki_enroll_notice_fn notice;
     void *notice_arg;
     pthread_mutex_t lock;           /* guards the policy cache */

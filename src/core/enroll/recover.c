@@ -198,7 +198,7 @@ dcpki_code enroll_mark_serial(dcpki_enroller *e, const char *serial, dcpki_store
         dcpki_store_lock *lk = NULL;
         dcpki_store_entry ent;
         int found = 0;
-        if ((rc = dcpki_store_lock_id(e->store, ids[i], e->lock_timeout_ms, &lk, err)) != DCPKI_OK)
+        if ((rc = dcpki_store_lock_id(e->store, ids[i], ENROLL_LOCK_WAIT_MS, &lk, err)) != DCPKI_OK)
             break;
         if ((rc = dcpki_store_get(e->store, ids[i], &ent, &found, err)) == DCPKI_OK && found) {
             /* the entry may have moved on to another certificate since the look-up

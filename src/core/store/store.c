@@ -502,15 +502,10 @@ static dcpki_code check_key(dcpki_store *s, const char *key_file, dcpki_err *err
 }
 
 /* "postgresql://" and "postgres://" (libpq's URI prefixes) */
-static int is_pg_url(const char *u)
-{
-    return strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0;
-}
-
 dcpki_code dcpki_store_open(const dcpki_store_params *p, dcpki_store **out, dcpki_err *err)
 {
     *out = NULL;
-    if (p->url != NULL && !is_pg_url(p->url))
+    if (p->url != NULL && !dcpki_is_pg_url(p->url))
         return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE,
                              "[store] url must start with postgresql:// or postgres://");
     if (p->url != NULL && p->key_file == NULL)
@@ -588,7 +583,6 @@ dcpki_code dcpki_store_lock_id(dcpki_store *s, const char *id, long timeout_ms,
         return dcpki_err_set(err, DCPKI_E_NOMEM, "locking a store entry");
     l->s = s;
     l->fd = -1;
-    memcpy(l->id, id, sizeof l->id);
     /* no s->mu here: a lock may wait long, and the store stays usable meanwhile */
     dcpki_code rc = s->ops->lock(s, id, timeout_ms, l, err);
     if (rc != DCPKI_OK) {

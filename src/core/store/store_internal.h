@@ -40,7 +40,6 @@ void store_row_clear(store_row *r);
 typedef enum store_by { STORE_BY_ID, STORE_BY_PENDING } store_by;
 
 typedef struct store_ops {
-    const char *name;
     /* connect or open, create the schema (idempotent, safe when several do it
      * at once) */
     dcpki_code (*open)(dcpki_store *s, dcpki_err *err);
@@ -74,7 +73,6 @@ struct dcpki_store {
 
 struct dcpki_store_lock {
     dcpki_store *s;
-    char id[DCPKI_STORE_ID_LEN + 1];
     int fd;                     /* SQLite: the flock(2)ed file */
     void *conn;                 /* PostgreSQL: the connection holding the advisory lock */
     long long pg_key;

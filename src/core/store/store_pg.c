@@ -423,7 +423,6 @@ static void pg_unlock(dcpki_store_lock *l)
 }
 
 const store_ops dcpki_store_pg_ops = {
-    .name = "postgresql",
     .open = pg_open,
     .close = pg_close,
     .meta_get = pg_meta_get,

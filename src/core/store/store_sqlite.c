@@ -360,7 +360,6 @@ static void sq_unlock(dcpki_store_lock *l)
 }
 
 const store_ops dcpki_store_sqlite_ops = {
-    .name = "sqlite",
     .open = sq_open,
     .close = sq_close,
     .meta_get = sq_meta_get,

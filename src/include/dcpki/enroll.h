@@ -46,9 +46,6 @@ dcpki_code dcpki_enroller_new(dcpki_ctx *ctx, dcpki_store *store, dcpki_enroller
 void dcpki_enroller_set_store(dcpki_enroller *e, dcpki_store *store);
 void dcpki_enroller_free(dcpki_enroller *e);
 void dcpki_enroller_set_notice(dcpki_enroller *e, dcpki_enroll_notice_fn fn, void *arg);
-/* How long to wait for another holder of a request's lock (0: no limit, the
- * default: the holder's CA exchange is bounded by [ca] timeout_ms). */
-void dcpki_enroller_set_lock_timeout(dcpki_enroller *e, long timeout_ms);
 
 /* [ca] host after the checks the PKI Platform needs (host set, name
  * "Symantec" when set). */
