@@ -139,11 +139,14 @@ static CK_RV sign_now(const p11_sign_op *op, const unsigned char *tbs, size_t tb
     size_t len = op->siglen;
     dcpki_err err;
     dcpki_err_clear(&err);
-    if (dcpki_signer_check_input(op->key->signer, &op->req, tbs_len, &err) != DCPKI_OK)
+    if (dcpki_signer_sign(op->key->signer, &op->req, tbs, tbs_len, out, &len, &err) == DCPKI_OK)
+        return len == op->siglen ? CKR_OK : CKR_FUNCTION_FAILED;
+    /* a refused input is CKR_DATA_LEN_RANGE; asked only when signing failed */
+    dcpki_err why;
+    dcpki_err_clear(&why);
+    if (dcpki_signer_check_input(op->key->signer, &op->req, tbs_len, &why) != DCPKI_OK)
         return CKR_DATA_LEN_RANGE;
-    if (dcpki_signer_sign(op->key->signer, &op->req, tbs, tbs_len, out, &len, &err) != DCPKI_OK)
-        return p11_fail("signing", &err);
-    return len == op->siglen ? CKR_OK : CKR_FUNCTION_FAILED;
+    return p11_fail("signing", &err);
 }
 
 /* Size query / buffer check shared by C_Sign and C_SignFinal: returns 1 when

@@ -274,26 +274,30 @@ void dcpki_prepared_key_free(dcpki_prepared_key *k)
     free(k);
 }
 
-int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, unsigned char *sig, size_t *siglen,
-                        const unsigned char *tbs, size_t tbslen)
+/* One signature context of the provider on the prepared key: sign (sig has
+ * room for *siglen bytes, *siglen set) or verify. */
+static int prepared_op(const dcpki_prepared_key *k, int sign, const OSSL_PARAM *params, unsigned char *sig,
+                       size_t *siglen, const unsigned char *tbs, size_t tbslen)
 {
-    void *ctx = k && k->sign ? k->newctx(k->provctx, NULL) : NULL;
-    int ok = ctx && k->sign_init(ctx, k->key.keydata, params) == 1 &&
-             k->sign(ctx, sig, siglen, *siglen, tbs, tbslen) == 1;
+    void *ctx = k && (!sign || k->sign) ? k->newctx(k->provctx, NULL) : NULL;
+    int ok = ctx && (sign ? k->sign_init(ctx, k->key.keydata, params) == 1 &&
+                                k->sign(ctx, sig, siglen, *siglen, tbs, tbslen) == 1
+                          : k->verify_init(ctx, k->key.keydata, params) == 1 &&
+                                k->verify(ctx, sig, *siglen, tbs, tbslen) == 1);
     if (ctx)
         k->freectx(ctx);
     ERR_clear_error();
     return ok;
 }
 
+int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, unsigned char *sig, size_t *siglen,
+                        const unsigned char *tbs, size_t tbslen)
+{
+    return prepared_op(k, 1, params, sig, siglen, tbs, tbslen);
+}
+
 int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params, const unsigned char *sig,
                           size_t siglen, const unsigned char *tbs, size_t tbslen)
 {
-    void *ctx = k ? k->newctx(k->provctx, NULL) : NULL;
-    int ok = ctx && k->verify_init(ctx, k->key.keydata, params) == 1 &&
-             k->verify(ctx, sig, siglen, tbs, tbslen) == 1;
-    if (ctx)
-        k->freectx(ctx);
-    ERR_clear_error();
-    return ok;
+    return prepared_op(k, 0, params, (unsigned char *)sig, &siglen, tbs, tbslen);
 }
