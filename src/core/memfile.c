@@ -13,8 +13,8 @@
  *   ptrace access, denied across users and for non-dumpable processes);
  * - MFD_CLOEXEC: a program the host execs does not inherit it;
  * - sealed (F_SEAL_WRITE/GROW/SHRINK/SEAL): nobody can change it afterwards.
- * The private key in it is PKCS#8 encrypted under a one-time password held in
- * memory only (identity.c), as before with a temporary file. */
+ * The private key in it is plain PKCS#8 (identity.c says why); only the
+ * temporary-file fallback encrypts it under a one-time password. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -46,3 +46,45 @@ openssl_cnf_for "$W/bad.cnf" "$W/bad.conf"
 expect_fail "PIN is incorrect" env OPENSSL_CONF="$W/bad.cnf" openssl dgst -sha256 -sign dcpki:ra -out "$W/bad" "$W/m"
 grep -q "the RA private key cannot be read" <<<"$LAST_OUTPUT" || fail "wrong PIN: not reported as the RA key: $LAST_OUTPUT"
 pass "a wrong PIN is reported as a login failure on the RA key's token"
+
+# RA key material in a core: a TLS server signing with a remote key holds the RA
+# key's numbers when the RA key is a file (OpenSSL's copy, GnuTLS's copies; the
+# control, README "Secrets in memory"), and none of them when it is on the token
+# (dcpki and GnuTLS only hold the token's handle, and SoftHSM2 held no plain copy).
+command -v gcore >/dev/null || fail "gcore is not installed (the gdb package; scripts/deps installs it)"
+plain rsa -in "$RUN/ra.key" -text -noout 2>/dev/null >"$W/ra.txt" || fail "cannot read the RA key's numbers"
+ra_numbers_in() {  # ra_numbers_in CORE: how many of p, q, d (big- or little-endian) are in it
+  /usr/bin/python3 - "$W/ra.txt" "$1" <<'PY'
+import re, sys
+text, core = open(sys.argv[1]).read(), open(sys.argv[2], "rb").read()
+found = 0
+for name in ("prime1", "prime2", "privateExponent"):
+    m = re.search(name + r":\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
+    b = bytes.fromhex(re.sub(r"[\s:]", "", m.group(1))).lstrip(b"\0")
+    found += core.count(b[:32]) + core.count(b[::-1][:32])
+print(found)
+PY
+}
+"$DCPKI" keys show issuing-ca --cert >"$W/ca.pem" || fail "keys show issuing-ca --cert"
+core_numbers() {  # core_numbers OPENSSL_CNF: RA numbers in the core of s_server after a handshake
+  local port srv n
+  port=$(free_port)
+  OPENSSL_CONF=$1 openssl s_server -accept "127.0.0.1:$port" -key dcpki:key=issuing-ca -cert "$W/ca.pem" -www \
+    >"$W/s_server.log" 2>&1 &
+  srv=$!
+  _priv_pids+=("$srv")
+  for _ in $(seq 1 50); do grep -q ACCEPT "$W/s_server.log" && break; sleep 0.1; done
+  echo | plain s_client -connect "127.0.0.1:$port" >"$W/s_client.log" 2>&1
+  grep -q "Server certificate" "$W/s_client.log" || fail "no handshake with s_server: $(tail -5 "$W/s_client.log")"
+  rm -f "$W"/ra-core.*
+  gcore -o "$W/ra-core" "$srv" >"$W/gcore.log" 2>&1 || fail "gcore failed: $(tail -3 "$W/gcore.log")"
+  kill "$srv" 2>/dev/null
+  n=$(ra_numbers_in "$W/ra-core.$srv")
+  rm -f "$W/ra-core.$srv"
+  echo "$n"
+}
+n=$(core_numbers "$OPENSSL_CONF")
+((n > 0)) || fail "control: no RA key numbers found in the core of a server using the RA key file (the check cannot see them)"
+n=$(core_numbers "$W/tok.cnf")
+((n == 0)) || fail "RA key on the token: $n copies of its numbers in the core of s_server"
+pass "a core of a TLS server holds the RA key's numbers with the key file, none with the key on the token"
