@@ -1,6 +1,7 @@
 /* OpenSSL operations confined to one library context (dcpki/ossl.h). */
 #include "dcpki/ossl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -216,6 +217,17 @@ static int prov_key_import(const OSSL_PROVIDER *prov, EVP_PKEY *pkey, int select
     return ok;
 }
 
+/* A signature context already initialised for one operation and parameter set
+ * (RSA's verify_init fetches and checks the digest, a sixth of a verification's
+ * own set-up): kept between signatures in the key's idle slots. */
+typedef struct idle_ctx {
+    void *ctx;
+    int sign;
+    OSSL_PARAM *params; /* a copy of what the context was initialised with */
+} idle_ctx;
+
+#define IDLE_SLOTS 8
+
 struct dcpki_prepared_key {
     EVP_SIGNATURE *sigalg; /* holds the provider (and so its functions) */
     void *provctx;
@@ -226,6 +238,9 @@ struct dcpki_prepared_key {
     OSSL_FUNC_signature_sign_fn *sign;
     OSSL_FUNC_signature_verify_init_fn *verify_init;
     OSSL_FUNC_signature_verify_fn *verify;
+    /* taken and given back by atomic exchange: no lock, so nothing a fork
+     * could leave held; the threads in flight beyond IDLE_SLOTS make their own */
+    _Atomic(idle_ctx *) idle[IDLE_SLOTS];
 };
 
 dcpki_prepared_key *dcpki_prepared_key_new(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int with_private)
@@ -264,28 +279,89 @@ err:
     return NULL;
 }
 
+static void idle_free(const dcpki_prepared_key *k, idle_ctx *c)
+{
+    if (!c)
+        return;
+    k->freectx(c->ctx);
+    OSSL_PARAM_free(c->params);
+    free(c);
+}
+
 void dcpki_prepared_key_free(dcpki_prepared_key *k)
 {
     if (!k)
         return;
+    for (int i = 0; i < IDLE_SLOTS; i++)
+        idle_free(k, atomic_exchange(&k->idle[i], NULL));
     if (k->key.keydata)
         k->key.free(k->key.keydata);
     EVP_SIGNATURE_free(k->sigalg);
     free(k);
 }
 
-/* One signature context of the provider on the prepared key: sign (sig has
- * room for *siglen bytes, *siglen set) or verify. */
-static int prepared_op(const dcpki_prepared_key *k, int sign, const OSSL_PARAM *params, unsigned char *sig,
+/* The same parameters: names, types and values (a NULL array is the empty one). */
+static int same_params(const OSSL_PARAM *a, const OSSL_PARAM *b)
+{
+    for (; a && a->key; a++, b++) {
+        if (!b || !b->key || strcmp(a->key, b->key) != 0 || a->data_type != b->data_type ||
+            a->data_size != b->data_size || (a->data_size && memcmp(a->data, b->data, a->data_size) != 0))
+            return 0;
+    }
+    return !b || !b->key;
+}
+
+/* An idle context for (sign, params), or a new one initialised for them. */
+static idle_ctx *ctx_take(dcpki_prepared_key *k, int sign, const OSSL_PARAM *params)
+{
+    for (int i = 0; i < IDLE_SLOTS; i++) {
+        idle_ctx *c = atomic_exchange(&k->idle[i], NULL);
+        if (!c)
+            continue;
+        if (c->sign == sign && same_params(c->params, params))
+            return c;
+        idle_ctx *none = NULL;
+        if (!atomic_compare_exchange_strong(&k->idle[i], &none, c))
+            idle_free(k, c);
+    }
+    idle_ctx *c = calloc(1, sizeof(*c));
+    if (!c || !(c->ctx = k->newctx(k->provctx, NULL))) {
+        free(c);
+        return NULL;
+    }
+    c->sign = sign;
+    if ((params && params->key && !(c->params = OSSL_PARAM_dup(params))) ||
+        (sign ? k->sign_init(c->ctx, k->key.keydata, params) : k->verify_init(c->ctx, k->key.keydata, params)) != 1) {
+        idle_free(k, c);
+        return NULL;
+    }
+    return c;
+}
+
+static void ctx_give_back(dcpki_prepared_key *k, idle_ctx *c)
+{
+    for (int i = 0; i < IDLE_SLOTS; i++) {
+        idle_ctx *none = NULL;
+        if (atomic_compare_exchange_strong(&k->idle[i], &none, c))
+            return;
+    }
+    idle_free(k, c);
+}
+
+/* One signature with the provider's context on the prepared key: sign (sig
+ * has room for *siglen bytes, *siglen set) or verify. A context that failed
+ * is not kept. */
+static int prepared_op(const dcpki_prepared_key *ck, int sign, const OSSL_PARAM *params, unsigned char *sig,
                        size_t *siglen, const unsigned char *tbs, size_t tbslen)
 {
-    void *ctx = k && (!sign || k->sign) ? k->newctx(k->provctx, NULL) : NULL;
-    int ok = ctx && (sign ? k->sign_init(ctx, k->key.keydata, params) == 1 &&
-                                k->sign(ctx, sig, siglen, *siglen, tbs, tbslen) == 1
-                          : k->verify_init(ctx, k->key.keydata, params) == 1 &&
-                                k->verify(ctx, sig, *siglen, tbs, tbslen) == 1);
-    if (ctx)
-        k->freectx(ctx);
+    dcpki_prepared_key *k = (dcpki_prepared_key *)ck; /* only its idle slots change */
+    idle_ctx *c = k && (!sign || k->sign) ? ctx_take(k, sign, params) : NULL;
+    int ok = c && (sign ? k->sign(c->ctx, sig, siglen, *siglen, tbs, tbslen) == 1
+                        : k->verify(c->ctx, sig, *siglen, tbs, tbslen) == 1);
+    if (ok)
+        ctx_give_back(k, c);
+    else if (c)
+        idle_free(k, c);
     ERR_clear_error();
     return ok;
 }

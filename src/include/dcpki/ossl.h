@@ -60,9 +60,11 @@ int dcpki_digest_once(OSSL_LIB_CTX *libctx, const char *name, const void *data, 
  * Montgomery forms and blinding) across operations.
  * EVP_PKEY_CTX_new_from_pkey() would instead take the method of an ENGINE
  * registered for the key type even for a provider's key
- * (crypto/evp/pmeth_lib.c, int_ctx_new). Each operation is a signature
+ * (crypto/evp/pmeth_lib.c, int_ctx_new). Each operation has a signature
  * context of its own, so a prepared key may be used by several threads at
- * once. with_private: the private key is imported too (needed to sign). NULL
+ * once; a context is kept after a successful operation for the next one with
+ * the same parameters (initialising fetches and checks the digest each time:
+ * 8,000 instructions of an RSA verification's 300,000). with_private: the private key is imported too (needed to sign). NULL
  * when libctx has no signature for the key's type.
  * tbs is a digest, or a DigestInfo for raw PKCS#1 v1.5; the signature is an
  * ECDSA-Sig-Value DER for EC keys. sign: *siglen is the room in sig on entry,
