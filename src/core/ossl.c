@@ -223,6 +223,7 @@ static int prov_key_import(const OSSL_PROVIDER *prov, EVP_PKEY *pkey, int select
 typedef struct idle_ctx {
     void *ctx;
     int sign;
+    int keep;           /* its parameters can be compared (same_params) */
     OSSL_PARAM *params; /* a copy of what the context was initialised with */
 } idle_ctx;
 
@@ -241,6 +242,7 @@ struct dcpki_prepared_key {
     /* taken and given back by atomic exchange: no lock, so nothing a fork
      * could leave held; the threads in flight beyond IDLE_SLOTS make their own */
     _Atomic(idle_ctx *) idle[IDLE_SLOTS];
+    atomic_uint evict; /* the slot a context replaces when none is empty */
 };
 
 dcpki_prepared_key *dcpki_prepared_key_new(OSSL_LIB_CTX *libctx, EVP_PKEY *pkey, int with_private)
@@ -300,6 +302,16 @@ void dcpki_prepared_key_free(dcpki_prepared_key *k)
     free(k);
 }
 
+/* Parameters held by value: OSSL_PARAM_dup keeps a *_PTR parameter's pointer
+ * (and its size), so a copy of such a set could not be compared later. */
+static int params_by_value(const OSSL_PARAM *p)
+{
+    for (; p && p->key; p++)
+        if (p->data_type == OSSL_PARAM_UTF8_PTR || p->data_type == OSSL_PARAM_OCTET_PTR)
+            return 0;
+    return 1;
+}
+
 /* The same parameters: names, types and values (a NULL array is the empty one). */
 static int same_params(const OSSL_PARAM *a, const OSSL_PARAM *b)
 {
@@ -314,7 +326,8 @@ static int same_params(const OSSL_PARAM *a, const OSSL_PARAM *b)
 /* An idle context for (sign, params), or a new one initialised for them. */
 static idle_ctx *ctx_take(dcpki_prepared_key *k, int sign, const OSSL_PARAM *params)
 {
-    for (int i = 0; i < IDLE_SLOTS; i++) {
+    int keep = params_by_value(params);
+    for (int i = 0; keep && i < IDLE_SLOTS; i++) {
         idle_ctx *c = atomic_exchange(&k->idle[i], NULL);
         if (!c)
             continue;
@@ -330,7 +343,8 @@ static idle_ctx *ctx_take(dcpki_prepared_key *k, int sign, const OSSL_PARAM *par
         return NULL;
     }
     c->sign = sign;
-    if ((params && params->key && !(c->params = OSSL_PARAM_dup(params))) ||
+    c->keep = keep;
+    if ((keep && params && params->key && !(c->params = OSSL_PARAM_dup(params))) ||
         (sign ? k->sign_init(c->ctx, k->key.keydata, params) : k->verify_init(c->ctx, k->key.keydata, params)) != 1) {
         idle_free(k, c);
         return NULL;
@@ -338,14 +352,28 @@ static idle_ctx *ctx_take(dcpki_prepared_key *k, int sign, const OSSL_PARAM *par
     return c;
 }
 
+/* Into an empty slot, else in place of the context of another slot in turn
+ * (so parameter sets used now replace those used before). */
 static void ctx_give_back(dcpki_prepared_key *k, idle_ctx *c)
 {
+    if (!c->keep) {
+        idle_free(k, c);
+        return;
+    }
     for (int i = 0; i < IDLE_SLOTS; i++) {
         idle_ctx *none = NULL;
         if (atomic_compare_exchange_strong(&k->idle[i], &none, c))
             return;
     }
-    idle_free(k, c);
+    idle_free(k, atomic_exchange(&k->idle[atomic_fetch_add(&k->evict, 1u) % IDLE_SLOTS], c));
+}
+
+int dcpki_prepared_key_idle(const dcpki_prepared_key *k)
+{
+    int n = 0;
+    for (int i = 0; k && i < IDLE_SLOTS; i++)
+        n += atomic_load(&((dcpki_prepared_key *)k)->idle[i]) != NULL;
+    return n;
 }
 
 /* One signature with the provider's context on the prepared key: sign (sig

@@ -2,7 +2,9 @@
  * signature provider's own contexts, kept between calls in the key's idle
  * slots. A context kept for one parameter set must never serve another:
  * PKCS#1 v1.5, PSS with two salt lengths and two digests alternate here, in
- * several threads on one key, and each result is checked with plain OpenSSL. */
+ * several threads on one key, and each result is checked with plain OpenSSL.
+ * The idle count shows that contexts are kept, reused, dropped after a
+ * failure and replaced when the slots are full. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,24 +89,27 @@ static int teardown(void **state)
 
 /* Sign under scheme i, then verify that signature under every scheme: only
  * the scheme it was made with accepts it (a kept context of another scheme
- * would accept or refuse wrongly). */
-static void sign_and_cross_verify(dcpki_prepared_key *k, EVP_PKEY *key, size_t i, const char *msg)
+ * would accept or refuse wrongly). 1 when every verdict was right (no cmocka
+ * assertion here: it runs in threads). */
+static int sign_and_cross_verify(dcpki_prepared_key *k, EVP_PKEY *key, size_t i, const char *msg)
 {
     unsigned char dg[64], sig[512];
     size_t dlen = digest_of(schemes[i].md, msg, dg), slen = sizeof(sig);
     OSSL_PARAM p[4];
     int salt;
     params_of(&schemes[i], p, &salt);
-    assert_true(dcpki_prepared_sign(k, p, sig, &slen, dg, dlen));
-    assert_true(openssl_verifies(key, &schemes[i], sig, slen, dg, dlen));
+    if (!dcpki_prepared_sign(k, p, sig, &slen, dg, dlen) || !openssl_verifies(key, &schemes[i], sig, slen, dg, dlen))
+        return 0;
     for (size_t j = 0; j < NSCHEMES; j++) {
         unsigned char dj[64];
         size_t djlen = digest_of(schemes[j].md, msg, dj);
         params_of(&schemes[j], p, &salt);
         int same = schemes[j].salt == schemes[i].salt && strcmp(schemes[j].md, schemes[i].md) == 0;
         /* PSS salt lengths are checked exactly (not "auto") by this provider's verify */
-        assert_int_equal(dcpki_prepared_verify(k, p, sig, slen, dj, djlen), same);
+        if (dcpki_prepared_verify(k, p, sig, slen, dj, djlen) != same)
+            return 0;
     }
+    return 1;
 }
 
 static void test_rsa_schemes_alternate(void **state)
@@ -112,7 +117,62 @@ static void test_rsa_schemes_alternate(void **state)
     (void)state;
     for (int round = 0; round < 3; round++)
         for (size_t i = 0; i < NSCHEMES; i++)
-            sign_and_cross_verify(rsa_prep, rsa_key, i, round ? "again" : "first");
+            assert_true(sign_and_cross_verify(rsa_prep, rsa_key, i, round ? "again" : "first"));
+}
+
+/* verify with k a signature made with rsa_prep under PSS with this salt (-1: PKCS#1) */
+static int verify_salt(dcpki_prepared_key *k, int salt, int corrupt)
+{
+    scheme s = { "SHA256", salt };
+    unsigned char dg[64], sig[512];
+    size_t dlen = digest_of("SHA256", "kept", dg), slen = sizeof(sig);
+    OSSL_PARAM p[4];
+    int sl;
+    params_of(&s, p, &sl);
+    assert_true(dcpki_prepared_sign(rsa_prep, p, sig, &slen, dg, dlen));
+    sig[slen / 2] ^= (unsigned char)corrupt;
+    return dcpki_prepared_verify(k, p, sig, slen, dg, dlen);
+}
+
+static void test_contexts_kept_reused_dropped_replaced(void **state)
+{
+    (void)state;
+    dcpki_prepared_key *k = dcpki_prepared_key_new(NULL, rsa_key, 0);
+    assert_non_null(k);
+    assert_int_equal(dcpki_prepared_key_idle(k), 0);
+    for (int n = 0; n < 5; n++) {
+        assert_true(verify_salt(k, -1, 0));
+        assert_int_equal(dcpki_prepared_key_idle(k), 1); /* one context, used again */
+    }
+    assert_true(verify_salt(k, 32, 0));
+    assert_int_equal(dcpki_prepared_key_idle(k), 2);
+    assert_false(verify_salt(k, -1, 1)); /* a failed verification: its context is not kept */
+    assert_int_equal(dcpki_prepared_key_idle(k), 1);
+    assert_true(verify_salt(k, -1, 0));
+    assert_int_equal(dcpki_prepared_key_idle(k), 2);
+    for (int salt = 0; salt < 12; salt++) /* more parameter sets than slots */
+        assert_true(verify_salt(k, salt, 0));
+    assert_int_equal(dcpki_prepared_key_idle(k), 8);
+    assert_true(verify_salt(k, -1, 0)); /* the newest sets replace older ones */
+    assert_int_equal(dcpki_prepared_key_idle(k), 8);
+    dcpki_prepared_key_free(k);
+
+    /* signing and verifying with the same parameters: a context each */
+    unsigned char dg[64], sig[512];
+    size_t dlen = digest_of("SHA256", "two", dg), slen = sizeof(sig);
+    OSSL_PARAM p[4];
+    int sl;
+    params_of(&schemes[0], p, &sl);
+    k = dcpki_prepared_key_new(NULL, rsa_key, 1);
+    assert_non_null(k);
+    assert_true(dcpki_prepared_sign(k, p, sig, &slen, dg, dlen));
+    assert_true(dcpki_prepared_verify(k, p, sig, slen, dg, dlen));
+    assert_int_equal(dcpki_prepared_key_idle(k), 2);
+    slen = sizeof(sig);
+    assert_true(dcpki_prepared_sign(k, p, sig, &slen, dg, dlen));
+    assert_true(dcpki_prepared_verify(k, p, sig, slen, dg, dlen));
+    assert_int_equal(dcpki_prepared_key_idle(k), 2);
+    dcpki_prepared_key_free(k);
 }
 
 static void test_bad_signature_refused_and_next_good(void **state)
@@ -147,11 +207,16 @@ static void test_ecdsa(void **state)
     }
 }
 
+typedef struct work {
+    size_t first;
+    int wrong;
+} work;
+
 static void *worker(void *arg)
 {
-    size_t first = (size_t)(uintptr_t)arg;
+    work *w = arg;
     for (int n = 0; n < 20; n++)
-        sign_and_cross_verify(rsa_prep, rsa_key, (first + (size_t)n) % NSCHEMES, "threads");
+        w->wrong += !sign_and_cross_verify(rsa_prep, rsa_key, (w->first + (size_t)n) % NSCHEMES, "threads");
     return NULL;
 }
 
@@ -160,10 +225,15 @@ static void test_threads_mix_schemes(void **state)
 {
     (void)state;
     pthread_t t[12];
-    for (size_t i = 0; i < 12; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i), 0);
-    for (size_t i = 0; i < 12; i++)
+    work w[12];
+    for (size_t i = 0; i < 12; i++) {
+        w[i] = (work){ .first = i, .wrong = 0 };
+        assert_int_equal(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+    }
+    for (size_t i = 0; i < 12; i++) {
         pthread_join(t[i], NULL);
+        assert_int_equal(w[i].wrong, 0);
+    }
 }
 
 int main(void)
@@ -171,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rsa_schemes_alternate),
         cmocka_unit_test(test_bad_signature_refused_and_next_good),
+        cmocka_unit_test(test_contexts_kept_reused_dropped_replaced),
         cmocka_unit_test(test_ecdsa),
         cmocka_unit_test(test_threads_mix_schemes),
     };

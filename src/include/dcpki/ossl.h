@@ -76,5 +76,7 @@ int dcpki_prepared_sign(const dcpki_prepared_key *k, const OSSL_PARAM *params, u
 int dcpki_prepared_verify(const dcpki_prepared_key *k, const OSSL_PARAM *params, const unsigned char *sig,
                           size_t siglen, const unsigned char *tbs, size_t tbslen);
 void dcpki_prepared_key_free(dcpki_prepared_key *k);
+/* How many initialised contexts the key keeps now (at most 8; for tests). */
+int dcpki_prepared_key_idle(const dcpki_prepared_key *k);
 
 #endif
