@@ -66,8 +66,8 @@ print(found)
 PY
 }
 "$DCPKI" keys show issuing-ca --cert >"$W/ca.pem" || fail "keys show issuing-ca --cert"
-core_numbers() {  # core_numbers OPENSSL_CNF: RA numbers in the core of s_server after a handshake
-  local port srv n
+core_numbers() {  # core_numbers OPENSSL_CNF: sets N to the RA numbers in the core of s_server after a handshake
+  local port srv
   port=$(free_port)
   OPENSSL_CONF=$1 openssl s_server -accept "127.0.0.1:$port" -key dcpki:key=issuing-ca -cert "$W/ca.pem" -www \
     >"$W/s_server.log" 2>&1 &
@@ -75,16 +75,17 @@ core_numbers() {  # core_numbers OPENSSL_CNF: RA numbers in the core of s_server
   _priv_pids+=("$srv")
   for _ in $(seq 1 50); do grep -q ACCEPT "$W/s_server.log" && break; sleep 0.1; done
   echo | plain s_client -connect "127.0.0.1:$port" >"$W/s_client.log" 2>&1
-  grep -q "Server certificate" "$W/s_client.log" || fail "no handshake with s_server: $(tail -5 "$W/s_client.log")"
+  grep -q "Cipher is" "$W/s_client.log" || fail "no handshake with s_server: $(tail -5 "$W/s_client.log")"
   rm -f "$W"/ra-core.*
   gcore -o "$W/ra-core" "$srv" >"$W/gcore.log" 2>&1 || fail "gcore failed: $(tail -3 "$W/gcore.log")"
   kill "$srv" 2>/dev/null
-  n=$(ra_numbers_in "$W/ra-core.$srv")
+  [[ -s $W/ra-core.$srv ]] || fail "gcore wrote no core of s_server"
+  N=$(ra_numbers_in "$W/ra-core.$srv") || fail "could not search the core of s_server"
+  [[ $N =~ ^[0-9]+$ ]] || fail "searching the core of s_server gave '$N', not a count"
   rm -f "$W/ra-core.$srv"
-  echo "$n"
 }
-n=$(core_numbers "$OPENSSL_CONF")
-((n > 0)) || fail "control: no RA key numbers found in the core of a server using the RA key file (the check cannot see them)"
-n=$(core_numbers "$W/tok.cnf")
-((n == 0)) || fail "RA key on the token: $n copies of its numbers in the core of s_server"
+core_numbers "$OPENSSL_CONF"
+((N > 0)) || fail "control: no RA key numbers found in the core of a server using the RA key file (the check cannot see them)"
+core_numbers "$W/tok.cnf"
+((N == 0)) || fail "RA key on the token: $N copies of its numbers in the core of s_server"
 pass "a core of a TLS server holds the RA key's numbers with the key file, none with the key on the token"
