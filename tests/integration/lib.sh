@@ -105,6 +105,16 @@ enrolled() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled --count; }
 issued() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -c "CN=$1\b" || true; }
 revoked_at_ca() { "$EMULATOR" list --state "$PRIV_STATE" --kind enrolled | grep -i "^$1" | grep -q REVOKED; }
 
+# core_of PID NAME : a core of the running process PID (gcore, from gdb), written as
+# $W/NAME.core.PID; prints its path
+core_of() {
+  command -v gcore >/dev/null || fail "gcore is not installed (the gdb package; scripts/deps installs it)"
+  gcore -o "$W/$2.core" "$1" >"$W/$2.gcore.log" 2>&1 || fail "gcore $2 failed: $(tail -3 "$W/$2.gcore.log")"
+  local f="$W/$2.core.$1"
+  [[ -s $f ]] || fail "gcore wrote no core for $2"
+  echo "$f"
+}
+
 # a free TCP port on 127.0.0.1
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -51,7 +51,6 @@ pass "a wrong PIN is reported as a login failure on the RA key's token"
 # key's numbers when the RA key is a file (OpenSSL's copy, GnuTLS's copies; the
 # control, README "Secrets in memory"), and none of them when it is on the token
 # (dcpki and GnuTLS only hold the token's handle, and SoftHSM2 held no plain copy).
-command -v gcore >/dev/null || fail "gcore is not installed (the gdb package; scripts/deps installs it)"
 plain rsa -in "$RUN/ra.key" -text -noout 2>/dev/null >"$W/ra.txt" || fail "cannot read the RA key's numbers"
 ra_numbers_in() {  # ra_numbers_in CORE: how many of p, q, d (big- or little-endian) are in it
   /usr/bin/python3 - "$W/ra.txt" "$1" <<'PY'
@@ -67,7 +66,7 @@ PY
 }
 "$DCPKI" keys show issuing-ca --cert >"$W/ca.pem" || fail "keys show issuing-ca --cert"
 core_numbers() {  # core_numbers OPENSSL_CNF: sets N to the RA numbers in the core of s_server after a handshake
-  local port srv
+  local port srv f
   port=$(free_port)
   OPENSSL_CONF=$1 openssl s_server -accept "127.0.0.1:$port" -key dcpki:key=issuing-ca -cert "$W/ca.pem" -www \
     >"$W/s_server.log" 2>&1 &
@@ -76,13 +75,11 @@ core_numbers() {  # core_numbers OPENSSL_CNF: sets N to the RA numbers in the co
   for _ in $(seq 1 50); do grep -q ACCEPT "$W/s_server.log" && break; sleep 0.1; done
   echo | plain s_client -connect "127.0.0.1:$port" >"$W/s_client.log" 2>&1
   grep -q "Cipher is" "$W/s_client.log" || fail "no handshake with s_server: $(tail -5 "$W/s_client.log")"
-  rm -f "$W"/ra-core.*
-  gcore -o "$W/ra-core" "$srv" >"$W/gcore.log" 2>&1 || fail "gcore failed: $(tail -3 "$W/gcore.log")"
+  f=$(core_of "$srv" s_server) || exit 1
   kill "$srv" 2>/dev/null
-  [[ -s $W/ra-core.$srv ]] || fail "gcore wrote no core of s_server"
-  N=$(ra_numbers_in "$W/ra-core.$srv") || fail "could not search the core of s_server"
+  N=$(ra_numbers_in "$f") || fail "could not search the core of s_server"
   [[ $N =~ ^[0-9]+$ ]] || fail "searching the core of s_server gave '$N', not a count"
-  rm -f "$W/ra-core.$srv"
+  rm -f "$f"
 }
 core_numbers "$OPENSSL_CONF"
 ((N > 0)) || fail "control: no RA key numbers found in the core of a server using the RA key file (the check cannot see them)"

@@ -5,17 +5,10 @@
 # pages, wiped on free; libcurl's copies wiped when it frees them).
 source "$(dirname "$0")/lib.sh"
 cd "$W"
-command -v gcore >/dev/null || fail "gcore is not installed (the gdb package; scripts/deps installs it)"
 key=$(cat "$EMU_APIKEY")
 [[ ${#key} -ge 16 ]] || fail "the emulator's API key is too short to look for: ${#key} characters"
 rm -f core.*
 
-core_of() {  # core_of PID NAME : writes $W/NAME.core.PID, prints its path
-  gcore -o "$W/$2.core" "$1" >"$W/$2.gcore.log" 2>&1 || fail "gcore $2 failed: $(tail -3 "$W/$2.gcore.log")"
-  local f="$W/$2.core.$1"
-  [[ -s $f ]] || fail "gcore wrote no core for $2"
-  echo "$f"
-}
 no_key_in() {  # no_key_in CORE WHAT
   # the core holds the process's heap: the signing service's URL is in it
   grep -qaF -- "/signingmanager/api/v1/keypairs" "$1" || fail "$2: the core does not hold dcpki's heap (no request URL in it)"
@@ -34,7 +27,7 @@ for _ in $(seq 1 50); do grep -q ACCEPT s_server.log && break; sleep 0.1; done
 echo | plain s_client -connect "127.0.0.1:$port" >s_client.log 2>&1
 grep -q "Verification\|Server certificate" s_client.log || fail "no handshake with s_server: $(tail -5 s_client.log)"
 grep -qi "error" s_server.log && fail "s_server failed to sign: $(cat s_server.log)"
-f=$(core_of "$srv" s_server)
+f=$(core_of "$srv" s_server) || exit 1
 kill "$srv" 2>/dev/null
 no_key_in "$f" "openssl s_server signing through the provider"
 rm -f "$f"
@@ -62,7 +55,7 @@ p11=$!
 _priv_pids+=("$p11")
 for _ in $(seq 1 100); do [[ -s p11sign.log ]] && break; sleep 0.1; done
 grep -qx signed p11sign.log || fail "the PKCS#11 signer did not sign: $(cat p11sign.log)"
-f=$(core_of "$p11" pkcs11)
+f=$(core_of "$p11" pkcs11) || exit 1
 kill "$p11" 2>/dev/null
 no_key_in "$f" "a PyKCS11 process signing through the module"
 rm -f "$f"

@@ -64,8 +64,9 @@ int dcpki_digest_once(OSSL_LIB_CTX *libctx, const char *name, const void *data, 
  * context of its own, so a prepared key may be used by several threads at
  * once; a context is kept after a successful operation for the next one with
  * the same parameters (initialising fetches and checks the digest each time:
- * 8,000 instructions of an RSA verification's 300,000). with_private: the private key is imported too (needed to sign). NULL
- * when libctx has no signature for the key's type.
+ * 8,000 instructions of an RSA verification's 300,000). with_private: the
+ * private key is imported too (needed to sign). NULL when libctx has no
+ * signature for the key's type.
  * tbs is a digest, or a DigestInfo for raw PKCS#1 v1.5; the signature is an
  * ECDSA-Sig-Value DER for EC keys. sign: *siglen is the room in sig on entry,
  * the length on return. 1 on success, 0 on failure or a bad signature. */
