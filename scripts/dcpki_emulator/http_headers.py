@@ -54,26 +54,10 @@ class Headers:
         return list(self._fields)
 
 
-def read_header_lines(fp):
-    """The raw header lines up to and including the empty line (or EOF), read as
-    http.client reads them, with its limits and exceptions."""
-    maxline = http.client._MAXLINE
-    maxheaders = http.client._MAXHEADERS
-    lines = []
-    while True:
-        line = fp.readline(maxline + 1)
-        if len(line) > maxline:
-            raise http.client.LineTooLong("header line")
-        lines.append(line)
-        if len(lines) > maxheaders:
-            raise http.client.HTTPException("got more than %d headers" % maxheaders)
-        if line in (b"\r\n", b"\n", b""):
-            return lines
-
-
 def read_header_block(fp):
     """The header block up to and including the empty line (or EOF): the bytes
-    read_header_lines would read, taken in one read when they are buffered."""
+    http.client reads (with its limits and exceptions), taken in one read when
+    they are buffered."""
     peek = getattr(fp, "peek", None)
     if peek is not None:
         buf = peek()
@@ -89,7 +73,7 @@ def read_header_block(fp):
             if (lines == block.count(b"\r\n") and lines <= http.client._MAXHEADERS
                     and end <= http.client._MAXLINE):
                 return fp.read(end)
-    return b"".join(read_header_lines(fp))
+    return b"".join(http.client._read_headers(fp))
 
 
 def parse_header_block(block):

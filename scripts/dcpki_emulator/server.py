@@ -9,7 +9,6 @@ the TLS context carries the RA CA's CRL (rebuilt when ra-revoked.json
 changes), so a revoked certificate fails the handshake; a connection opened
 before the revocation is refused per request with 403.
 """
-import email.utils
 import http.client
 import http.server
 import json
@@ -30,6 +29,7 @@ from cryptography import x509
 
 from . import faults
 from .http_headers import parse_headers
+from .stamps import http_date
 from .state import EmulatorError, serial_hex
 
 HANDSHAKE_TIMEOUT = 10
@@ -228,19 +228,6 @@ class App:
         return self.render_error(req.path, 404, "no such resource: %s" % req.path)
 
 
-_http_date = (None, "")  # (second, its Date value), replaced whole: thread-safe
-
-
-def http_date():
-    """The Date header's value for now (email.utils.formatdate(usegmt=True)),
-    formatted once per second."""
-    global _http_date
-    now = int(time.time())
-    second, text = _http_date
-    if second != now:
-        text = email.utils.formatdate(now, usegmt=True)
-        _http_date = (now, text)
-    return text
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

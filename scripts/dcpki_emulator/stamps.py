@@ -6,9 +6,11 @@ without building a UUID object and making a getrandom() call per identifier:
 random bytes are drawn 256 identifiers at a time. The pool is emptied in a
 forked child, so worker processes never share identifiers.
 
-iso_now() is state.iso(state.utcnow()) formatted once per second.
+iso_now() is state.iso(state.utcnow()) and http_date() the Date header's value,
+each formatted once per second.
 """
 import collections
+import email.utils
 import os
 import time
 
@@ -37,15 +39,22 @@ def uuid4():
 
 os.register_at_fork(after_in_child=_pool.clear)
 
-_iso = (None, "")  # (second, its text), replaced whole: thread-safe
+def _per_second(fmt):
+    """A function giving fmt(now) for the current second, formatted once per second.
+    Its (second, text) pair is replaced whole: thread-safe."""
+    last = [(None, "")]
+
+    def now_text():
+        now = int(time.time())
+        second, text = last[0]
+        if second != now:
+            text = fmt(now)
+            last[0] = (now, text)
+        return text
+    return now_text
 
 
-def iso_now():
-    """The current UTC time as YYYY-MM-DDTHH:MM:SSZ (as state.iso(state.utcnow()))."""
-    global _iso
-    now = int(time.time())
-    second, text = _iso
-    if second != now:
-        text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        _iso = (now, text)
-    return text
+# the current UTC time as YYYY-MM-DDTHH:MM:SSZ (as state.iso(state.utcnow()))
+iso_now = _per_second(lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
+# the Date header's value for now (email.utils.formatdate(usegmt=True))
+http_date = _per_second(lambda t: email.utils.formatdate(t, usegmt=True))

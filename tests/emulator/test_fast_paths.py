@@ -2,13 +2,11 @@
 """The emulator's fast paths give what the standard library code they replace gives.
 No server: the modules are called directly. Run: /usr/bin/python3 tests/emulator/test_fast_paths.py"""
 import base64
-import datetime
 import email.utils
 import http.client
 import io
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -19,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 
 from dcpki_emulator import http_headers, records, signing_api, stamps  # noqa: E402
-from dcpki_emulator.server import http_date  # noqa: E402
+from dcpki_emulator.stamps import http_date  # noqa: E402
 from dcpki_emulator.state import iso, utcnow  # noqa: E402
 
 # header blocks as a client may send them, ordinary and odd; each is read by
