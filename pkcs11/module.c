@@ -85,14 +85,10 @@ void p11_unlock(p11_mutex *m)
         pthread_mutex_unlock(&m->pm);
 }
 
-static const char *const digest_names[] = DCPKI_SHA2_NAMES;
-
 struct dcpki_digest *p11_digest_new(const p11_module *m, const char *name)
 {
-    for (size_t i = 0; i < sizeof(m->digests) / sizeof(m->digests[0]); i++)
-        if (strcmp(name, digest_names[i]) == 0)
-            return dcpki_digest_dup(m->digests[i]);
-    return NULL;
+    int i = dcpki_md_index(name);
+    return i < 0 ? NULL : dcpki_digest_dup(m->digests[i]);
 }
 
 CK_RV p11_enter(void)
@@ -154,7 +150,7 @@ static CK_RV module_new(p11_module **out)
     if (!(m->libctx = OSSL_LIB_CTX_new()) || !(m->provider = OSSL_PROVIDER_load(m->libctx, "default")))
         goto err;
     for (size_t i = 0; i < sizeof(m->digests) / sizeof(m->digests[0]); i++)
-        if (!(m->digests[i] = dcpki_digest_new(m->libctx, digest_names[i])))
+        if (!(m->digests[i] = dcpki_digest_new(m->libctx, dcpki_md_name((int)i))))
             goto err;
     if ((rv = p11_backend_new(m)) != CKR_OK)
         goto err;

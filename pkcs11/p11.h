@@ -106,7 +106,7 @@ typedef struct p11_module {
     p11_mutex *lock;        /* sessions table, token counters, login state */
     OSSL_LIB_CTX *libctx;   /* private: only OpenSSL's default provider */
     OSSL_PROVIDER *provider;
-    struct dcpki_digest *digests[3]; /* SHA256, SHA384, SHA512, fresh: copied by each hashing C_SignInit */
+    struct dcpki_digest *digests[DCPKI_N_MD]; /* SHA256, SHA384, SHA512, fresh: copied by each hashing C_SignInit */
     p11_token tokens[P11_NSLOTS];
     p11_session **sessions;
     size_t n_sessions, cap_sessions;

@@ -214,8 +214,7 @@ static void dcpki_teardown(void *provctx)
     if (prov == NULL)
         return;
     dcpki_ctx_free_at_teardown(prov->core);
-    for (size_t i = 0; i < sizeof(prov->mds) / sizeof(prov->mds[0]); i++)
-        EVP_MD_free(prov->mds[i]);
+    dcpki_sig_free_mds(prov);
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->config_path);
@@ -290,8 +289,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     *provctx = prov;
     return 1;
 err:
-    for (size_t i = 0; i < sizeof(prov->mds) / sizeof(prov->mds[0]); i++)
-        EVP_MD_free(prov->mds[i]);
+    dcpki_sig_free_mds(prov);
     OSSL_PROVIDER_unload(prov->deflt);
     OSSL_LIB_CTX_free(prov->libctx);
     free(prov->config_path);

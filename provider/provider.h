@@ -57,7 +57,7 @@ typedef struct dcpki_prov {
     const OSSL_DISPATCH *fwd_km_rsa, *fwd_km_ec, *fwd_sig_rsa, *fwd_sig_ec;
     const OSSL_DISPATCH *fwd_enc[DCPKI_N_ENCODERS]; /* same order as encoder.c's table */
     char *config_path;    /* from the provider parameter, NULL when unset */
-    EVP_MD *mds[3];       /* SHA256, SHA384, SHA512 of libctx, fetched once (signature.c) */
+    EVP_MD *mds[DCPKI_N_MD];       /* SHA256, SHA384, SHA512 of libctx, fetched once (signature.c) */
 
     OSSL_FUNC_core_new_error_fn *core_new_error;
     OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;

@@ -17,25 +17,30 @@
 
 #include "signature.h"
 
-static const char *const md_names[] = DCPKI_SHA2_NAMES;
-
 int dcpki_sig_fetch_mds(dcpki_prov *prov)
 {
-    for (size_t i = 0; i < sizeof(md_names) / sizeof(md_names[0]); i++)
-        if ((prov->mds[i] = EVP_MD_fetch(prov->libctx, md_names[i], NULL)) == NULL)
+    for (int i = 0; i < DCPKI_N_MD; i++)
+        if ((prov->mds[i] = EVP_MD_fetch(prov->libctx, dcpki_md_name(i), NULL)) == NULL)
             return 0;
     return 1;
+}
+
+void dcpki_sig_free_mds(dcpki_prov *prov)
+{
+    for (int i = 0; i < DCPKI_N_MD; i++) {
+        EVP_MD_free(prov->mds[i]);
+        prov->mds[i] = NULL;
+    }
 }
 
 int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out)
 {
     EVP_MD *md = NULL;
-    const char *canon = dcpki_md_canonical(name, NULL);
+    int i = dcpki_md_index(name);
     /* the usual names: the digests fetched at load; others (an OID, ...):
      * fetched now and then known by their own name */
-    for (size_t i = 0; canon != NULL && i < sizeof(md_names) / sizeof(md_names[0]); i++)
-        if (strcmp(canon, md_names[i]) == 0 && EVP_MD_up_ref(c->prov->mds[i]))
-            md = c->prov->mds[i];
+    if (i >= 0 && EVP_MD_up_ref(c->prov->mds[i]))
+        md = c->prov->mds[i];
     if (md == NULL) {
         ERR_set_mark();
         md = EVP_MD_fetch(dcpki_prov_libctx(c->prov), name, NULL);

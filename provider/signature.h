@@ -32,6 +32,8 @@ typedef struct dcpki_sig_ctx {
 int dcpki_sig_fetch_md(dcpki_sig_ctx *c, const char *name, EVP_MD **out);
 /* At load: SHA-256/384/512 of the provider's context into prov->mds. */
 int dcpki_sig_fetch_mds(dcpki_prov *prov);
+/* At unload (or a failed load): those digests freed. */
+void dcpki_sig_free_mds(dcpki_prov *prov);
 int dcpki_sig_set_common_params(dcpki_sig_ctx *c, const OSSL_PARAM params[]);
 int dcpki_sig_get_common_params(dcpki_sig_ctx *c, OSSL_PARAM params[]);
 /* Set the ALGORITHM_ID parameter from an X509_ALGOR. */

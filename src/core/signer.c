@@ -41,16 +41,28 @@ static const struct {
     { { "SHA512", "SHA2-512", "SHA-512" }, "SHA512", 64 },
 };
 
+int dcpki_md_index(const char *name)
+{
+    for (int i = 0; name && i < DCPKI_N_MD; i++)
+        for (size_t j = 0; j < 3; j++)
+            if (strcasecmp(name, mds[i].names[j]) == 0)
+                return i;
+    return -1;
+}
+
+const char *dcpki_md_name(int i)
+{
+    return i >= 0 && i < DCPKI_N_MD ? mds[i].canon : NULL;
+}
+
 const char *dcpki_md_canonical(const char *name, size_t *len)
 {
-    for (size_t i = 0; name && i < sizeof(mds) / sizeof(mds[0]); i++)
-        for (size_t j = 0; j < 3; j++)
-            if (strcasecmp(name, mds[i].names[j]) == 0) {
-                if (len)
-                    *len = mds[i].len;
-                return mds[i].canon;
-            }
-    return NULL;
+    int i = dcpki_md_index(name);
+    if (i < 0)
+        return NULL;
+    if (len)
+        *len = mds[i].len;
+    return mds[i].canon;
 }
 
 /* The digest a bare hash of that length is, for holders that sign ECDSA and

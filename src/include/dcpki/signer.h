@@ -73,8 +73,12 @@ dcpki_code dcpki_signer_check_input(const dcpki_signer *s, const dcpki_sig_reque
 dcpki_code dcpki_signer_sign(const dcpki_signer *s, const dcpki_sig_request *r, const unsigned char *tbs,
                              size_t tbslen, unsigned char *sig, size_t *siglen, dcpki_err *err);
 
-/* The digests dcpki signs with, by their canonical names. */
-#define DCPKI_SHA2_NAMES { "SHA256", "SHA384", "SHA512" }
+/* The digests dcpki signs with, numbered 0 to DCPKI_N_MD - 1: SHA256, SHA384,
+ * SHA512. dcpki_md_index: the number of a digest in any OpenSSL spelling of
+ * its name, -1 when it is none of them; dcpki_md_name: its canonical name. */
+#define DCPKI_N_MD 3
+int dcpki_md_index(const char *name);
+const char *dcpki_md_name(int i);
 /* The canonical name of a SHA-2 digest (SHA256, SHA384, SHA512) in any
  * OpenSSL spelling, and its length; NULL when it is none of them. */
 const char *dcpki_md_canonical(const char *name, size_t *len);
