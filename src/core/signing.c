@@ -280,28 +280,21 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
         free(url);
         return rc;
     }
-    char what[300]; /* for messages: made only when one is needed */
     if (status)
         *status = r.status;
-    if (r.status < 200 || r.status > 299) {
+    int success = r.status >= 200 && r.status <= 299;
+    json_object *o = NULL;
+    if (!success || !(o = parse_object(r.body, r.len))) {
+        char what[300], ex[81]; /* for messages: made only when one is needed */
         snprintf(what, sizeof(what), "%s %s", method, url);
-        free(url);
-        rc = map_status(&r, what, alias, s->key_from, err);
-        dcpki_http_response_free(&r);
-        return rc;
-    }
-    json_object *o = parse_object(r.body, r.len);
-    if (!o) {
-        char ex[81];
-        snprintf(what, sizeof(what), "%s %s", method, url);
-        free(url);
-        printable(ex, sizeof(ex), r.body, r.len);
-        rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s: HTTP %ld with a body that is not a JSON object: '%s'", what,
-                           r.status, ex);
-        dcpki_http_response_free(&r);
-        return rc;
-    }
-    if (raw) {
+        if (!success) {
+            rc = map_status(&r, what, alias, s->key_from, err);
+        } else {
+            printable(ex, sizeof(ex), r.body, r.len);
+            rc = dcpki_err_set(err, DCPKI_E_BAD_RESPONSE, "%s: HTTP %ld with a body that is not a JSON object: '%s'",
+                               what, r.status, ex);
+        }
+    } else if (raw) {
         *raw = r.body;
         *raw_len = r.len;
         r.body = NULL;
@@ -309,7 +302,7 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
     free(url);
     dcpki_http_response_free(&r);
     *out = o;
-    return DCPKI_OK;
+    return rc;
 }
 
 static dcpki_code call(dcpki_signing *s, const char *method, const char *path, const char *body, int idempotent,
@@ -948,8 +941,7 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
     if ((is_rsa_scheme && kp->alg != DCPKI_KEY_RSA) || (scheme == DCPKI_SIG_ECDSA && kp->alg != DCPKI_KEY_EC))
         return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "keypair '%s' is %s; this signature scheme needs %s", kp->alias,
                              kp->alg == DCPKI_KEY_RSA ? "RSA" : "EC", is_rsa_scheme ? "RSA" : "EC");
-    const char *cmd = NULL;
-    char sig_alg[32];
+    const char *cmd = NULL, *sig_alg;
     if (scheme == DCPKI_SIG_RSA_RAW) {
         if (md)
             return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "NONEWithRSA takes no digest name");
@@ -957,7 +949,7 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
         if (data_len + 11 > mod)
             return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "%zu bytes are too many for PKCS#1 with a %d-bit key",
                                  data_len, kp->bits);
-        memcpy(sig_alg, "NONEWithRSA", sizeof("NONEWithRSA"));
+        sig_alg = "NONEWithRSA";
     } else {
         size_t dlen = 0;
         cmd = dcpki_md_canonical(md, &dlen);
@@ -965,11 +957,13 @@ static dcpki_code sign_once(dcpki_signing *s, const dcpki_keypair *kp, dcpki_sig
             return dcpki_err_set(err, DCPKI_E_UNSUPPORTED, "digest %s (use SHA256, SHA384 or SHA512)", md ? md : "(none)");
         if (data_len != dlen)
             return dcpki_err_set(err, DCPKI_E_INVALID_ARGUMENT, "a %s digest has %zu bytes, not %zu", cmd, dlen, data_len);
-        const char *with = scheme == DCPKI_SIG_RSA_PKCS1 ? "WithRSA" : scheme == DCPKI_SIG_RSA_PSS ? "WithRSA/PSS"
-                                                                                         : "WithECDSA";
-        size_t cl = strlen(cmd); /* "SHA256": the names fit sig_alg */
-        memcpy(sig_alg, cmd, cl);
-        memcpy(sig_alg + cl, with, strlen(with) + 1);
+        /* the service's sig_alg names, by digest (dcpki_md_index) and scheme */
+        static const char *const names[DCPKI_N_MD][3] = {
+            { "SHA256WithRSA", "SHA256WithRSA/PSS", "SHA256WithECDSA" },
+            { "SHA384WithRSA", "SHA384WithRSA/PSS", "SHA384WithECDSA" },
+            { "SHA512WithRSA", "SHA512WithRSA/PSS", "SHA512WithECDSA" },
+        };
+        sig_alg = names[dcpki_md_index(cmd)][scheme == DCPKI_SIG_RSA_PKCS1 ? 0 : scheme == DCPKI_SIG_RSA_PSS ? 1 : 2];
     }
     char *hash = dcpki_b64_encode(data, data_len);
     /* The request of DigiCert's own tutorial ("Create a keypair and sign a file

@@ -501,7 +501,6 @@ static dcpki_code check_key(dcpki_store *s, const char *key_file, dcpki_err *err
     return rc;
 }
 
-/* "postgresql://" and "postgres://" (libpq's URI prefixes) */
 dcpki_code dcpki_store_open(const dcpki_store_params *p, dcpki_store **out, dcpki_err *err)
 {
     *out = NULL;
