@@ -59,6 +59,7 @@ struct cli_cmd {
 /* Command groups and top-level commands (one file each). */
 extern const cli_cmd cli_cmd_ra;   /* cli_ra.c */
 extern const cli_cmd cli_cmd_keys; /* cli_keys.c */
+extern const cli_cmd cli_cmd_agent; /* cli_agent.c */
 
 /* Run a command (leaf or group) with argv[0] = its name. */
 int cli_dispatch(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv);

@@ -37,6 +37,7 @@ static const cli_cmd cli_cmd_version = {
 static const cli_cmd *const commands[] = {
     &cli_cmd_ra,
     &cli_cmd_keys,
+    &cli_cmd_agent,
     &cli_cmd_policy,
     &cli_cmd_enroll,
     &cli_cmd_revoke,

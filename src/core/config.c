@@ -75,6 +75,7 @@ void dcpki_config_free(dcpki_config *cfg)
     free(cfg->signing.api_key_file);
     dcpki_secret_free(cfg->signing.api_key);
     free(cfg->signing.keys);
+    free(cfg->signing.agent);
     free(cfg->pkcs11.pin_file);
     free(cfg->store.url);
     free(cfg->store.key_file);
@@ -453,6 +454,7 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
     KEY(SEC_SIGNING, "url", cfg->signing.url)
     KEY(SEC_SIGNING, "api_key_file", cfg->signing.api_key_file)
     KEY(SEC_SIGNING, "keys", cfg->signing.keys)
+    KEY(SEC_SIGNING, "agent", cfg->signing.agent)
     KEY(SEC_PKCS11, "pin_file", cfg->pkcs11.pin_file)
     KEY(SEC_STORE, "url", cfg->store.url)
     KEY(SEC_STORE, "key_file", cfg->store.key_file)
@@ -512,6 +514,12 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
                         "'%s' in [%s] must be an absolute path (it is used by services whatever their "
                         "working directory), not '%s'", key, sn, val);
+    } else if (slot == &cfg->signing.agent) {
+        /* sockaddr_un.sun_path holds 108 bytes with the NUL (unix(7)) */
+        if (val[0] != '/' || strlen(val) > 107)
+            return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
+                        "'%s' in [%s] must be the absolute path of the agent's socket, at most 107 bytes "
+                        "(e.g. /run/dcpki/agent.sock), not '%s'", key, sn, val);
     } else if (slot == &cfg->signing.keys) {
         const char *why = check_aliases(val);
         if (why)

@@ -122,10 +122,17 @@ static dcpki_code need_transport(struct dcpki_ctx *c, dcpki_err *err)
     return dcpki_transport_new(c->cfg, c->id, &c->transport, err);
 }
 
-static dcpki_code need_signing(struct dcpki_ctx *c, dcpki_err *err)
+/* With [signing] agent, through the agent (no identity, no transport), unless
+ * direct (the agent itself). */
+static dcpki_code need_signing(struct dcpki_ctx *c, int direct, dcpki_err *err)
 {
-    dcpki_code rc = need_transport(c, err);
+    dcpki_code rc = need_config(c, err);
     if (rc != DCPKI_OK || c->signing)
+        return rc;
+    if (c->cfg->signing.agent && !direct)
+        return dcpki_signing_new_agent(c->cfg, c->libctx, &c->signing, err);
+    rc = need_transport(c, err);
+    if (rc != DCPKI_OK)
         return rc;
     return dcpki_signing_new(c->cfg, c->transport, c->libctx, &c->signing, err);
 }
@@ -166,7 +173,16 @@ dcpki_code dcpki_ctx_transport(dcpki_ctx *c, dcpki_transport **out, dcpki_err *e
 dcpki_code dcpki_ctx_signing(dcpki_ctx *c, dcpki_signing **out, dcpki_err *err)
 {
     dcpki_code rc;
-    WITH_LOCK(c, need_signing(c, err));
+    WITH_LOCK(c, need_signing(c, 0, err));
+    *out = rc == DCPKI_OK ? c->signing : NULL;
+    return rc;
+}
+
+dcpki_code dcpki_ctx_signing_direct(dcpki_ctx *c, dcpki_signing **out, dcpki_err *err)
+{
+    dcpki_code rc;
+    WITH_LOCK(c, c->signing ? dcpki_err_set(err, DCPKI_E_INTERNAL, "the signing client exists already")
+                            : need_signing(c, 1, err));
     *out = rc == DCPKI_OK ? c->signing : NULL;
     return rc;
 }
@@ -174,7 +190,7 @@ dcpki_code dcpki_ctx_signing(dcpki_ctx *c, dcpki_signing **out, dcpki_err *err)
 dcpki_code dcpki_ctx_prepare(dcpki_ctx *c, dcpki_need need, dcpki_err *err)
 {
     dcpki_code rc;
-    WITH_LOCK(c, need >= DCPKI_NEED_SIGNING     ? need_signing(c, err)
+    WITH_LOCK(c, need >= DCPKI_NEED_SIGNING     ? need_signing(c, 0, err)
                  : need == DCPKI_NEED_TRANSPORT ? need_transport(c, err)
                                                 : need_identity(c, err));
     return rc;

@@ -111,6 +111,8 @@ static const struct entry catalogue[DCPKI_E__COUNT] = {
     [DCPKI_E_STORE_KEY] = { "store_key",
         "the store key is missing, unreadable or not the key this store was made with",
         "give the key file the store was made with ([store] key_file, 32 bytes, mode 0600); every RA host sharing a store needs the same file" },
+    [DCPKI_E_AGENT] = { "agent", "the dcpki agent cannot be reached or refused this process",
+        "start it (systemctl start dcpki-agent, or dcpki agent), give this process's user access to its socket (the agent's group, e.g. adduser USER dcpki), or remove [signing] agent to connect to the service directly" },
 };
 
 static const struct entry *lookup(dcpki_code c)
@@ -121,6 +123,14 @@ static const struct entry *lookup(dcpki_code c)
 }
 
 const char *dcpki_code_id(dcpki_code c) { return lookup(c)->id; }
+
+dcpki_code dcpki_code_of_id(const char *id, size_t len)
+{
+    for (int c = 1; c < DCPKI_E__COUNT; c++)
+        if (catalogue[c].id && strlen(catalogue[c].id) == len && memcmp(catalogue[c].id, id, len) == 0)
+            return (dcpki_code)c;
+    return DCPKI_E_INTERNAL;
+}
 const char *dcpki_code_sentence(dcpki_code c) { return lookup(c)->sentence; }
 const char *dcpki_code_remedy(dcpki_code c) { return lookup(c)->remedy; }
 

@@ -100,6 +100,14 @@ typedef struct dcpki_sig_params {
 void dcpki_sig_params_of(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md);
 void dcpki_sig_params_pss(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const char *md, const char *mgf1,
                           int salt_len);
+/* The request base + path with the API key, over the transport or through
+ * the agent, as dcpki_transport_perform (the agent forwards with this). */
+dcpki_code dcpki_signing_forward(dcpki_signing *s, const char *method, const char *path, const char *body,
+                                 size_t body_len, int idempotent, dcpki_http_response *r, dcpki_err *err);
+/* "<[signing] url>/signingmanager/api/v1/" and the RA label ("sha1:<hex>"). */
+const char *dcpki_signing_base(const dcpki_signing *s);
+const char *dcpki_signing_label(const dcpki_signing *s);
+
 /* The printable message of an error body (any bytes), at most n-1 chars. */
 void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n);
 

@@ -5,6 +5,7 @@
  * a failure with metadata from the disk cache is retried once after describing
  * the key again. */
 #include "dcpki/signing.h"
+#include "dcpki/agent.h"
 #include "dcpki/signer.h"
 #include "dcpki/log.h"
 #include "dcpki/ossl.h"
@@ -51,10 +52,11 @@ struct cache_ent {
 };
 
 struct dcpki_signing {
-    dcpki_transport *t;
+    dcpki_transport *t;         /* NULL when the requests go through the agent */
+    dcpki_agent_client *agent;  /* [signing] agent: NULL when connecting directly */
     OSSL_LIB_CTX *libctx;
     char *base;     /* <url>/signingmanager/api/v1/ */
-    char *api_hdr;  /* "x-api-key: ..." (secret) */
+    char *api_hdr;  /* "x-api-key: ..." (secret); NULL with the agent */
     char *url;      /* [signing] url */
     const char *key_from; /* where the API key came from: "[signing] api_key_file" or "SM_API_KEY" */
     char *ra_label; /* the RA identity in the disk cache's file names (no secret) */
@@ -253,6 +255,28 @@ static json_object *parse_object(const char *text, size_t len)
     return o;
 }
 
+dcpki_code dcpki_signing_forward(dcpki_signing *s, const char *method, const char *path, const char *body,
+                                 size_t body_len, int idempotent, dcpki_http_response *r, dcpki_err *err)
+{
+    if (s->agent)
+        return dcpki_agent_perform(s->agent, method, path, body, body_len, idempotent, r, err);
+    char *url = dcpki_strjoin(s->base, path, (char *)NULL);
+    if (!url) {
+        memset(r, 0, sizeof(*r));
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", method, path);
+    }
+    const char *hdrs[] = { s->api_hdr, "Accept: application/json",
+                           body ? "Content-Type: application/json" : NULL, NULL };
+    dcpki_http_request req = { .method = method, .url = url, .headers = hdrs, .body = body,
+                               .body_len = body_len, .idempotent = idempotent };
+    dcpki_code rc = dcpki_transport_perform(s->t, &req, r, err);
+    free(url);
+    return rc;
+}
+
+const char *dcpki_signing_base(const dcpki_signing *s) { return s->base; }
+const char *dcpki_signing_label(const dcpki_signing *s) { return s->ra_label; }
+
 /* Perform method on base+path; on 2xx parse the JSON object into *out (and,
  * when raw is not NULL, hand over the body as received in *raw / *raw_len).
  * For other statuses map the error (alias: for 404 → KEY_NOT_FOUND). */
@@ -267,26 +291,17 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
     }
     if (status)
         *status = 0;
-    char *url = dcpki_strjoin(s->base, path, (char *)NULL);
-    if (!url)
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "preparing %s %s", method, path);
-    const char *hdrs[] = { s->api_hdr, "Accept: application/json",
-                           body ? "Content-Type: application/json" : NULL, NULL };
-    dcpki_http_request req = { .method = method, .url = url, .headers = hdrs, .body = body,
-                               .body_len = body ? strlen(body) : 0, .idempotent = idempotent };
     dcpki_http_response r;
-    dcpki_code rc = dcpki_transport_perform(s->t, &req, &r, err);
-    if (rc != DCPKI_OK) {
-        free(url);
+    dcpki_code rc = dcpki_signing_forward(s, method, path, body, body ? strlen(body) : 0, idempotent, &r, err);
+    if (rc != DCPKI_OK)
         return rc;
-    }
     if (status)
         *status = r.status;
     int success = r.status >= 200 && r.status <= 299;
     json_object *o = NULL;
     if (!success || !(o = parse_object(r.body, r.len))) {
         char what[300], ex[81]; /* for messages: made only when one is needed */
-        snprintf(what, sizeof(what), "%s %s", method, url);
+        snprintf(what, sizeof(what), "%s %s%s", method, s->base, path);
         if (!success) {
             rc = map_status(&r, what, alias, s->key_from, err);
         } else {
@@ -299,7 +314,6 @@ static dcpki_code call_raw(dcpki_signing *s, const char *method, const char *pat
         *raw_len = r.len;
         r.body = NULL;
     }
-    free(url);
     dcpki_http_response_free(&r);
     *out = o;
     return rc;
@@ -502,10 +516,43 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     return DCPKI_OK;
 }
 
+dcpki_code dcpki_signing_new_agent(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpki_signing **out,
+                                   dcpki_err *err)
+{
+    *out = NULL;
+    dcpki_agent_client *a;
+    dcpki_code rc = dcpki_agent_client_new(cfg->signing.agent, &a, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    dcpki_signing *s = calloc(1, sizeof(*s));
+    if (!s) {
+        dcpki_agent_client_free(a);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
+    }
+    s->agent = a;
+    s->libctx = libctx;
+    pthread_mutex_init(&s->lock, NULL);
+    const char *base = dcpki_agent_client_base(a);
+    size_t bl = strlen(base), al = strlen(API_PATH);
+    s->base = strdup(base);
+    /* the service's URL names the disk cache's files, as with a direct connection */
+    s->url = bl > al && strcmp(base + bl - al, API_PATH) == 0 ? strndup(base, bl - al) : strdup(base);
+    s->key_from = "the dcpki agent's configuration";
+    s->ra_label = strdup(dcpki_agent_client_label(a));
+    s->disk_dir = dcpki_keycache_dir();
+    if (!s->base || !s->url || !s->ra_label) {
+        dcpki_signing_free(s);
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
+    }
+    *out = s;
+    return DCPKI_OK;
+}
+
 void dcpki_signing_free(dcpki_signing *s)
 {
     if (!s)
         return;
+    dcpki_agent_client_free(s->agent);
     for (size_t i = 0; i < s->ncache; i++) {
         free(s->cache[i].alias);
         dcpki_keypair_free(s->cache[i].kp);
@@ -728,12 +775,14 @@ static dcpki_keypair *disk_get(dcpki_signing *s, const char *alias, int64_t *fet
 }
 
 /* Store the answer describing alias, unless it holds a secret (the API key, a
- * private key): the cache is for public data only. */
+ * private key): the cache is for public data only. (Through the agent this
+ * process never had the API key.) */
 static void disk_put(dcpki_signing *s, const char *alias, const char *raw, size_t len)
 {
     if (!s->disk_dir || !raw || len == 0)
         return;
-    if (contains(raw, len, s->api_hdr + strlen("x-api-key: ")) || contains(raw, len, "PRIVATE KEY")) {
+    if ((s->api_hdr && contains(raw, len, s->api_hdr + strlen("x-api-key: "))) ||
+        contains(raw, len, "PRIVATE KEY")) {
         DCPKI_DEBUG("key cache: the description of '%s' contains a secret; not cached on disk", alias);
         return;
     }

@@ -62,6 +62,8 @@ typedef struct dcpki_config {
         char *api_key;           /* secret (SM_API_KEY), never from the file */
         char *keys;              /* optional: the aliases this host uses, comma-separated
                                   * (dcpki doctor checks each); checked, stored as written */
+        char *agent;             /* optional: absolute path of the dcpki agent's socket; set,
+                                  * remote keys are used through the agent (agent.h) */
     } signing;
     struct {
         char *pin_file;          /* the tokens' user PIN (first line); unset: no PIN */

@@ -45,17 +45,22 @@ dcpki_code dcpki_ctx_config(dcpki_ctx *c, const dcpki_config **out, dcpki_err *e
 dcpki_code dcpki_ctx_identity(dcpki_ctx *c, const dcpki_identity **out, dcpki_err *err);
 dcpki_code dcpki_ctx_transport(dcpki_ctx *c, dcpki_transport **out, dcpki_err *err);
 dcpki_code dcpki_ctx_signing(dcpki_ctx *c, dcpki_signing **out, dcpki_err *err);
+/* The signing client connecting to the service itself even when [signing]
+ * agent is set: the agent's own. Call it before anything makes the signing
+ * client. */
+dcpki_code dcpki_ctx_signing_direct(dcpki_ctx *c, dcpki_signing **out, dcpki_err *err);
 
 /* How far dcpki_ctx_prepare goes. */
 typedef enum {
     DCPKI_NEED_IDENTITY = 1,  /* configuration + RA identity (dcpki:ra: a local key) */
     DCPKI_NEED_TRANSPORT,     /* + the trust bundle and the connection cache (enrollment) */
-    DCPKI_NEED_SIGNING        /* + the API key and the signing client (remote keys) */
+    DCPKI_NEED_SIGNING        /* + the API key and the signing client (remote keys); with
+                               * [signing] agent only the configuration and a hello to the agent */
 } dcpki_need;
 
 /* Read into memory now everything later operations up to `need` use: the
  * configuration, the RA identity, the trust bundle, the API key. No network
- * I/O. */
+ * I/O (with [signing] agent, one hello over the agent's Unix socket). */
 dcpki_code dcpki_ctx_prepare(dcpki_ctx *c, dcpki_need need, dcpki_err *err);
 
 /* The transport if it was made, else NULL (statistics; makes nothing). */

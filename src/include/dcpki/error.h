@@ -54,6 +54,7 @@ typedef enum dcpki_code {
     DCPKI_E_CONNECTION_BROKEN,   /* the request was sent, then the connection broke: the outcome is unknown */
     DCPKI_E_STORE,               /* the store of issued certificates cannot be opened, read or written */
     DCPKI_E_STORE_KEY,           /* the store key is missing, unreadable, malformed or not this store's */
+    DCPKI_E_AGENT,               /* the dcpki agent ([signing] agent) cannot be reached or refused this process */
     DCPKI_E__COUNT
 } dcpki_code;
 
@@ -68,6 +69,8 @@ typedef struct dcpki_err {
 
 /* Stable short identifier, e.g. "timeout" (used in --json output and logs). */
 const char *dcpki_code_id(dcpki_code c);
+/* The code whose id is the len bytes at id; DCPKI_E_INTERNAL for none. */
+dcpki_code dcpki_code_of_id(const char *id, size_t len);
 /* What failed, one sentence without final period, e.g. "the operation has timed out". */
 const char *dcpki_code_sentence(dcpki_code c);
 /* What to do, one sentence. */

@@ -51,6 +51,11 @@ typedef struct dcpki_signing dcpki_signing;
  * parsing and verification. Needs [signing] url and api_key_file (read now). */
 dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_LIB_CTX *libctx,
                              dcpki_signing **out, dcpki_err *err);
+/* A client whose requests go through the dcpki agent at [signing] agent
+ * (dcpki/agent.h): connects and says hello now; needs neither the RA
+ * identity nor the API key. */
+dcpki_code dcpki_signing_new_agent(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpki_signing **out,
+                                   dcpki_err *err);
 void dcpki_signing_free(dcpki_signing *s);
 
 /* All keypairs; the array and items are freed with dcpki_keypairs_free. */
