@@ -54,6 +54,7 @@ CK_RV p11_rv_of(dcpki_code c)
     case DCPKI_E_BAD_RESPONSE:
     case DCPKI_E_API_KEY:
     case DCPKI_E_FILE_UNREADABLE:
+    case DCPKI_E_AGENT:
         return CKR_DEVICE_ERROR;
     /* this one operation failed */
     default:
