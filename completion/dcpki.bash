@@ -83,7 +83,7 @@ _dcpki()
                 cessationOfOperation privilegeWithdrawn AACompromise" -- "$cur"))
             return ;;
         TYPE:VALUE) COMPREPLY=($(compgen -W "email: upn: othername:" -- "$cur")); compopt -o nospace 2>/dev/null; return ;;
-        FILE | CERT | CERT.pem | OUT.p12 | F) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
+        FILE | CERT | CERT.pem | OUT.p12 | F | PATH) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
         *) return ;; # N, HEX, OID, DN, ID, TEXT: nothing to offer
         esac
     fi
