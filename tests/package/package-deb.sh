@@ -66,6 +66,7 @@ has dcpki /usr/share/doc/dcpki/examples/dcpki.conf.example $F
 has dcpki /usr/share/man/man1/dcpki.1.gz $F
 has dcpki /usr/share/man/man5/dcpki.conf.5.gz $F
 has dcpki "$completions/dcpki" $F
+has dcpki /lib/systemd/system/dcpki-agent.service $F
 has openssl-provider-dcpki "$ossl_modules/dcpki.so" -rw-r--r--
 has openssl-provider-dcpki /usr/share/man/man7/dcpki-provider.7.gz $F
 has dcpki-pkcs11 "$p11_modules/dcpki-pkcs11.so" -rw-r--r--
@@ -76,7 +77,7 @@ pass "files: the provider in $ossl_modules, the module in $p11_modules, its regi
 # nothing outside those places (e.g. no stray /usr/share/dcpki, no /usr/local)
 for p in dcpki openssl-provider-dcpki dcpki-pkcs11; do
   stray=$(dpkg-deb -c "$T/${p}_${version}_${arch}.deb" | awk '{print $6}' | sed 's|^\./|/|' |
-          grep -vE "^/(\$|etc/(dcpki/.*)?\$|var/(lib|cache)/(dcpki/)?\$|var/\$|usr/(bin/(dcpki)?|share/(doc|man|p11-kit|bash-completion)/.*|lib/.*(ossl-modules|pkcs11)/.*|lib/.*/|lib/|share/|)\$)" || true)
+          grep -vE "^/(\$|etc/(dcpki/.*)?\$|var/(lib|cache)/(dcpki/)?\$|var/\$|lib/(systemd/(system/(dcpki-agent\.service)?)?)?\$|usr/(bin/(dcpki)?|share/(doc|man|p11-kit|bash-completion)/.*|lib/.*(ossl-modules|pkcs11)/.*|lib/.*/|lib/|share/|)\$)" || true)
   [[ -z $stray ]] || fail "$p holds files outside the expected places: $stray"
 done
 
@@ -102,7 +103,16 @@ done
 # the conffile is the commented template: it sets nothing
 dpkg-deb --fsys-tarfile "$T/dcpki_${version}_${arch}.deb" | tar -xOf - ./etc/dcpki/dcpki.conf >"$T/dcpki.conf"
 if grep -vE '^\s*([;#]|$)' "$T/dcpki.conf"; then fail "/etc/dcpki/dcpki.conf sets something (above)"; fi
-pass "conffile /etc/dcpki/dcpki.conf (commented), postrm purge, dcpki depends on the provider and the module"
+grep -q 'getent group dcpki >/dev/null || addgroup --quiet --system dcpki' "$ctl/postinst" \
+  || fail "postinst does not make the group dcpki: $(cat "$ctl/postinst")"
+# the agent's unit: installed, not enabled on a fresh install (debhelper's "dont-enable" snippet enables it
+# again only where the administrator had, and no snippet says new installations run enable)
+grep -q "deb-systemd-helper debian-installed 'dcpki-agent.service'" "$ctl/postinst" \
+  && ! grep -q 'new installations run enable' "$ctl/postinst" || fail "postinst enables dcpki-agent.service on install"
+dpkg-deb --fsys-tarfile "$T/dcpki_${version}_${arch}.deb" \
+  | tar -xOf - ./lib/systemd/system/dcpki-agent.service | grep -qx 'ExecStart=/usr/bin/dcpki agent' \
+  || fail "dcpki-agent.service does not run /usr/bin/dcpki agent"
+pass "conffile /etc/dcpki/dcpki.conf (commented), postrm purge, dcpki depends on the provider and the module; postinst makes the group dcpki; dcpki-agent.service installed, not enabled"
 
 # the packaged CLI runs and prints the project version
 dpkg-deb -x "$T/dcpki_${version}_${arch}.deb" "$T/root"
