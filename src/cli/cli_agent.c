@@ -15,12 +15,14 @@
 
 enum { OPT_SOCKET = CLI_OPT_FIRST_FREE };
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_report;
 
-static void on_stop(int sig)
+static void on_signal(int sig)
 {
-    (void)sig;
-    g_stop = 1;
+    if (sig == SIGUSR1)
+        g_report = 1;
+    else
+        g_stop = 1;
 }
 
 static dcpki_code forward(void *arg, const char *method, const char *path, const char *body, size_t body_len,
@@ -88,10 +90,11 @@ static int agent_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop; /* no SA_RESTART: poll returns at once */
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll returns at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     dcpki_agent_service svc = {
@@ -103,7 +106,7 @@ static int agent_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
         .arg = s,
         .ready = notify_ready,
     };
-    if (dcpki_agent_serve(&svc, &g_stop, &err) != DCPKI_OK)
+    if (dcpki_agent_serve(&svc, &g_stop, &g_report, &err) != DCPKI_OK)
         return cli_error(&err);
     return CLI_EXIT_OK;
 }
@@ -115,6 +118,7 @@ const cli_cmd cli_cmd_agent = {
         "Usage: dcpki agent [--socket PATH]\n"
         "\n"
         "Runs in the foreground until SIGTERM or SIGINT (dcpki-agent.service runs it).\n"
+        "SIGUSR1 logs the connections and requests served and the CPU time used.\n"
         "It holds the RA identity, the API key and kept-alive TLS connections to the\n"
         "signing service; processes whose configuration sets [signing] agent use their\n"
         "remote keys through it, without reading the RA key or the API key and without\n"

@@ -141,8 +141,14 @@ static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *f
                 return rc;
         }
         int r = dcpki_agent_write_frame(fd, n, field, len);
-        if (r == 0)
-            r = dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_ANSWER, ans);
+        /* even when the write failed: an agent that refuses this process answers
+         * why and closes at once, maybe before the request is written */
+        int we = errno;
+        int rr = dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_ANSWER, ans);
+        if (r == 0 || rr == 1)
+            r = rr;
+        else
+            errno = we;
         if (r == 1 && ans->nfields >= 2) {
             *fd_out = fd;
             return DCPKI_OK;

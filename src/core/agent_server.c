@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +29,7 @@ typedef struct server {
     pthread_cond_t idle;
     int nconn;
     int conn[MAX_CONNECTIONS]; /* -1: free */
+    atomic_ulong accepted, turned_away, forwarded, refused_requests;
 } server;
 
 typedef struct conn_arg {
@@ -118,8 +121,9 @@ static int answer_http(int fd, const dcpki_http_response *r)
 
 /* One request frame of an http exchange: checked, forwarded, answered. -1
  * when the connection cannot go on. */
-static int serve_http(int fd, const dcpki_agent_service *svc, const dcpki_agent_frame *q, const struct ucred *peer)
+static int serve_http(int fd, server *s, const dcpki_agent_frame *q, const struct ucred *peer)
 {
+    const dcpki_agent_service *svc = s->svc;
     if (q->nfields != 6 || q->len[2] > 8 || q->len[3] > MAX_PATH_LEN || q->len[5] != 1)
         return answer_err(fd, DCPKI_E_AGENT, "malformed request (is the client the same version of dcpki?)") ? -1
                                                                                                                : 0;
@@ -137,6 +141,7 @@ static int serve_http(int fd, const dcpki_agent_service *svc, const dcpki_agent_
         snprintf(msg, sizeof(msg), "the agent does not forward %s %s: %s", method, esc, why);
         dcpki_log(0, "agent: refused %s %s from pid %ld (uid %lu): %s", method, esc, (long)peer->pid,
                   (unsigned long)peer->uid, why);
+        atomic_fetch_add(&s->refused_requests, 1);
         return answer_err(fd, DCPKI_E_ACCESS_DENIED, msg) ? -1 : 0;
     }
     char *body = NULL;
@@ -152,6 +157,7 @@ static int serve_http(int fd, const dcpki_agent_service *svc, const dcpki_agent_
     dcpki_err_clear(&err);
     dcpki_code rc = svc->forward(svc->arg, method, path, body, q->len[4], q->field[5][0] == '1', &r, &err);
     free(body);
+    atomic_fetch_add(&s->forwarded, 1);
     DCPKI_DEBUG("agent: %s %s for pid %ld (uid %lu): %s %ld", method, path, (long)peer->pid,
                 (unsigned long)peer->uid, dcpki_code_id(rc), rc == DCPKI_OK ? r.status : 0L);
     if (rc != DCPKI_OK)
@@ -176,7 +182,7 @@ static void *conn_main(void *arg)
         else if (dcpki_agent_field_is(&q, 1, "hello"))
             r = answer_hello(fd, s->svc);
         else if (dcpki_agent_field_is(&q, 1, "http"))
-            r = serve_http(fd, s->svc, &q, &a->peer);
+            r = serve_http(fd, s, &q, &a->peer);
         else
             answer_err(fd, DCPKI_E_AGENT, "unknown request (is the client the same version of dcpki?)");
         dcpki_agent_frame_free(&q);
@@ -204,14 +210,17 @@ static int peer_allowed(int fd, struct ucred *cr)
         return 1;
     gid_t groups[64], *g = groups;
     socklen_t gl = sizeof(groups);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) != 0) {
+        g = errno == ERANGE ? malloc(gl) : NULL;
+        if (!g || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) != 0) {
+            free(g);
+            return 0; /* the groups cannot be known (a kernel before 4.13): refused */
+        }
+    }
     int ok = 0;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) != 0 && errno == ERANGE && (g = malloc(gl)) != NULL &&
-        getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &gl) != 0)
-        gl = 0;
-    if (g)
-        for (size_t i = 0; i < gl / sizeof(gid_t); i++)
-            if (g[i] == getegid())
-                ok = 1;
+    for (size_t i = 0; i < gl / sizeof(gid_t); i++)
+        if (g[i] == getegid())
+            ok = 1;
     if (g != groups)
         free(g);
     return ok;
@@ -225,17 +234,18 @@ static dcpki_code clear_path(const char *path, const struct sockaddr_un *a, dcpk
     if (lstat(path, &st) != 0)
         return DCPKI_OK;
     if (!S_ISSOCK(st.st_mode))
-        return dcpki_err_set(err, DCPKI_E_AGENT, "%s exists and is not a socket; remove it or choose another "
+        return dcpki_err_set(err, DCPKI_E_IO, "%s exists and is not a socket; remove it or choose another "
                              "[signing] agent", path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int live = fd >= 0 && connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0;
     if (fd >= 0)
         close(fd);
     if (live)
-        return dcpki_err_set(err, DCPKI_E_AGENT, "another agent already serves %s", path);
+        return dcpki_err_set(err, DCPKI_E_IO, "another agent already serves %s (stop it first, or give this one "
+                             "another --socket)", path);
     if (unlink(path) != 0) {
         char eb[128];
-        return dcpki_err_set(err, DCPKI_E_AGENT, "cannot remove the stale socket %s: %s", path,
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot remove the stale socket %s: %s", path,
                              dcpki_strerror(errno, eb, sizeof(eb)));
     }
     return DCPKI_OK;
@@ -253,7 +263,7 @@ static dcpki_code listen_on(const char *path, int *out, dcpki_err *err)
         return rc;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return dcpki_err_set(err, DCPKI_E_AGENT, "socket: %s", dcpki_strerror(errno, eb, sizeof(eb)));
+        return dcpki_err_set(err, DCPKI_E_IO, "socket: %s", dcpki_strerror(errno, eb, sizeof(eb)));
     mode_t old = umask(0117); /* the socket is made 0660: owner and group may connect */
     int b = bind(fd, (struct sockaddr *)&a, sizeof(a));
     int e = errno;
@@ -262,7 +272,7 @@ static dcpki_code listen_on(const char *path, int *out, dcpki_err *err)
         if (b == 0)
             e = errno;
         close(fd);
-        return dcpki_err_set(err, DCPKI_E_AGENT, "cannot listen on %s: %s", path, dcpki_strerror(e, eb, sizeof(eb)));
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot listen on %s: %s", path, dcpki_strerror(e, eb, sizeof(eb)));
     }
     *out = fd;
     return DCPKI_OK;
@@ -275,6 +285,7 @@ static void accept_one(server *s, int lfd)
         return;
     conn_arg *a = calloc(1, sizeof(*a));
     if (!a || !peer_allowed(fd, &a->peer)) {
+        atomic_fetch_add(&s->turned_away, 1);
         if (a) {
             dcpki_log(0, "agent: refused a connection from pid %ld (uid %lu, gid %lu): not root, not uid %lu, "
                       "not in group %lu", (long)a->peer.pid, (unsigned long)a->peer.uid,
@@ -308,8 +319,10 @@ static void accept_one(server *s, int lfd)
         started = pthread_create(&th, &at, conn_main, a) == 0;
         pthread_attr_destroy(&at);
     }
-    if (started)
+    if (started) {
+        atomic_fetch_add(&s->accepted, 1);
         return;
+    }
     dcpki_log(0, "agent: no room for a connection from pid %ld (%d connections)", (long)a->peer.pid,
               MAX_CONNECTIONS);
     answer_err(fd, DCPKI_E_AGENT, "the agent has no room for another connection; retry later");
@@ -323,7 +336,20 @@ static void accept_one(server *s, int lfd)
     free(a);
 }
 
-dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop, dcpki_err *err)
+static void log_stats(server *s)
+{
+    struct rusage ru;
+    double ms = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    dcpki_log(0, "agent: %lu connections accepted, %lu refused; %lu requests forwarded, %lu refused; CPU %.3f ms",
+              atomic_load(&s->accepted), atomic_load(&s->turned_away), atomic_load(&s->forwarded),
+              atomic_load(&s->refused_requests), ms);
+}
+
+dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop,
+                             volatile sig_atomic_t *report, dcpki_err *err)
 {
     int lfd = -1;
     dcpki_code rc = listen_on(svc->socket_path, &lfd, err);
@@ -339,9 +365,13 @@ dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic
         svc->ready();
     while (!*stop) {
         struct pollfd p = { .fd = lfd, .events = POLLIN };
-        /* a signal interrupts poll (EINTR) and *stop is seen at once; the timeout is a safety net */
+        /* a signal interrupts poll (EINTR): *stop and *report are seen at once; the timeout is a safety net */
         if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
             accept_one(&s, lfd);
+        if (report && *report) {
+            *report = 0;
+            log_stats(&s);
+        }
     }
     close(lfd);
     unlink(svc->socket_path);
@@ -355,6 +385,7 @@ dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic
     pthread_mutex_unlock(&s.lock);
     pthread_cond_destroy(&s.idle);
     pthread_mutex_destroy(&s.lock);
+    log_stats(&s);
     dcpki_log(0, "agent: stopped");
     return DCPKI_OK;
 }

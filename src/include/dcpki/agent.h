@@ -10,7 +10,8 @@
  * signature with the key's public key. Who may connect: root, the agent's
  * user and members of the agent's group (SO_PEERCRED and SO_PEERGROUPS,
  * unix(7)), on top of the socket's mode 0660; the client accepts an agent
- * running as root or as the socket file's owner.
+ * running as root, as the client's own user, or as the owner of the
+ * directory that holds the socket.
  *
  * Wire format (version 1), both ways: a frame is a 4-byte big-endian length
  * and that many bytes of fields, each a 4-byte big-endian length and its
@@ -57,10 +58,13 @@ typedef struct dcpki_agent_service {
     void (*ready)(void);     /* called once the socket listens; may be NULL */
 } dcpki_agent_service;
 /* Serves until *stop is set (by a signal handler), then closes every
- * connection, waits for requests in flight and removes the socket. The socket
- * is made with mode 0660 (umask is changed while binding: call it before
- * other threads exist). */
-dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop, dcpki_err *err);
+ * connection, waits for requests in flight and removes the socket. Each time
+ * *report is set (may be NULL) it is cleared and one line is logged: the
+ * connections accepted and refused, the requests forwarded and refused, and
+ * the process's CPU time (getrusage) so far. The socket is made with mode
+ * 0660 (umask is changed while binding: call it before other threads exist). */
+dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop,
+                             volatile sig_atomic_t *report, dcpki_err *err);
 
 /* The wire format (agent_wire.c), for both sides and the tests. */
 #define DCPKI_AGENT_MAX_FIELDS 12
