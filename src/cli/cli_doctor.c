@@ -121,23 +121,30 @@ static int tls_failed(dcpki_code c)
            c == DCPKI_E_TLS_SERVER_UNTRUSTED || c == DCPKI_E_TLS_CLIENT || c == DCPKI_E_TLS;
 }
 
+/* A client of the agent alone: [signing] agent, and neither [ca] host nor an RA identity. */
+static int uses_agent_only(const dcpki_config *cfg)
+{
+    return cfg->signing.agent && !cfg->ca.host && !dcpki_config_names_ra(cfg);
+}
+
 static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identity *id)
 {
     dcpki_err err;
     dcpki_err_clear(&err);
-    if (cfg == NULL || cfg->signing.url == NULL) {
+    const char *agent = cfg ? cfg->signing.agent : NULL;
+    if (agent == NULL && (cfg == NULL || cfg->signing.url == NULL)) {
         report(d, "signing service", "skip", NULL, "%s",
                cfg == NULL ? "not tried: fix the configuration first"
                            : "[signing] url is not set: no remote keys (dcpki:key=ALIAS) to check");
         return;
     }
-    if (cfg->signing.api_key_file == NULL) {
+    if (agent == NULL && cfg->signing.api_key_file == NULL) {
         report(d, "signing API key", "FAIL",
                "set [signing] api_key_file to the file holding the signing service's API key",
                "[signing] url is set but [signing] api_key_file is not");
         return;
     }
-    if (id == NULL) {
+    if (agent == NULL && id == NULL) {
         report(d, "signing service", "skip", NULL,
                "not tried: the RA certificate (the client certificate of %s) is not usable",
                cfg->signing.url);
@@ -147,11 +154,20 @@ static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identi
     dcpki_keypair **items = NULL;
     size_t n = 0;
     dcpki_code r = cli_signing(d->ctx, &s, &err);
+    if (agent != NULL) {
+        /* the agent says hello when the client is made */
+        if (r != DCPKI_OK) {
+            report_err(d, "agent", &err, NULL);
+            return;
+        }
+        report(d, "agent", "ok", NULL, "%s serves %s", agent, dcpki_signing_base(s));
+    }
     if (r == DCPKI_OK)
         r = dcpki_signing_list(s, &items, &n, &err);
     if (r == DCPKI_E_API_KEY) {
         report_err(d, "signing API key", &err,
-                   "put a valid API key of the signing service in [signing] api_key_file");
+                   agent ? "put a valid API key of the signing service in the agent's [signing] api_key_file"
+                         : "put a valid API key of the signing service in [signing] api_key_file");
         return;
     }
     if (tls_failed(r)) {
@@ -169,7 +185,8 @@ static void check_signing(doctor *d, const dcpki_config *cfg, const dcpki_identi
         nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%s", i ? ", " : "",
                                dcpki_escape(items[i]->alias, e, sizeof e));
     }
-    report(d, "signing API key", "ok", NULL, "accepted by %s", cfg->signing.url);
+    report(d, "signing API key", "ok", NULL, "accepted by %s%s", agent ? dcpki_signing_base(s) : cfg->signing.url,
+           agent ? " (the agent's)" : "");
     report(d, "signing keys", n > 0 ? "ok" : "warn",
            n > 0 ? NULL : "create or assign keys to this API key in DigiCert ONE",
            "%zu key%s listed%s%s", n, n == 1 ? "" : "s", n ? ": " : "", names);
@@ -222,8 +239,14 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     const char *path = dcpki_config_path(ctx->config_path);
 
     /* 1. configuration */
+    int agent_only = 0;
     if (cli_config(ctx, &cfg, &err) != DCPKI_OK) {
         report_err(&d, "configuration", &err, NULL);
+    } else if ((agent_only = uses_agent_only(cfg))) {
+        report(&d, "configuration", "ok", NULL, "%s read", cfg->path ? cfg->path : path);
+        report(&d, "PKI Platform", "skip", NULL,
+               "this configuration sets no [ca] host and no RA identity: it uses remote keys through the "
+               "agent at %s only (enrollment would need them)", cfg->signing.agent);
     } else {
         report(&d, "configuration", "ok", NULL, "%s read", cfg->path ? cfg->path : path);
         /* 2. [ca] host */
@@ -267,7 +290,9 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
 
     /* 5. TLS + 6. health check */
     int reachable = 0;
-    if (cfg != NULL && id != NULL && host_problem(cfg->ca.host) == NULL) {
+    if (agent_only) {
+        /* nothing of the PKI Platform to check */
+    } else if (cfg != NULL && id != NULL && host_problem(cfg->ca.host) == NULL) {
         dcpki_transport *t;
         dcpki_pki_health h;
         memset(&h, 0, sizeof h);
@@ -298,7 +323,9 @@ static int doctor_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     }
 
     /* 7. policies of the configured profiles */
-    if (cfg != NULL && cfg->n_profiles == 0) {
+    if (agent_only) {
+        /* idem */
+    } else if (cfg != NULL && cfg->n_profiles == 0) {
         report(&d, "profiles", "warn", "add [profiles] default = <profile OID> (dcpki enroll and "
                "certmonger use it)", "no [profiles] configured: no profile checked");
     } else if (cfg != NULL) {

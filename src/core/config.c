@@ -687,6 +687,12 @@ const char *dcpki_config_origin(const dcpki_config *cfg, dcpki_config_item item)
     return cfg && (cfg->from_env & (1u << item)) ? origin[item].env : origin[item].file;
 }
 
+int dcpki_config_names_ra(const dcpki_config *cfg)
+{
+    return cfg && (cfg->ra.certificate_thumbprint || cfg->ra.store || cfg->ra.certificate || cfg->ra.key ||
+                   cfg->ra.pkcs12);
+}
+
 int dcpki_config_has_api_key(const dcpki_config *cfg)
 {
     return cfg && (cfg->signing.api_key || cfg->signing.api_key_file);
