@@ -153,7 +153,14 @@ static CK_RV load_ra(p11_module *m, objlist *l)
     EVP_PKEY *pub;
     dcpki_signer *signer;
     dcpki_err err;
-    CK_RV rv = p11_backend_identity(m, &id);
+    const dcpki_config *cfg;
+    CK_RV rv = p11_config(m, &cfg);
+    if (rv != CKR_OK)
+        return rv;
+    /* a client of the agent alone: the RA identity is the agent's, the token is empty */
+    if (cfg->signing.agent && !dcpki_config_names_ra(cfg))
+        return CKR_OK;
+    rv = p11_backend_identity(m, &id);
     if (rv != CKR_OK)
         return rv;
     cert = dcpki_identity_cert(id);

@@ -10,6 +10,10 @@
  *   "dcpki signing": [signing] url, that thumbprint and, when an API key is
  *                    configured (api_key_file or SM_API_KEY), the SHA-256 of
  *                    the API key (never the key itself).
+ * Through the agent ([signing] agent) the thumbprint and the URL are the
+ * agent's (its hello), and the agent's socket path stands for the API key,
+ * which the client never has: the RA token keeps its serial, the signing
+ * token has one of its own, stable for that agent.
  * They are stable across runs and processes, and computed once per
  * C_Initialize. While those inputs cannot be had (no configuration, an RA
  * identity that does not load) the serial is "unconfigured", not remembered,
@@ -91,11 +95,28 @@ static int derive_serial(p11_module *m, CK_SLOT_ID slot, char serial[17])
     unsigned char tp[DCPKI_THUMBPRINT_LEN], key_hash[32], md[32];
     dcpki_digest *ctx;
     int ok, with_key = 0;
+    const char *url, *agent = NULL;
 
-    if (p11_config(m, &cfg) != CKR_OK || !ra_thumbprint(m, cfg, tp))
+    if (p11_config(m, &cfg) != CKR_OK)
         return 0;
-    if (slot == P11_SLOT_SIGNING) {
-        if (!cfg->signing.url)
+    if (cfg->signing.agent) {
+        dcpki_signing *sg;
+        dcpki_err err;
+        const char *label;
+        if (p11_backend_signing(m, &sg) != CKR_OK)
+            return 0;
+        label = dcpki_signing_label(sg);
+        if (strncmp(label, "sha1:", 5) != 0 || dcpki_thumbprint_parse(label + 5, tp, &err) != DCPKI_OK)
+            return 0;
+        url = dcpki_signing_base(sg);
+        agent = dcpki_signing_agent(sg);
+    } else if (!ra_thumbprint(m, cfg, tp)) {
+        return 0;
+    } else {
+        url = cfg->signing.url;
+    }
+    if (slot == P11_SLOT_SIGNING && !agent) {
+        if (!url)
             return 0;
         if (dcpki_config_has_api_key(cfg)) {
             char *key = NULL;
@@ -119,9 +140,9 @@ static int derive_serial(p11_module *m, CK_SLOT_ID slot, char serial[17])
         ok = dcpki_digest_update(ctx, ra_label, sizeof(ra_label)) && dcpki_digest_update(ctx, tp, sizeof(tp));
     else
         ok = dcpki_digest_update(ctx, sg_label, sizeof(sg_label)) &&
-             dcpki_digest_update(ctx, cfg->signing.url, strlen(cfg->signing.url) + 1) &&
-             dcpki_digest_update(ctx, tp, sizeof(tp)) &&
-             (!with_key || dcpki_digest_update(ctx, key_hash, sizeof(key_hash)));
+             dcpki_digest_update(ctx, url, strlen(url) + 1) && dcpki_digest_update(ctx, tp, sizeof(tp)) &&
+             (!with_key || dcpki_digest_update(ctx, key_hash, sizeof(key_hash))) &&
+             (!agent || dcpki_digest_update(ctx, agent, strlen(agent) + 1));
     ok = ok && dcpki_digest_final(ctx, md, sizeof(md));
     dcpki_digest_free(ctx);
     OPENSSL_cleanse(key_hash, sizeof(key_hash));

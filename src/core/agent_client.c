@@ -90,10 +90,11 @@ static dcpki_code connect_agent(dcpki_agent_client *c, int *out, dcpki_err *err)
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         int e = errno;
         close(fd);
-        return agent_err(c, err, e == ENOENT || e == ECONNREFUSED ? "nothing serves (is it running?)"
-                                 : e == EACCES                    ? "this process may not connect to"
-                                                                  : "cannot connect to",
-                         e);
+        char eb[128];
+        if (e == ENOENT || e == ECONNREFUSED)
+            return dcpki_err_set(err, DCPKI_E_AGENT, "no dcpki agent serves %s (is it running?): %s", c->path,
+                                 dcpki_strerror(e, eb, sizeof(eb)));
+        return agent_err(c, err, e == EACCES ? "this process may not connect to" : "cannot connect to", e);
     }
     struct ucred cr;
     socklen_t cl = sizeof(cr);
@@ -263,6 +264,7 @@ void dcpki_agent_client_free(dcpki_agent_client *c)
 
 const char *dcpki_agent_client_base(const dcpki_agent_client *c) { return c->base; }
 const char *dcpki_agent_client_label(const dcpki_agent_client *c) { return c->label; }
+const char *dcpki_agent_client_path(const dcpki_agent_client *c) { return c->path; }
 
 dcpki_code dcpki_agent_perform(dcpki_agent_client *c, const char *method, const char *path, const char *body,
                                size_t body_len, int idempotent, dcpki_http_response *resp, dcpki_err *err)

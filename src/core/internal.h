@@ -104,9 +104,6 @@ void dcpki_sig_params_pss(dcpki_sig_params *sp, dcpki_sig_scheme scheme, const c
  * the agent, as dcpki_transport_perform (the agent forwards with this). */
 dcpki_code dcpki_signing_forward(dcpki_signing *s, const char *method, const char *path, const char *body,
                                  size_t body_len, int idempotent, dcpki_http_response *r, dcpki_err *err);
-/* "<[signing] url>/signingmanager/api/v1/" and the RA label ("sha1:<hex>"). */
-const char *dcpki_signing_base(const dcpki_signing *s);
-const char *dcpki_signing_label(const dcpki_signing *s);
 
 /* The printable message of an error body (any bytes), at most n-1 chars. */
 void dcpki_signing_error_text(const char *body, size_t len, char *out, size_t n);

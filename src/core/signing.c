@@ -276,6 +276,7 @@ dcpki_code dcpki_signing_forward(dcpki_signing *s, const char *method, const cha
 
 const char *dcpki_signing_base(const dcpki_signing *s) { return s->base; }
 const char *dcpki_signing_label(const dcpki_signing *s) { return s->ra_label; }
+const char *dcpki_signing_agent(const dcpki_signing *s) { return s->agent ? dcpki_agent_client_path(s->agent) : NULL; }
 
 /* Perform method on base+path; on 2xx parse the JSON object into *out (and,
  * when raw is not NULL, hand over the body as received in *raw / *raw_len).

@@ -38,6 +38,7 @@ void dcpki_agent_client_free(dcpki_agent_client *c);
  * identity ("sha1:<thumbprint>"), as the agent said. */
 const char *dcpki_agent_client_base(const dcpki_agent_client *c);
 const char *dcpki_agent_client_label(const dcpki_agent_client *c);
+const char *dcpki_agent_client_path(const dcpki_agent_client *c);
 /* As dcpki_transport_perform for base + path, through the agent. Connections
  * are kept (up to 8 idle) and never shared with a forked child. The agent's
  * transport errors come back with their code, the detail naming the agent. */

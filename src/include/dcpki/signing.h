@@ -57,6 +57,13 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
 dcpki_code dcpki_signing_new_agent(const dcpki_config *cfg, OSSL_LIB_CTX *libctx, dcpki_signing **out,
                                    dcpki_err *err);
 void dcpki_signing_free(dcpki_signing *s);
+/* "<[signing] url>/signingmanager/api/v1/", and the RA identity that reaches
+ * the service as "sha1:<thumbprint>" ("none:" without one): the agent's,
+ * as it said, through the agent. */
+const char *dcpki_signing_base(const dcpki_signing *s);
+const char *dcpki_signing_label(const dcpki_signing *s);
+/* The agent's socket when the requests go through it, else NULL. */
+const char *dcpki_signing_agent(const dcpki_signing *s);
 
 /* All keypairs; the array and items are freed with dcpki_keypairs_free. */
 dcpki_code dcpki_signing_list(dcpki_signing *s, dcpki_keypair ***items, size_t *n, dcpki_err *err);
