@@ -45,11 +45,17 @@ mkdir -p "$P/cache" "$O" && chown nobody:nogroup "$P/cache" "$O"
 AGENT_LOG=$W/agent.log
 agent_pid=
 # start_agent [ARGS...] : dcpki agent as root:nogroup in the background; waits for its socket
+# (its "serving" line, not the socket: a stale one may be there before it is replaced)
 start_agent() {
+  local n
+  n=$(grep -c 'agent: serving' "$AGENT_LOG" 2>/dev/null || true)
   setpriv --regid nogroup --clear-groups "$DCPKI" --config "$S/dcpki.conf" agent "$@" </dev/null >>"$AGENT_LOG" 2>&1 &
   agent_pid=$!
   _priv_pids+=("$agent_pid")
-  for _ in $(seq 1 100); do [[ -S $SOCK ]] && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do
+    (($(grep -c 'agent: serving' "$AGENT_LOG" || true) > n)) && return 0
+    sleep 0.1
+  done
   fail "the agent did not start: $(tail -5 "$AGENT_LOG")"
 }
 stop_agent() {
@@ -89,6 +95,10 @@ pass "nobody signs with dcpki:key=issuing-ca and ec-ca through the agent; plain 
 as nobody "$DCPKI" keys list >"$W/keys.out" 2>"$W/keys.err" || fail "nobody: dcpki keys list: $(cat "$W/keys.err")"
 grep -q issuing-ca "$W/keys.out" && grep -q ec-ca "$W/keys.out" || fail "dcpki keys list through the agent: $(cat "$W/keys.out")"
 
+as nobody env OPENSSL_CONF=/dev/null pkcs11-tool --module "$P11MOD" -L >"$W/p11L.out" 2>&1 \
+  || fail "nobody: pkcs11-tool -L through the agent: $(cat "$W/p11L.out")"
+[[ $(grep -c 'serial num *: [0-9A-F]\{16\}$' "$W/p11L.out") == 2 ]] \
+  || fail "the tokens through the agent have no serial numbers of their own: $(cat "$W/p11L.out")"
 as nobody env OPENSSL_CONF=/dev/null pkcs11-tool --module "$P11MOD" --token-label "dcpki signing" -O --type privkey \
   >"$W/p11.out" 2>&1 || fail "nobody: pkcs11-tool -O through the agent: $(cat "$W/p11.out")"
 RSA_ID=$(awk '$1 == "label:" { hit = ($2 == "issuing-ca") } hit && $1 == "ID:" { print $2; exit }' "$W/p11.out")
@@ -98,7 +108,10 @@ as nobody env OPENSSL_CONF=/dev/null pkcs11-tool --module "$P11MOD" --token-labe
   || fail "nobody: pkcs11-tool --sign through the agent: $(cat "$W/p11s.out")"
 plain dgst -sha256 -verify "$O/issuing-ca.pub" -signature "$O/p11.sig" "$P/data" >/dev/null \
   || fail "the PKCS#11 signature through the agent does not verify"
-pass "dcpki keys list and pkcs11-tool --sign work through the agent"
+as nobody "$DCPKI" doctor >"$W/doctor.out" 2>&1 || fail "nobody: dcpki doctor through the agent: $(cat "$W/doctor.out")"
+grep -q "^ok *agent *$SOCK serves $EMU_URL/signingmanager/api/v1/" "$W/doctor.out" && grep -q "^skip *PKI Platform" "$W/doctor.out" \
+  || fail "dcpki doctor of a client of the agent: $(cat "$W/doctor.out")"
+pass "dcpki keys list, dcpki doctor, pkcs11-tool -L (serial numbers) and --sign work through the agent"
 
 # ---- 2. who may connect
 fails1 as daemon "$DCPKI" keys list
@@ -198,7 +211,7 @@ pass "a second agent on a live socket is refused; a stale socket (kill -9) is re
 # ---- 5. no agent: one line naming it and the remedy
 stop_agent
 fails1 as nobody "$DCPKI" keys list
-grep -q "nothing serves (is it running?) the dcpki agent at $SOCK" <<<"$ERR" || fail "agent stopped: $ERR"
+grep -q "no dcpki agent serves $SOCK (is it running?)" <<<"$ERR" || fail "agent stopped: $ERR"
 grep -q "systemctl start dcpki-agent" <<<"$ERR" || fail "agent stopped: no remedy: $ERR"
 expect_fail "dcpki agent" as nobody openssl dgst -sha256 -sign dcpki:key=issuing-ca -out "$O/x.sig" "$P/data"
 pass "without the agent, the CLI and openssl fail naming the agent and how to start it"
