@@ -102,6 +102,24 @@ int main(int argc, char **argv)
     }
     if (!sign_to(k, "parent1"))
         return 1;
+    if (strcmp(argv[1], "race") == 0) {
+        /* parent and child sign at the same time, each 30 times: a connection kept
+         * before fork() and used by both would mix their answers */
+        pid_t c = fork();
+        if (c < 0)
+            return 1;
+        int ok = 1;
+        char name[32];
+        for (int i = 0; i < 30 && ok; i++) {
+            snprintf(name, sizeof(name), "%s%d", c == 0 ? "c" : "p", i);
+            ok = sign_to(k, name);
+        }
+        if (c == 0)
+            _exit(ok ? 0 : 1);
+        int st = 0;
+        waitpid(c, &st, 0);
+        return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+    }
     pid_t pid = fork();
     if (pid < 0)
         return 1;
@@ -139,3 +157,27 @@ for k in issuing-ca:rsa ec-ca:ec; do
   for i in 0 1 2 3 4 5 6 7; do check $pub threads-$alias/t$i.sig; done
 done
 pass "signatures before and after fork(), in the child, and from 8 threads at first use"
+
+# the same through a dcpki agent: a forked child must not use the parent's kept connections to it
+sed "/^\[signing\]/a agent = $W/agent.sock" "$RUN/dcpki.conf" >agent.conf
+printf '[signing]\nagent = %s\n' "$W/agent.sock" >client.conf
+openssl_cnf_for client-openssl.cnf "$W/client.conf"
+"$DCPKI" --config agent.conf agent </dev/null >agent.log 2>&1 &
+_priv_pids+=($!)
+for _ in $(seq 1 100); do grep -q 'agent: serving' agent.log && break; sleep 0.1; done
+grep -q 'agent: serving' agent.log || fail "the agent did not start: $(cat agent.log)"
+for k in issuing-ca:rsa ec-ca:ec; do
+  alias=${k%%:*}; pub=${k#*:}.pub
+  mkdir -p agent-fork-$alias agent-threads-$alias
+  DCPKI_CONF=$W/client.conf OPENSSL_CONF=client-openssl.cnf timeout 60 ./forksign fork "dcpki:key=$alias" agent-fork-$alias \
+    || fail "fork test with $alias through the agent"
+  for s in parent1 child1 child2 parent2; do check $pub agent-fork-$alias/$s.sig; done
+  mkdir -p agent-race-$alias
+  DCPKI_CONF=$W/client.conf OPENSSL_CONF=client-openssl.cnf timeout 120 ./forksign race "dcpki:key=$alias" agent-race-$alias \
+    || fail "parent and child signing at once through the agent ($alias)"
+  for i in $(seq 0 29); do check $pub agent-race-$alias/p$i.sig; check $pub agent-race-$alias/c$i.sig; done
+  DCPKI_CONF=$W/client.conf OPENSSL_CONF=client-openssl.cnf timeout 120 ./forksign threads "dcpki:key=$alias" agent-threads-$alias \
+    || fail "thread test with $alias through the agent"
+  for i in 0 1 2 3 4 5 6 7; do check $pub agent-threads-$alias/t$i.sig; done
+done
+pass "through the agent too: before and after fork(), parent and child at once, and from 8 threads at first use"
