@@ -1,9 +1,12 @@
 /* The client side of the dcpki agent (dcpki/agent.h).
  *
- * Kept connections sit in lock-free idle slots (atomic exchange, as the
- * prepared keys of ossl.c): no lock a fork could leave held. A slot holds
- * the process id with the descriptor, so a forked child closes its copies of
- * the parent's connections instead of sharing them. */
+ * Kept connections sit in lock-free idle slots (a state per slot changed by
+ * compare-and-swap, as the prepared keys of ossl.c): no lock a fork could
+ * leave held. A slot remembers the process and the socket (device, inode)
+ * with the descriptor: a forked child closes its copies of the parent's
+ * connections instead of sharing them, and a descriptor number the host
+ * program closed and reused for something else is forgotten, never written
+ * to or closed. */
 #define _GNU_SOURCE /* struct ucred */
 #include "dcpki/agent.h"
 #include "dcpki/log.h"
@@ -11,6 +14,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,50 +22,72 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define IDLE_SLOTS 8
 /* beyond the agent's own deadline: its retries within that deadline, and the way back */
 #define ANSWER_MARGIN_MS 5000
+/* the agent answers hello itself, at once */
+#define HELLO_MS 10000
+
+enum { SLOT_EMPTY, SLOT_FULL, SLOT_BUSY };
+
+typedef struct kept {
+    int fd;
+    pid_t pid;
+    dev_t dev;
+    ino_t ino;
+} kept;
 
 struct dcpki_agent_client {
     char *path;
     char *base, *label;
-    long timeout_ms;
-    _Atomic uint64_t idle[IDLE_SLOTS]; /* pid << 32 | (fd + 1); 0: empty */
+    long timeout_ms; /* the agent's; 0 until hello */
+    _Atomic int state[IDLE_SLOTS];
+    kept slot[IDLE_SLOTS]; /* read and written only by who moved state to SLOT_BUSY */
 };
 
-static uint64_t slot_of(int fd)
+/* 1 when fd is still the socket k remembers */
+static int still(const kept *k)
 {
-    return (uint64_t)(uint32_t)getpid() << 32 | (uint32_t)(fd + 1);
+    struct stat st;
+    return fstat(k->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == k->dev && st.st_ino == k->ino;
 }
 
 static int take_idle(dcpki_agent_client *c)
 {
-    uint32_t pid = (uint32_t)getpid();
+    pid_t pid = getpid();
     for (int i = 0; i < IDLE_SLOTS; i++) {
-        if (atomic_load_explicit(&c->idle[i], memory_order_relaxed) == 0)
+        int want = SLOT_FULL;
+        if (atomic_load_explicit(&c->state[i], memory_order_relaxed) != SLOT_FULL ||
+            !atomic_compare_exchange_strong(&c->state[i], &want, SLOT_BUSY))
             continue;
-        uint64_t v = atomic_exchange(&c->idle[i], 0);
-        if (v == 0)
-            continue;
-        int fd = (int)(uint32_t)v - 1;
-        if ((uint32_t)(v >> 32) == pid)
-            return fd;
-        close(fd); /* the parent's, inherited by fork */
+        kept k = c->slot[i];
+        atomic_store(&c->state[i], SLOT_EMPTY);
+        if (!still(&k))
+            continue; /* the number is something else now: not ours to close */
+        if (k.pid == pid)
+            return k.fd;
+        close(k.fd); /* the parent's connection, this process's copy of it (fork) */
     }
     return -1;
 }
 
 static void give_back(dcpki_agent_client *c, int fd)
 {
-    uint64_t v = slot_of(fd);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return;
+    }
     for (int i = 0; i < IDLE_SLOTS; i++) {
-        uint64_t empty = 0;
-        if (atomic_compare_exchange_strong(&c->idle[i], &empty, v))
+        int want = SLOT_EMPTY;
+        if (atomic_compare_exchange_strong(&c->state[i], &want, SLOT_BUSY)) {
+            c->slot[i] = (kept){ .fd = fd, .pid = getpid(), .dev = st.st_dev, .ino = st.st_ino };
+            atomic_store(&c->state[i], SLOT_FULL);
             return;
+        }
     }
     close(fd);
 }
@@ -73,9 +99,34 @@ static dcpki_code agent_err(const dcpki_agent_client *c, dcpki_err *err, const c
                          dcpki_strerror(e, eb, sizeof(eb)));
 }
 
+/* Whether uid could have put the socket at path and nobody else could: the
+ * directory holding it (symbolic links resolved) is owned by uid, and it and
+ * every directory above it are owned by root or uid and writable by no one
+ * else (as OpenSSH checks the paths of authorized keys). */
+static int placed_by(const char *path, uid_t uid)
+{
+    char *copy = strdup(path), real[PATH_MAX];
+    int ok = copy && realpath(dirname(copy), real) != NULL;
+    free(copy);
+    for (int first = 1; ok; first = 0) {
+        struct stat st;
+        if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 022) ||
+            (st.st_uid != uid && (first || st.st_uid != 0)))
+            return 0;
+        if (strcmp(real, "/") == 0)
+            return 1;
+        char *slash = strrchr(real, '/');
+        if (slash == real)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    return 0;
+}
+
 /* A new connection to an agent this process trusts: one running as root, as
- * this process's user, or as the owner of the socket's directory (whoever
- * could have put the socket there). */
+ * this process's user, or as the user who alone could have put the socket
+ * where it is (placed_by). */
 static dcpki_code connect_agent(dcpki_agent_client *c, int *out, dcpki_err *err)
 {
     *out = -1;
@@ -98,54 +149,46 @@ static dcpki_code connect_agent(dcpki_agent_client *c, int *out, dcpki_err *err)
     }
     struct ucred cr;
     socklen_t cl = sizeof(cr);
-    char *dir_of = strdup(c->path);
-    struct stat st;
-    int have_dir = dir_of && stat(dirname(dir_of), &st) == 0;
-    free(dir_of);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cl != sizeof(cr)) {
-        int e = errno;
+        int e = cl != sizeof(cr) ? EPROTO : errno;
         close(fd);
         return agent_err(c, err, "cannot learn who serves", e);
     }
-    if (cr.uid != 0 && cr.uid != geteuid() && !(have_dir && cr.uid == st.st_uid)) {
+    if (cr.uid != 0 && cr.uid != geteuid() && !placed_by(c->path, cr.uid)) {
         close(fd);
         return dcpki_err_set(err, DCPKI_E_AGENT,
                              "the process serving %s (pid %ld, uid %lu) is not trusted: it is neither root, nor "
-                             "this process's user, nor the owner of the socket's directory",
+                             "this process's user, nor the only user who could have put the socket there",
                              c->path, (long)cr.pid, (unsigned long)cr.uid);
-    }
-    long wait_ms = (c->timeout_ms > 0 ? c->timeout_ms : 30000) + ANSWER_MARGIN_MS;
-    struct timeval tv = { .tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000 };
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
-        int e = errno;
-        close(fd);
-        return agent_err(c, err, "cannot set a deadline on the connection to", e);
     }
     *out = fd;
     return DCPKI_OK;
 }
 
-/* Sends a request and reads its answer. A kept connection the agent closed
- * meanwhile (it restarted) fails before any answer: the request is sent once
- * more on a new one (what the agent forwards is idempotent, and that copy
- * never reached it). On success *fd is the connection, to give back. */
+/* Sends a request and reads its answer, all within one deadline. A kept
+ * connection that the agent closed meanwhile (it restarted or let it idle)
+ * fails before any answer: an idempotent request is then sent once more on a
+ * new connection. An agent that refuses this process answers why and closes
+ * at once, maybe before the request is written: that answer is still read.
+ * On success *fd is the connection, to give back. */
 static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *field, const size_t *len,
-                           dcpki_agent_frame *ans, int *fd_out, dcpki_err *err)
+                           int idempotent, dcpki_agent_frame *ans, int *fd_out, dcpki_err *err)
 {
     *fd_out = -1;
+    long wait_ms = c->timeout_ms > 0 ? c->timeout_ms + ANSWER_MARGIN_MS : HELLO_MS;
+    int64_t deadline = dcpki_now_ms() + wait_ms;
     for (;;) {
-        int fd = take_idle(c), kept = fd >= 0;
-        if (!kept) {
+        int fd = take_idle(c), kept_conn = fd >= 0;
+        if (!kept_conn) {
             dcpki_code rc = connect_agent(c, &fd, err);
             if (rc != DCPKI_OK)
                 return rc;
         }
-        int r = dcpki_agent_write_frame(fd, n, field, len);
-        /* even when the write failed: an agent that refuses this process answers
-         * why and closes at once, maybe before the request is written */
+        int r = dcpki_agent_write_frame(fd, n, field, len, deadline);
         int we = errno;
-        int rr = dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_ANSWER, ans);
+        int rr = r == 0 || we == EPIPE || we == ECONNRESET ? dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_ANSWER,
+                                                                                    deadline, ans)
+                                                           : -1;
         if (r == 0 || rr == 1)
             r = rr;
         else
@@ -158,14 +201,20 @@ static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *f
         close(fd);
         if (r == 1)
             dcpki_agent_frame_free(ans);
-        if (kept && (r == 0 || e == EPIPE || e == ECONNRESET))
+        if (kept_conn && idempotent && (r == 0 || e == EPIPE || e == ECONNRESET))
             continue;
-        if (e == EAGAIN || e == EWOULDBLOCK)
-            return dcpki_err_set(err, DCPKI_E_TIMEOUT, "the dcpki agent at %s did not answer within %ld ms",
-                                 c->path, c->timeout_ms + ANSWER_MARGIN_MS);
-        if (e == EPROTO || e == EMSGSIZE)
-            return dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered with a malformed frame "
-                                 "(is it the same version of dcpki?)", c->path);
+        if (e == ETIMEDOUT && c->timeout_ms == 0)
+            return dcpki_err_set(err, DCPKI_E_TIMEOUT, "the dcpki agent at %s did not answer hello within %ld ms "
+                                 "(is it stopped or overloaded?)", c->path, wait_ms);
+        if (e == ETIMEDOUT)
+            return dcpki_err_set(err, DCPKI_E_TIMEOUT, "the dcpki agent at %s did not answer within %ld ms (the "
+                                 "agent's [ca] timeout_ms and %d ms)", c->path, wait_ms, ANSWER_MARGIN_MS);
+        if (e == EMSGSIZE)
+            return dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s sent an answer larger than %d MiB",
+                                 c->path, DCPKI_AGENT_MAX_ANSWER >> 20);
+        if (e == EPROTO)
+            return dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered with a malformed or cut "
+                                 "frame (is it the same version of dcpki?)", c->path);
         return agent_err(c, err, r == 0 ? "the connection was closed by" : "the connection broke with", e);
     }
 }
@@ -217,7 +266,7 @@ dcpki_code dcpki_agent_client_new(const char *path, dcpki_agent_client **out, dc
     static const size_t hello_len[] = { 1, 5 };
     dcpki_agent_frame ans;
     int fd;
-    dcpki_code rc = exchange(c, 2, hello, hello_len, &ans, &fd, err);
+    dcpki_code rc = exchange(c, 2, hello, hello_len, 1, &ans, &fd, err);
     if (rc != DCPKI_OK) {
         dcpki_agent_client_free(c);
         return rc;
@@ -274,7 +323,7 @@ dcpki_code dcpki_agent_perform(dcpki_agent_client *c, const char *method, const 
     size_t len[] = { 1, 4, strlen(method), strlen(path), body ? body_len : 0, 1 };
     dcpki_agent_frame ans;
     int fd;
-    dcpki_code rc = exchange(c, 6, field, len, &ans, &fd, err);
+    dcpki_code rc = exchange(c, 6, field, len, idempotent, &ans, &fd, err);
     if (rc != DCPKI_OK)
         return rc;
     int ok = 1;

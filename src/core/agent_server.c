@@ -1,27 +1,40 @@
 /* The agent's side (dcpki/agent.h): a Unix socket, a thread per connection,
  * each request checked against what the agent forwards, then performed by
- * the caller's forward function (the signing client's transport). */
-#define _GNU_SOURCE /* struct ucred, SO_PEERGROUPS */
+ * the caller's forward function (the signing client's transport).
+ *
+ * Every read and write has a deadline: a connection that sends nothing for
+ * IDLE_MS, or does not finish a frame in that time, is closed (a client sends
+ * its request again on a new connection), and an answer the client does not
+ * read within WRITE_MS ends its connection. One lock file per socket keeps a
+ * second agent off a socket that one serves. */
+#define _GNU_SOURCE /* struct ucred, SO_PEERGROUPS, ppoll */
 #include "dcpki/agent.h"
 #include "dcpki/log.h"
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 512
 #define MAX_PATH_LEN 2048
 #define MAX_SIGN_BODY (64 * 1024)
+#define IDLE_MS (60 * 1000)
+#define WRITE_MS (10 * 1000)
 
 typedef struct server {
     const dcpki_agent_service *svc;
@@ -38,11 +51,31 @@ typedef struct conn_arg {
     struct ucred peer;
 } conn_arg;
 
-/* Ids and the unreserved characters of RFC 3986 §2.3, and '%' for escapes. */
+/* The unreserved characters of RFC 3986 §2.3, and '%' for escapes. */
 static int id_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
            c == '_' || c == '~' || c == '%';
+}
+
+/* An id that stays one path segment whatever the service or libcurl does
+ * with it: not "." or ".." (RFC 3986 §5.2.4 removes them), and no escaped
+ * '.', '/' or '\'. */
+static const char *bad_id(const char *id, size_t n)
+{
+    if (n == 0)
+        return "no key id";
+    if ((n == 1 && id[0] == '.') || (n == 2 && id[0] == '.' && id[1] == '.'))
+        return "a key id of '.' or '..'";
+    for (size_t i = 0; i < n; i++) {
+        if (!id_char(id[i]))
+            return "the key id has characters other than letters, digits, -._~%";
+        if (id[i] == '%' && n - i >= 3 &&
+            (strncasecmp(id + i, "%2e", 3) == 0 || strncasecmp(id + i, "%2f", 3) == 0 ||
+             strncasecmp(id + i, "%5c", 3) == 0))
+            return "an escaped '.', '/' or '\\' in the key id";
+    }
+    return NULL;
 }
 
 /* NULL when the agent forwards this request, else why not. The three
@@ -63,21 +96,18 @@ static const char *refused(const char *method, const char *path, size_t body_len
                     return "the query has characters other than letters, digits, -._~%=&";
             return NULL;
         }
-        if (*p != '/' || !p[1])
+        if (*p != '/')
             return "not keypairs?QUERY or keypairs/ID";
-        for (p++; *p; p++)
-            if (!id_char(*p))
-                return "the key id has characters other than letters, digits, -._~%";
-        return NULL;
+        return bad_id(p + 1, strlen(p + 1));
     }
     if (strcmp(method, "POST") == 0) {
-        if (*p != '/')
+        static const char sign[] = "/sign";
+        size_t n = strlen(p);
+        if (*p != '/' || n < sizeof(sign) || strcmp(p + n - (sizeof(sign) - 1), sign) != 0)
             return "POST only to keypairs/ID/sign";
-        const char *id = ++p;
-        while (id_char(*p))
-            p++;
-        if (p == id || strcmp(p, "/sign") != 0)
-            return "POST only to keypairs/ID/sign";
+        const char *why = bad_id(p + 1, n - 1 - (sizeof(sign) - 1));
+        if (why)
+            return why;
         if (body_len > MAX_SIGN_BODY)
             return "the body of a signature request is larger than 64 KiB";
         return NULL;
@@ -87,7 +117,7 @@ static const char *refused(const char *method, const char *path, size_t body_len
 
 static int answer(int fd, size_t n, const char *const *field, const size_t *len)
 {
-    return dcpki_agent_write_frame(fd, n, field, len);
+    return dcpki_agent_write_frame(fd, n, field, len, dcpki_now_ms() + WRITE_MS);
 }
 
 static int answer_err(int fd, dcpki_code code, const char *detail)
@@ -136,10 +166,11 @@ static int serve_http(int fd, server *s, const dcpki_agent_frame *q, const struc
         return answer_err(fd, DCPKI_E_AGENT, "a NUL byte in the method or the path") ? -1 : 0;
     const char *why = refused(method, path, q->len[4]);
     if (why) {
-        char esc[256], msg[512];
+        char em[40], esc[256], msg[512];
+        dcpki_escape(method, em, sizeof(em));
         dcpki_escape(path, esc, sizeof(esc));
-        snprintf(msg, sizeof(msg), "the agent does not forward %s %s: %s", method, esc, why);
-        dcpki_log(0, "agent: refused %s %s from pid %ld (uid %lu): %s", method, esc, (long)peer->pid,
+        snprintf(msg, sizeof(msg), "the agent does not forward %s %s: %s", em, esc, why);
+        dcpki_log(0, "agent: refused %s %s from pid %ld (uid %lu): %s", em, esc, (long)peer->pid,
                   (unsigned long)peer->uid, why);
         atomic_fetch_add(&s->refused_requests, 1);
         return answer_err(fd, DCPKI_E_ACCESS_DENIED, msg) ? -1 : 0;
@@ -174,7 +205,8 @@ static void *conn_main(void *arg)
     int fd = s->conn[a->slot];
     for (;;) {
         dcpki_agent_frame q;
-        if (dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_REQUEST, &q) != 1)
+        /* idle, or a frame not finished: the connection ends (ETIMEDOUT) */
+        if (dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_REQUEST, dcpki_now_ms() + IDLE_MS, &q) != 1)
             break;
         int r = -1;
         if (!dcpki_agent_field_is(&q, 0, "1"))
@@ -199,13 +231,14 @@ static void *conn_main(void *arg)
     return NULL;
 }
 
-/* Root, the agent's user, and members of its group (primary or
- * supplementary: SO_PEERGROUPS, Linux 4.13). */
+/* 1: root, the agent's user, or a member of its group (primary or
+ * supplementary: SO_PEERGROUPS, Linux 4.13); 0: another; -1 (errno): the
+ * peer's credentials cannot be read. */
 static int peer_allowed(int fd, struct ucred *cr)
 {
     socklen_t cl = sizeof(*cr);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &cl) != 0)
-        return 0;
+        return -1;
     if (cr->uid == 0 || cr->uid == geteuid() || cr->gid == getegid())
         return 1;
     gid_t groups[64], *g = groups;
@@ -226,32 +259,151 @@ static int peer_allowed(int fd, struct ucred *cr)
     return ok;
 }
 
-/* A socket at path: an agent's that answers (refused), a stale one (removed)
- * or none. */
+/* Refuses fd with code and a message, and closes it. */
+static void turn_away(server *s, int fd, dcpki_code code, const char *msg)
+{
+    atomic_fetch_add(&s->turned_away, 1);
+    answer_err(fd, code, msg);
+    close(fd);
+}
+
+static void accept_one(server *s, int lfd)
+{
+    char msg[256], eb[128];
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* the connection waits in the backlog: no busy loop on it */
+            static const struct timespec pause = { 0, 100 * 1000 * 1000 };
+            dcpki_log(0, "agent: cannot accept a connection: %s", dcpki_strerror(errno, eb, sizeof(eb)));
+            nanosleep(&pause, NULL);
+        }
+        return;
+    }
+    conn_arg *a = calloc(1, sizeof(*a));
+    if (!a) {
+        turn_away(s, fd, DCPKI_E_NOMEM, "the agent is out of memory");
+        return;
+    }
+    int allowed = peer_allowed(fd, &a->peer);
+    if (allowed <= 0) {
+        if (allowed < 0) {
+            dcpki_log(0, "agent: refused a connection: its credentials cannot be read (SO_PEERCRED): %s",
+                      dcpki_strerror(errno, eb, sizeof(eb)));
+            snprintf(msg, sizeof(msg), "the agent cannot read this process's credentials");
+        } else {
+            dcpki_log(0, "agent: refused a connection from pid %ld (uid %lu, gid %lu): not root, not uid %lu, "
+                      "not in group %lu", (long)a->peer.pid, (unsigned long)a->peer.uid,
+                      (unsigned long)a->peer.gid, (unsigned long)geteuid(), (unsigned long)getegid());
+            snprintf(msg, sizeof(msg), "the agent serves root, uid %lu and the members of group %lu; this process "
+                     "runs as uid %lu", (unsigned long)geteuid(), (unsigned long)getegid(),
+                     (unsigned long)a->peer.uid);
+        }
+        free(a);
+        turn_away(s, fd, DCPKI_E_AGENT, msg);
+        return;
+    }
+    a->s = s;
+    a->slot = -1;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < MAX_CONNECTIONS && a->slot < 0; i++)
+        if (s->conn[i] < 0)
+            a->slot = i;
+    if (a->slot >= 0) {
+        s->conn[a->slot] = fd;
+        s->nconn++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (a->slot < 0) {
+        dcpki_log(0, "agent: no room for a connection from pid %ld (%d connections)", (long)a->peer.pid,
+                  MAX_CONNECTIONS);
+        free(a);
+        turn_away(s, fd, DCPKI_E_SERVICE_UNAVAILABLE, "the agent serves as many connections as it can; retry later");
+        return;
+    }
+    pthread_t th;
+    pthread_attr_t at;
+    int e = pthread_attr_init(&at);
+    if (e == 0) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        e = pthread_create(&th, &at, conn_main, a); /* the thread inherits the blocked signals */
+        pthread_attr_destroy(&at);
+    }
+    if (e == 0) {
+        atomic_fetch_add(&s->accepted, 1);
+        return;
+    }
+    dcpki_log(0, "agent: cannot start a thread for a connection from pid %ld: %s", (long)a->peer.pid,
+              dcpki_strerror(e, eb, sizeof(eb)));
+    pthread_mutex_lock(&s->lock);
+    s->conn[a->slot] = -1;
+    s->nconn--;
+    pthread_mutex_unlock(&s->lock);
+    free(a);
+    turn_away(s, fd, DCPKI_E_SERVICE_UNAVAILABLE, "the agent cannot start a thread for this connection; retry later");
+}
+
+/* The lock that makes one agent per socket: PATH.lock, held while serving. */
+static dcpki_code lock_path(const char *path, int *out, dcpki_err *err)
+{
+    char eb[128];
+    char *name = dcpki_strjoin(path, ".lock", (char *)NULL);
+    if (!name)
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "locking %s", path);
+    int fd = open(name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int e = errno;
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno;
+        close(fd);
+        fd = -1;
+        if (e == EWOULDBLOCK) {
+            dcpki_code rc = dcpki_err_set(err, DCPKI_E_IO, "another agent already serves %s (it holds %s; stop it "
+                                          "first, or give this one another --socket)", path, name);
+            free(name);
+            return rc;
+        }
+    }
+    if (fd < 0) {
+        dcpki_code rc = dcpki_err_set(err, DCPKI_E_IO, "cannot lock %s: %s", name, dcpki_strerror(e, eb, sizeof(eb)));
+        free(name);
+        return rc;
+    }
+    free(name);
+    *out = fd;
+    return DCPKI_OK;
+}
+
+/* With the lock held: a socket left at path by an agent that died is
+ * removed; one that a process (not a dcpki agent of this kind) serves is not. */
 static dcpki_code clear_path(const char *path, const struct sockaddr_un *a, dcpki_err *err)
 {
+    char eb[128];
     struct stat st;
     if (lstat(path, &st) != 0)
         return DCPKI_OK;
     if (!S_ISSOCK(st.st_mode))
         return dcpki_err_set(err, DCPKI_E_IO, "%s exists and is not a socket; remove it or choose another "
                              "[signing] agent", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int live = fd >= 0 && connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    if (live)
-        return dcpki_err_set(err, DCPKI_E_IO, "another agent already serves %s (stop it first, or give this one "
-                             "another --socket)", path);
-    if (unlink(path) != 0) {
-        char eb[128];
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return dcpki_err_set(err, DCPKI_E_IO, "socket: %s", dcpki_strerror(errno, eb, sizeof(eb)));
+    int c = connect(fd, (const struct sockaddr *)a, sizeof(*a)), e = errno;
+    close(fd);
+    if (c == 0 || e == EAGAIN)
+        return dcpki_err_set(err, DCPKI_E_IO, "a process already serves %s; stop it or choose another "
+                             "[signing] agent", path);
+    if (e != ECONNREFUSED)
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot tell whether a process serves %s: %s", path,
+                             dcpki_strerror(e, eb, sizeof(eb)));
+    if (unlink(path) != 0)
         return dcpki_err_set(err, DCPKI_E_IO, "cannot remove the stale socket %s: %s", path,
                              dcpki_strerror(errno, eb, sizeof(eb)));
-    }
     return DCPKI_OK;
 }
 
-static dcpki_code listen_on(const char *path, int *out, dcpki_err *err)
+/* The listening socket, mode 0660 (set between bind and listen, when nobody
+ * can connect yet); *ino: the socket file's, to remove only it at the end. */
+static dcpki_code listen_on(const char *path, int *out, ino_t *ino, dcpki_err *err)
 {
     char eb[128];
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -264,76 +416,24 @@ static dcpki_code listen_on(const char *path, int *out, dcpki_err *err)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return dcpki_err_set(err, DCPKI_E_IO, "socket: %s", dcpki_strerror(errno, eb, sizeof(eb)));
-    mode_t old = umask(0117); /* the socket is made 0660: owner and group may connect */
-    int b = bind(fd, (struct sockaddr *)&a, sizeof(a));
-    int e = errno;
-    umask(old);
-    if (b != 0 || listen(fd, 128) != 0) {
-        if (b == 0)
-            e = errno;
+    struct stat st;
+    const char *step = "bind";
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (ok && !(ok = chmod(path, 0660) == 0 && stat(path, &st) == 0))
+        step = "chmod";
+    if (ok && !(ok = listen(fd, 128) == 0))
+        step = "listen";
+    if (!ok) {
+        int e = errno;
         close(fd);
-        return dcpki_err_set(err, DCPKI_E_IO, "cannot listen on %s: %s", path, dcpki_strerror(e, eb, sizeof(eb)));
+        if (strcmp(step, "bind") != 0)
+            unlink(path);
+        return dcpki_err_set(err, DCPKI_E_IO, "cannot listen on %s (%s): %s", path, step,
+                             dcpki_strerror(e, eb, sizeof(eb)));
     }
+    *ino = st.st_ino;
     *out = fd;
     return DCPKI_OK;
-}
-
-static void accept_one(server *s, int lfd)
-{
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0)
-        return;
-    conn_arg *a = calloc(1, sizeof(*a));
-    if (!a || !peer_allowed(fd, &a->peer)) {
-        atomic_fetch_add(&s->turned_away, 1);
-        if (a) {
-            dcpki_log(0, "agent: refused a connection from pid %ld (uid %lu, gid %lu): not root, not uid %lu, "
-                      "not in group %lu", (long)a->peer.pid, (unsigned long)a->peer.uid,
-                      (unsigned long)a->peer.gid, (unsigned long)geteuid(), (unsigned long)getegid());
-            char msg[200];
-            snprintf(msg, sizeof(msg), "the agent serves root, uid %lu and the members of group %lu; this process "
-                     "runs as uid %lu", (unsigned long)geteuid(), (unsigned long)getegid(),
-                     (unsigned long)a->peer.uid);
-            answer_err(fd, DCPKI_E_AGENT, msg);
-        }
-        close(fd);
-        free(a);
-        return;
-    }
-    a->s = s;
-    pthread_mutex_lock(&s->lock);
-    a->slot = -1;
-    for (int i = 0; i < MAX_CONNECTIONS && a->slot < 0; i++)
-        if (s->conn[i] < 0)
-            a->slot = i;
-    if (a->slot >= 0) {
-        s->conn[a->slot] = fd;
-        s->nconn++;
-    }
-    pthread_mutex_unlock(&s->lock);
-    pthread_t th;
-    pthread_attr_t at;
-    int started = 0;
-    if (a->slot >= 0 && pthread_attr_init(&at) == 0) {
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        started = pthread_create(&th, &at, conn_main, a) == 0;
-        pthread_attr_destroy(&at);
-    }
-    if (started) {
-        atomic_fetch_add(&s->accepted, 1);
-        return;
-    }
-    dcpki_log(0, "agent: no room for a connection from pid %ld (%d connections)", (long)a->peer.pid,
-              MAX_CONNECTIONS);
-    answer_err(fd, DCPKI_E_AGENT, "the agent has no room for another connection; retry later");
-    pthread_mutex_lock(&s->lock);
-    if (a->slot >= 0) {
-        s->conn[a->slot] = -1;
-        s->nconn--;
-    }
-    pthread_mutex_unlock(&s->lock);
-    close(fd);
-    free(a);
 }
 
 static void log_stats(server *s)
@@ -351,22 +451,37 @@ static void log_stats(server *s)
 dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop,
                              volatile sig_atomic_t *report, dcpki_err *err)
 {
-    int lfd = -1;
-    dcpki_code rc = listen_on(svc->socket_path, &lfd, err);
+    int lock = -1, lfd = -1;
+    ino_t ino = 0;
+    dcpki_code rc = lock_path(svc->socket_path, &lock, err);
+    if (rc == DCPKI_OK && (rc = listen_on(svc->socket_path, &lfd, &ino, err)) != DCPKI_OK)
+        close(lock);
     if (rc != DCPKI_OK)
         return rc;
     server s = { .svc = svc };
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.idle, NULL);
+    if (pthread_mutex_init(&s.lock, NULL) != 0 || pthread_cond_init(&s.idle, NULL) != 0) {
+        close(lfd);
+        unlink(svc->socket_path);
+        close(lock);
+        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the agent cannot make its lock");
+    }
     for (int i = 0; i < MAX_CONNECTIONS; i++)
         s.conn[i] = -1;
+    /* SIGTERM, SIGINT and SIGUSR1 reach this thread only inside ppoll: one is
+     * never missed between a check of *stop and the wait, and never lands in
+     * a connection's thread (which inherit the mask) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     dcpki_log(0, "agent: serving %s for %s as %s", svc->socket_path, svc->base, svc->label);
     if (svc->ready)
         svc->ready();
     while (!*stop) {
         struct pollfd p = { .fd = lfd, .events = POLLIN };
-        /* a signal interrupts poll (EINTR): *stop and *report are seen at once; the timeout is a safety net */
-        if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
+        if (ppoll(&p, 1, NULL, &old) > 0 && (p.revents & POLLIN))
             accept_one(&s, lfd);
         if (report && *report) {
             *report = 0;
@@ -374,8 +489,11 @@ dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic
         }
     }
     close(lfd);
-    unlink(svc->socket_path);
-    /* connections waiting for a request end now; requests in flight finish and are answered */
+    struct stat st;
+    if (lstat(svc->socket_path, &st) == 0 && st.st_ino == ino)
+        unlink(svc->socket_path);
+    /* connections waiting for a request end now; requests in flight finish and are answered (or their
+     * answer's deadline passes) */
     pthread_mutex_lock(&s.lock);
     for (int i = 0; i < MAX_CONNECTIONS; i++)
         if (s.conn[i] >= 0)
@@ -385,6 +503,8 @@ dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic
     pthread_mutex_unlock(&s.lock);
     pthread_cond_destroy(&s.idle);
     pthread_mutex_destroy(&s.lock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(lock); /* the lock file stays: removing it would race with the next agent's open */
     log_stats(&s);
     dcpki_log(0, "agent: stopped");
     return DCPKI_OK;

@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,7 +25,30 @@ static size_t get32(const unsigned char *p)
     return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | (size_t)p[3];
 }
 
-int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const size_t *len)
+/* Until fd is ready for events or the deadline (dcpki_now_ms(); -1: none)
+ * passes: 0, or -1 with errno (ETIMEDOUT). */
+static int wait_ready(int fd, short events, int64_t deadline_ms)
+{
+    for (;;) {
+        int ms = -1;
+        if (deadline_ms >= 0) {
+            int64_t left = deadline_ms - dcpki_now_ms();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            ms = left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        struct pollfd p = { .fd = fd, .events = events };
+        int r = poll(&p, 1, ms);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const size_t *len, int64_t deadline_ms)
 {
     if (n > DCPKI_AGENT_MAX_FIELDS) {
         errno = EINVAL;
@@ -49,14 +73,16 @@ int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const si
         if (len[i])
             iov[niov++] = (struct iovec){ (void *)field[i], len[i] };
     }
-    /* until everything is out (short writes on a full socket buffer); MSG_NOSIGNAL: a closed peer is EPIPE,
-     * not a SIGPIPE that would end the host program */
+    /* until everything is out; MSG_NOSIGNAL: a closed peer is EPIPE, not a
+     * SIGPIPE that would end the host program */
     struct iovec *v = iov;
     while (niov > 0) {
+        if (wait_ready(fd, POLLOUT, deadline_ms) != 0)
+            return -1;
         struct msghdr m = { .msg_iov = v, .msg_iovlen = niov };
-        ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+        ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
             return -1;
         }
@@ -76,13 +102,15 @@ int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const si
 
 /* 1 when all n bytes were read, 0 at end of file before the first, -1 (errno;
  * EPROTO for end of file in the middle). */
-static int read_all(int fd, unsigned char *p, size_t n)
+static int read_all(int fd, unsigned char *p, size_t n, int64_t deadline_ms)
 {
     size_t got = 0;
     while (got < n) {
+        if (wait_ready(fd, POLLIN, deadline_ms) != 0)
+            return -1;
         ssize_t r = read(fd, p + got, n - got);
         if (r < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
             return -1;
         }
@@ -97,11 +125,11 @@ static int read_all(int fd, unsigned char *p, size_t n)
     return 1;
 }
 
-int dcpki_agent_read_frame(int fd, size_t max, dcpki_agent_frame *f)
+int dcpki_agent_read_frame(int fd, size_t max, int64_t deadline_ms, dcpki_agent_frame *f)
 {
     memset(f, 0, sizeof(*f));
     unsigned char h[4];
-    int r = read_all(fd, h, 4);
+    int r = read_all(fd, h, 4, deadline_ms);
     if (r <= 0)
         return r;
     size_t total = get32(h);
@@ -114,9 +142,9 @@ int dcpki_agent_read_frame(int fd, size_t max, dcpki_agent_frame *f)
         errno = ENOMEM;
         return -1;
     }
-    if (total && read_all(fd, f->buf, total) != 1) {
-        if (errno == 0 || errno == EINTR)
-            errno = EPROTO;
+    if (total && (r = read_all(fd, f->buf, total, deadline_ms)) != 1) {
+        if (r == 0)
+            errno = EPROTO; /* the end of the stream inside a frame */
         dcpki_agent_frame_free(f);
         return -1;
     }

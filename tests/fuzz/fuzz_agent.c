@@ -39,7 +39,7 @@ typedef struct {
 static void *writer(void *p)
 {
     const writer_arg *w = p;
-    FUZZ_ASSERT(dcpki_agent_write_frame(w->fd, w->f->nfields, w->f->field, w->f->len) == 0);
+    FUZZ_ASSERT(dcpki_agent_write_frame(w->fd, w->f->nfields, w->f->field, w->f->len, -1) == 0);
     return NULL;
 }
 
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd = stream_of(data, size);
     size_t consumed = 0;
     dcpki_agent_frame f;
-    while (dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_REQUEST, &f) == 1) {
+    while (dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_REQUEST, -1, &f) == 1) {
         size_t total = 0;
         for (size_t i = 0; i < f.nfields; i++) {
             /* every field lies inside the frame's buffer, one after the other */
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pthread_t th;
         FUZZ_ASSERT(pthread_create(&th, NULL, writer, &w) == 0);
         dcpki_agent_frame g;
-        FUZZ_ASSERT(dcpki_agent_read_frame(sv[1], DCPKI_AGENT_MAX_REQUEST, &g) == 1 && g.nfields == f.nfields);
+        FUZZ_ASSERT(dcpki_agent_read_frame(sv[1], DCPKI_AGENT_MAX_REQUEST, -1, &g) == 1 && g.nfields == f.nfields);
         pthread_join(th, NULL);
         for (size_t i = 0; i < f.nfields; i++)
             FUZZ_ASSERT(g.len[i] == f.len[i] && memcmp(g.field[i], f.field[i], f.len[i]) == 0);

@@ -10,8 +10,9 @@
  * signature with the key's public key. Who may connect: root, the agent's
  * user and members of the agent's group (SO_PEERCRED and SO_PEERGROUPS,
  * unix(7)), on top of the socket's mode 0660; the client accepts an agent
- * running as root, as the client's own user, or as the owner of the
- * directory that holds the socket.
+ * running as root, as the client's own user, or as the only user who could
+ * have put the socket where it is (the directory holding it is that user's,
+ * and no directory on the way is writable by anyone else).
  *
  * Wire format (version 1), both ways: a frame is a 4-byte big-endian length
  * and that many bytes of fields, each a 4-byte big-endian length and its
@@ -24,6 +25,7 @@
 #define DCPKI_AGENT_H
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "dcpki/error.h"
 #include "dcpki/transport.h"
 
@@ -58,18 +60,21 @@ typedef struct dcpki_agent_service {
     void *arg;
     void (*ready)(void);     /* called once the socket listens; may be NULL */
 } dcpki_agent_service;
-/* Serves until *stop is set (by a signal handler), then closes every
- * connection, waits for requests in flight and removes the socket. Each time
- * *report is set (may be NULL) it is cleared and one line is logged: the
- * connections accepted and refused, the requests forwarded and refused, and
- * the process's CPU time (getrusage) so far. The socket is made with mode
- * 0660 (umask is changed while binding: call it before other threads exist). */
+/* Serves until *stop is set (by a handler of SIGTERM or SIGINT), then stops
+ * accepting, lets the requests in flight be answered and removes the socket.
+ * Each time *report is set (may be NULL; by a handler of SIGUSR1) it is
+ * cleared and one line is logged: the connections accepted and refused, the
+ * requests forwarded and refused, and the process's CPU time (getrusage) so
+ * far. SIGTERM, SIGINT and SIGUSR1 are blocked while serving except in the
+ * wait for connections, so the handlers run in the calling thread. The socket
+ * is made with mode 0660; socket_path.lock is held while serving, so a second
+ * agent on the same socket fails. */
 dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop,
                              volatile sig_atomic_t *report, dcpki_err *err);
 
 /* The wire format (agent_wire.c), for both sides and the tests. */
 #define DCPKI_AGENT_MAX_FIELDS 12
-#define DCPKI_AGENT_MAX_REQUEST (1024 * 1024)
+#define DCPKI_AGENT_MAX_REQUEST (80 * 1024) /* a path of 2 KiB and a body of 64 KiB, and room */
 #define DCPKI_AGENT_MAX_ANSWER (64 * 1024 * 1024)
 typedef struct dcpki_agent_frame {
     unsigned char *buf; /* the frame as read (OPENSSL_free) */
@@ -77,12 +82,13 @@ typedef struct dcpki_agent_frame {
     const char *field[DCPKI_AGENT_MAX_FIELDS]; /* into buf, not NUL-terminated */
     size_t len[DCPKI_AGENT_MAX_FIELDS];
 } dcpki_agent_frame;
-/* Writes one frame of n fields; 0, or -1 with errno set. */
-int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const size_t *len);
-/* Reads one frame of at most max bytes: 1, 0 at end of file before a frame,
- * -1 with errno set (EPROTO: malformed, EMSGSIZE: too long, EAGAIN: the
- * socket's timeout). */
-int dcpki_agent_read_frame(int fd, size_t max, dcpki_agent_frame *f);
+/* Writes one frame of n fields before deadline_ms (dcpki_now_ms(); -1: no
+ * deadline); 0, or -1 with errno set (ETIMEDOUT: the deadline passed). */
+int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const size_t *len, int64_t deadline_ms);
+/* Reads one frame of at most max bytes before deadline_ms: 1, 0 at end of
+ * file before a frame, -1 with errno set (EPROTO: malformed or cut short,
+ * EMSGSIZE: too long, ETIMEDOUT: the deadline passed). */
+int dcpki_agent_read_frame(int fd, size_t max, int64_t deadline_ms, dcpki_agent_frame *f);
 void dcpki_agent_frame_free(dcpki_agent_frame *f);
 /* Field i equals the string s. */
 int dcpki_agent_field_is(const dcpki_agent_frame *f, size_t i, const char *s);
