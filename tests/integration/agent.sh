@@ -160,15 +160,19 @@ for m, p, b in [(b"POST", b"keypairs", b'{"alias":"x"}'), (b"DELETE", b"keypairs
                 (b"GET", b"../../admin", b""), (b"GET", b"keypairs/a/../../b", b""),
                 (b"POST", b"keypairs/abc/sign/x", b"{}"), (b"PUT", b"keypairs/abc", b"{}"),
                 (b"GET", b"keypairs/abc", b"x"), (b"GET", b"keypairs?a=b c", b""),
-                (b"GET", b"keypairs/\x00x", b""), (b"POST", b"keypairs/abc/sign", b"x" * 70000)]:
+                (b"GET", b"keypairs/\x00x", b""), (b"POST", b"keypairs/abc/sign", b"x" * 70000),
+                # dot segments, which libcurl (RFC 3986 5.2.4) would remove before sending
+                (b"GET", b"keypairs/..", b""), (b"GET", b"keypairs/.", b""), (b"POST", b"keypairs/../sign", b"{}"),
+                (b"POST", b"keypairs/./sign", b"{}"), (b"GET", b"keypairs/%2e%2E", b""),
+                (b"POST", b"keypairs/a%2Fb/sign", b"{}"), (b"GET", b"keypairs/%5c", b"")]:
     a = ask(s, m, p, b)
     assert a and a[0] in (b"access_denied", b"agent"), (m, p, a)
     print("refused", m, p[:30], a[0].decode(), a[1][:90].decode())
 a = ask(s, b"GET", b"keypairs?alias=issuing-ca&offset=0&limit=2")
 assert a[0] == b"ok" and a[2] == b"200" and b"issuing-ca" in a[7], a[:3]
 print("allowed GET keypairs?alias=issuing-ca", a[2].decode())
-# a frame longer than the agent reads ends this connection, not the agent
-s.sendall(struct.pack(">I", 64 * 1024 * 1024))
+# a frame longer than the agent reads (a request is at most 80 KiB) ends this connection, not the agent
+s.sendall(struct.pack(">I", 81 * 1024))
 assert read_frame(s) is None
 s2 = socket.socket(socket.AF_UNIX); s2.connect(sys.argv[1])
 s2.sendall(frame(b"1", b"hello"))
@@ -176,7 +180,7 @@ a = read_frame(s2)
 assert a[0] == b"ok" and a[2].endswith(b"/signingmanager/api/v1/") and a[3].startswith(b"sha1:"), a
 print("hello after the oversized frame:", a[2].decode(), a[3].decode())
 PY
-[[ $(grep -c '^refused' "$W/raw.out") == 10 ]] || fail "raw requests: $(cat "$W/raw.out")"
+[[ $(grep -c '^refused' "$W/raw.out") == 17 ]] || fail "raw requests: $(cat "$W/raw.out")"
 grep -q "refused POST keypairs from pid" "$AGENT_LOG" || fail "the agent did not log a refused request"
 pass "the agent forwards only GET keypairs?.., GET keypairs/ID and POST keypairs/ID/sign; an oversized frame ends one connection"
 
@@ -208,13 +212,20 @@ as nobody openssl dgst -sha256 -sign dcpki:key=issuing-ca -out "$O/after.sig" "$
   || fail "signing after a stale socket was replaced: $(cat "$W/sign.err")"
 pass "a second agent on a live socket is refused; a stale socket (kill -9) is replaced"
 
-# ---- 5. no agent: one line naming it and the remedy
+# ---- 5. a hung agent: the client gives up at its deadline; no agent: one line naming it and the remedy
+kill -STOP "$agent_pid"
+t0=$SECONDS
+fails1 as nobody "$DCPKI" keys list
+took=$((SECONDS - t0))
+kill -CONT "$agent_pid"
+grep -q "the dcpki agent at $SOCK did not answer hello within 10000 ms" <<<"$ERR" || fail "a stopped agent: $ERR"
+((took <= 15)) || fail "a stopped agent held the client $took s (its deadline is 10 s)"
 stop_agent
 fails1 as nobody "$DCPKI" keys list
 grep -q "no dcpki agent serves $SOCK (is it running?)" <<<"$ERR" || fail "agent stopped: $ERR"
 grep -q "systemctl start dcpki-agent" <<<"$ERR" || fail "agent stopped: no remedy: $ERR"
 expect_fail "dcpki agent" as nobody openssl dgst -sha256 -sign dcpki:key=issuing-ca -out "$O/x.sig" "$P/data"
-pass "without the agent, the CLI and openssl fail naming the agent and how to start it"
+pass "a stopped agent fails the client at its deadline; without the agent, the CLI and openssl fail naming it and how to start it"
 
 # ---- 6. a socket planted by another user is not trusted
 T=$W/tmpdir; mkdir -p "$T" && chmod 1777 "$T"
@@ -228,7 +239,18 @@ for _ in $(seq 1 100); do [[ -S $T/agent.sock ]] && break; sleep 0.1; done
 [[ -S $T/agent.sock ]] || fail "nobody's agent did not start: $(cat "$W/planted.log")"
 printf '[signing]\nagent = %s\n' "$T/agent.sock" >"$W/planted-client.conf"
 fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
-grep -q "is not trusted: it is neither root, nor this process's user, nor the owner of the socket's directory" <<<"$ERR" \
-  || fail "root trusted an agent run by nobody in a 1777 directory: $ERR"
-kill "$planted"
-pass "a client refuses an agent run by another user from a directory that user does not own"
+grep -q "is not trusted: it is neither root, nor this process's user, nor the only user who could have put the socket there" \
+  <<<"$ERR" || fail "root trusted an agent run by nobody in a 1777 directory: $ERR"
+kill "$planted"; wait "$planted" 2>/dev/null || true
+# nobody's own directory, made in the 1777 one: nobody owns it, but anyone could have made it
+mkdir "$T/evil" && chown nobody:nogroup "$T/evil"
+write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
+  "signing.api_key_file=$N/api-key" "signing.agent=$T/evil/agent.sock"
+setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null >"$W/planted2.log" 2>&1 &
+planted=$!; _priv_pids+=("$planted")
+for _ in $(seq 1 100); do grep -q 'agent: serving' "$W/planted2.log" && break; sleep 0.1; done
+printf '[signing]\nagent = %s\n' "$T/evil/agent.sock" >"$W/planted-client.conf"
+fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
+grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent in a directory under a 1777 one: $ERR"
+kill "$planted"; wait "$planted" 2>/dev/null || true
+pass "a client refuses an agent run by another user who was not the only one able to put its socket there"
