@@ -78,10 +78,9 @@ static const char *bad_id(const char *id, size_t n)
     return NULL;
 }
 
-/* NULL when the agent forwards this request, else why not. The three
- * requests of the signing client (signing.c): list and search
+/* The three requests of the signing client (signing.c): list and search
  * (keypairs?...), describe (keypairs/{id}), sign (keypairs/{id}/sign). */
-static const char *refused(const char *method, const char *path, size_t body_len)
+const char *dcpki_agent_refused(const char *method, const char *path, size_t body_len)
 {
     static const char pre[] = "keypairs";
     if (strncmp(path, pre, sizeof(pre) - 1) != 0)
@@ -164,7 +163,7 @@ static int serve_http(int fd, server *s, const dcpki_agent_frame *q, const struc
     path[q->len[3]] = '\0';
     if (strlen(method) != q->len[2] || strlen(path) != q->len[3])
         return answer_err(fd, DCPKI_E_AGENT, "a NUL byte in the method or the path") ? -1 : 0;
-    const char *why = refused(method, path, q->len[4]);
+    const char *why = dcpki_agent_refused(method, path, q->len[4]);
     if (why) {
         char em[40], esc[256], msg[512];
         dcpki_escape(method, em, sizeof(em));

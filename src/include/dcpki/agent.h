@@ -72,6 +72,11 @@ typedef struct dcpki_agent_service {
 dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop,
                              volatile sig_atomic_t *report, dcpki_err *err);
 
+/* NULL when the agent forwards method (NUL-terminated) on path (under the
+ * API base) with a body of body_len bytes, else why not (agent_server.c;
+ * the server and the tests). */
+const char *dcpki_agent_refused(const char *method, const char *path, size_t body_len);
+
 /* The wire format (agent_wire.c), for both sides and the tests. */
 #define DCPKI_AGENT_MAX_FIELDS 12
 #define DCPKI_AGENT_MAX_REQUEST (80 * 1024) /* a path of 2 KiB and a body of 64 KiB, and room */
