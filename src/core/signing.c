@@ -481,6 +481,29 @@ static char *ra_label(const dcpki_transport *t)
     return dcpki_strfmt("sha1:%s", hex);
 }
 
+/* What every client has: the service's url (url_len bytes), the API base
+ * under it, the RA label (label: malloc'ed, taken, freed on failure), the disk
+ * cache's directory. NULL when out of memory. */
+static dcpki_signing *signing_alloc(OSSL_LIB_CTX *libctx, const char *url, size_t url_len, char *label)
+{
+    dcpki_signing *s = calloc(1, sizeof(*s));
+    if (!s) {
+        free(label);
+        return NULL;
+    }
+    s->libctx = libctx;
+    pthread_mutex_init(&s->lock, NULL);
+    s->ra_label = label;
+    s->url = strndup(url, url_len);
+    s->base = s->url ? dcpki_strjoin(s->url, API_PATH, (char *)NULL) : NULL;
+    s->disk_dir = dcpki_keycache_dir();
+    if (!s->url || !s->base || !s->ra_label) {
+        dcpki_signing_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_LIB_CTX *libctx, dcpki_signing **out,
                              dcpki_err *err)
 {
@@ -494,25 +517,18 @@ dcpki_code dcpki_signing_new(const dcpki_config *cfg, dcpki_transport *t, OSSL_L
     dcpki_code rc = dcpki_config_read_api_key(cfg, &key, err);
     if (rc != DCPKI_OK)
         return rc;
-    dcpki_signing *s = calloc(1, sizeof(*s));
-    if (!s) {
-        dcpki_secret_free(key);
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
+    dcpki_signing *s = signing_alloc(libctx, cfg->signing.url, strlen(cfg->signing.url), ra_label(t));
+    if (s) {
+        s->t = t;
+        s->key_from = dcpki_config_origin(cfg, DCPKI_CI_API_KEY);
+        if (!(s->api_hdr = dcpki_secret_strfmt("x-api-key: %s", key))) {
+            dcpki_signing_free(s);
+            s = NULL;
+        }
     }
-    s->t = t;
-    s->libctx = libctx;
-    pthread_mutex_init(&s->lock, NULL);
-    s->base = dcpki_strfmt("%s%s", cfg->signing.url, API_PATH);
-    s->api_hdr = dcpki_secret_strfmt("x-api-key: %s", key);
     dcpki_secret_free(key);
-    s->url = strdup(cfg->signing.url);
-    s->key_from = dcpki_config_origin(cfg, DCPKI_CI_API_KEY);
-    s->ra_label = ra_label(t);
-    s->disk_dir = dcpki_keycache_dir();
-    if (!s->base || !s->api_hdr || !s->url || !s->ra_label) {
-        dcpki_signing_free(s);
+    if (!s)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
-    }
     *out = s;
     return DCPKI_OK;
 }
@@ -525,26 +541,24 @@ dcpki_code dcpki_signing_new_agent(const dcpki_config *cfg, OSSL_LIB_CTX *libctx
     dcpki_code rc = dcpki_agent_client_new(cfg->signing.agent, &a, err);
     if (rc != DCPKI_OK)
         return rc;
-    dcpki_signing *s = calloc(1, sizeof(*s));
+    const char *base = dcpki_agent_client_base(a);
+    size_t bl = strlen(base), al = strlen(API_PATH);
+    if (bl <= al || strcmp(base + bl - al, API_PATH) != 0) {
+        char esc[300];
+        rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s serves '%s', not a URL ending in %s (is it the "
+                           "same version of dcpki?)", cfg->signing.agent, dcpki_escape(base, esc, sizeof(esc)),
+                           API_PATH);
+        dcpki_agent_client_free(a);
+        return rc;
+    }
+    /* the service's URL (and the agent's RA label) name the disk cache's files, as with a direct connection */
+    dcpki_signing *s = signing_alloc(libctx, base, bl - al, strdup(dcpki_agent_client_label(a)));
     if (!s) {
         dcpki_agent_client_free(a);
         return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
     }
     s->agent = a;
-    s->libctx = libctx;
-    pthread_mutex_init(&s->lock, NULL);
-    const char *base = dcpki_agent_client_base(a);
-    size_t bl = strlen(base), al = strlen(API_PATH);
-    s->base = strdup(base);
-    /* the service's URL names the disk cache's files, as with a direct connection */
-    s->url = bl > al && strcmp(base + bl - al, API_PATH) == 0 ? strndup(base, bl - al) : strdup(base);
     s->key_from = "the dcpki agent's configuration";
-    s->ra_label = strdup(dcpki_agent_client_label(a));
-    s->disk_dir = dcpki_keycache_dir();
-    if (!s->base || !s->url || !s->ra_label) {
-        dcpki_signing_free(s);
-        return dcpki_err_set(err, DCPKI_E_NOMEM, "creating the signing client");
-    }
     *out = s;
     return DCPKI_OK;
 }
