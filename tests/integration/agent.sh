@@ -212,6 +212,47 @@ as nobody openssl dgst -sha256 -sign dcpki:key=issuing-ca -out "$O/after.sig" "$
   || fail "signing after a stale socket was replaced: $(cat "$W/sign.err")"
 pass "a second agent on a live socket is refused; a stale socket (kill -9) is replaced"
 
+# ---- 4b. nginx: master as root, workers as nobody (in the agent's group), a key reference file
+if command -v nginx >/dev/null; then
+  NG=$W/nginx; mkdir -p "$NG"
+  cp "$W/ref.pem" "$NG/key.ref" && cp "$W/web.pem" "$NG/cert.pem" && chmod 600 "$NG/key.ref"
+  NPORT=$(free_port)
+  cat >"$NG/nginx.conf" <<NGINX
+user nobody nogroup;
+daemon off;
+master_process on;
+worker_processes 2;
+pid $NG/nginx.pid;
+error_log $NG/error.log info;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $NG/body; proxy_temp_path $NG/proxy; fastcgi_temp_path $NG/fastcgi;
+  uwsgi_temp_path $NG/uwsgi; scgi_temp_path $NG/scgi;
+  server {
+    listen 127.0.0.1:$NPORT ssl;
+    ssl_certificate $NG/cert.pem;
+    ssl_certificate_key $NG/key.ref;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    location / { return 200 "agent-key-ok\n"; }
+  }
+}
+NGINX
+  env DCPKI_CONF="$P/client.conf" OPENSSL_CONF="$P/openssl.cnf" nginx -c "$NG/nginx.conf" -p "$NG" &
+  ngx=$!; _priv_pids+=("$ngx")
+  nget() { env -u LD_PRELOAD OPENSSL_CONF=/dev/null curl -sS --max-time 10 --cacert "$NG/cert.pem" \
+    --resolve "localhost:$NPORT:127.0.0.1" "https://localhost:$NPORT/"; }
+  for _ in $(seq 1 50); do nget >/dev/null 2>&1 && break; sleep 0.2; done
+  for i in $(seq 1 8); do
+    r=$(nget 2>&1) || fail "handshake $i with nginx signing through the agent: $r; $(tail -3 "$NG/error.log")"
+    [[ $r == agent-key-ok ]] || fail "nginx answered: $r"
+  done
+  [[ $(env -u LD_PRELOAD ps -o user= --ppid "$ngx" | grep -c nobody) -ge 2 ]] || fail "nginx's workers do not run as nobody"
+  kill "$ngx"; wait "$ngx" 2>/dev/null || true
+  pass "nginx with a key reference file: its workers (nobody, in the agent's group) sign through the agent"
+fi
+
 # ---- 5. a hung agent: the client gives up at its deadline; no agent: one line naming it and the remedy
 kill -STOP "$agent_pid"
 t0=$SECONDS
