@@ -99,27 +99,51 @@ static dcpki_code agent_err(const dcpki_agent_client *c, dcpki_err *err, const c
                          dcpki_strerror(e, eb, sizeof(eb)));
 }
 
-/* Whether uid could have put the socket at path and nobody else could: the
- * directory holding it (symbolic links resolved) is owned by uid, and it and
- * every directory above it are owned by root or uid and writable by no one
- * else (as OpenSSH checks the paths of authorized keys). */
+/* A directory only root and uid may change (no write for group or others). */
+static int safe_dir(const struct stat *st, uid_t uid)
+{
+    return S_ISDIR(st->st_mode) && !(st->st_mode & 022) && (st->st_uid == 0 || st->st_uid == uid);
+}
+
+/* Whether uid could have put the socket at path and nobody else could (as
+ * OpenSSH checks the paths of authorized keys):
+ * - the path as written, from the root down: each directory on the way is
+ *   safe_dir, and a symbolic link lies in one (so whoever made it was trusted);
+ * - the path with the links resolved: each directory is safe_dir, and the one
+ *   holding the socket belongs to uid. */
 static int placed_by(const char *path, uid_t uid)
 {
-    char *copy = strdup(path), real[PATH_MAX];
-    int ok = copy && realpath(dirname(copy), real) != NULL;
-    free(copy);
+    char *dir = strdup(path), real[PATH_MAX];
+    if (!dir)
+        return 0;
+    char *end = strrchr(dir, '/');
+    if (!end || end == dir) {
+        free(dir);
+        return 0; /* the socket right under / (or a relative path): nothing to check it by */
+    }
+    *end = '\0';
+    int ok = 1;
+    for (char *p = dir + 1; ok; p++) {
+        char keep = *p;
+        if (keep != '/' && keep != '\0')
+            continue;
+        *p = '\0';
+        struct stat st;
+        ok = lstat(dir, &st) == 0 && (S_ISLNK(st.st_mode) || safe_dir(&st, uid));
+        *p = keep;
+        if (!keep)
+            break;
+    }
+    ok = ok && realpath(dir, real) != NULL;
+    free(dir);
     for (int first = 1; ok; first = 0) {
         struct stat st;
-        if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 022) ||
-            (st.st_uid != uid && (first || st.st_uid != 0)))
+        if (stat(real, &st) != 0 || !safe_dir(&st, uid) || (first && st.st_uid != uid))
             return 0;
         if (strcmp(real, "/") == 0)
             return 1;
         char *slash = strrchr(real, '/');
-        if (slash == real)
-            slash[1] = '\0';
-        else
-            *slash = '\0';
+        slash[slash == real ? 1 : 0] = '\0';
     }
     return 0;
 }
@@ -127,7 +151,7 @@ static int placed_by(const char *path, uid_t uid)
 /* A new connection to an agent this process trusts: one running as root, as
  * this process's user, or as the user who alone could have put the socket
  * where it is (placed_by). */
-static dcpki_code connect_agent(dcpki_agent_client *c, int *out, dcpki_err *err)
+static dcpki_code connect_agent(dcpki_agent_client *c, int64_t deadline, int *out, dcpki_err *err)
 {
     *out = -1;
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -135,13 +159,23 @@ static dcpki_code connect_agent(dcpki_agent_client *c, int *out, dcpki_err *err)
     if (pl >= sizeof(a.sun_path))
         return dcpki_err_set(err, DCPKI_E_CONFIG_BAD_VALUE, "the agent's socket path %s is too long", c->path);
     memcpy(a.sun_path, c->path, pl + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* non-blocking: a full backlog (an agent stopped or overloaded) is EAGAIN, retried until the deadline,
+     * not a connect() that sleeps without end; the frames' I/O waits with poll */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return agent_err(c, err, "cannot make a socket for", errno);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    int cr_ = -1;
+    while ((cr_ = connect(fd, (struct sockaddr *)&a, sizeof(a))) != 0 && (errno == EINTR || errno == EAGAIN) &&
+           dcpki_now_ms() < deadline)
+        if (errno == EAGAIN)
+            dcpki_sleep_ms(10);
+    if (cr_ != 0) {
         int e = errno;
         close(fd);
         char eb[128];
+        if (e == EAGAIN)
+            return dcpki_err_set(err, DCPKI_E_TIMEOUT, "the dcpki agent at %s did not accept the connection in "
+                                 "time (its queue is full: is it stopped or overloaded?)", c->path);
         if (e == ENOENT || e == ECONNREFUSED)
             return dcpki_err_set(err, DCPKI_E_AGENT, "no dcpki agent serves %s (is it running?): %s", c->path,
                                  dcpki_strerror(e, eb, sizeof(eb)));
@@ -180,7 +214,7 @@ static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *f
     for (;;) {
         int fd = take_idle(c), kept_conn = fd >= 0;
         if (!kept_conn) {
-            dcpki_code rc = connect_agent(c, &fd, err);
+            dcpki_code rc = connect_agent(c, deadline, &fd, err);
             if (rc != DCPKI_OK)
                 return rc;
         }

@@ -43,6 +43,7 @@ typedef struct server {
     int nconn;
     int conn[MAX_CONNECTIONS]; /* -1: free */
     atomic_ulong accepted, turned_away, forwarded, refused_requests;
+    int64_t accept_failed_logged; /* dcpki_now_ms() of the last such line (the accepting thread's) */
 } server;
 
 typedef struct conn_arg {
@@ -153,7 +154,9 @@ static int answer_http(int fd, const dcpki_http_response *r)
 static int serve_http(int fd, server *s, const dcpki_agent_frame *q, const struct ucred *peer)
 {
     const dcpki_agent_service *svc = s->svc;
-    if (q->nfields != 6 || q->len[2] > 8 || q->len[3] > MAX_PATH_LEN || q->len[5] != 1)
+    if (q->nfields == 6 && q->len[3] > MAX_PATH_LEN)
+        return answer_err(fd, DCPKI_E_INVALID_ARGUMENT, "a path longer than the agent takes (2048 bytes)") ? -1 : 0;
+    if (q->nfields != 6 || q->len[2] > 8 || q->len[5] != 1)
         return answer_err(fd, DCPKI_E_AGENT, "malformed request (is the client the same version of dcpki?)") ? -1
                                                                                                                : 0;
     char method[9], path[MAX_PATH_LEN + 1];
@@ -205,8 +208,11 @@ static void *conn_main(void *arg)
     for (;;) {
         dcpki_agent_frame q;
         /* idle, or a frame not finished: the connection ends (ETIMEDOUT) */
-        if (dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_REQUEST, dcpki_now_ms() + IDLE_MS, &q) != 1)
+        if (dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_REQUEST, dcpki_now_ms() + IDLE_MS, &q) != 1) {
+            if (errno == EMSGSIZE) /* said before closing: the client reads it even if its write failed */
+                answer_err(fd, DCPKI_E_INVALID_ARGUMENT, "a request larger than the agent takes (80 KiB)");
             break;
+        }
         int r = -1;
         if (!dcpki_agent_field_is(&q, 0, "1"))
             answer_err(fd, DCPKI_E_AGENT, "unknown protocol version (is the client the same version of dcpki?)");
@@ -274,7 +280,10 @@ static void accept_one(server *s, int lfd)
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* the connection waits in the backlog: no busy loop on it */
             static const struct timespec pause = { 0, 100 * 1000 * 1000 };
-            dcpki_log(0, "agent: cannot accept a connection: %s", dcpki_strerror(errno, eb, sizeof(eb)));
+            if (dcpki_now_ms() - s->accept_failed_logged >= 10000) {
+                dcpki_log(0, "agent: cannot accept a connection: %s", dcpki_strerror(errno, eb, sizeof(eb)));
+                s->accept_failed_logged = dcpki_now_ms();
+            }
             nanosleep(&pause, NULL);
         }
         return;
@@ -382,7 +391,7 @@ static dcpki_code clear_path(const char *path, const struct sockaddr_un *a, dcpk
         return DCPKI_OK;
     if (!S_ISSOCK(st.st_mode))
         return dcpki_err_set(err, DCPKI_E_IO, "%s exists and is not a socket; remove it or choose another "
-                             "[signing] agent", path);
+                             "socket ([signing] agent or --socket)", path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return dcpki_err_set(err, DCPKI_E_IO, "socket: %s", dcpki_strerror(errno, eb, sizeof(eb)));
@@ -390,7 +399,7 @@ static dcpki_code clear_path(const char *path, const struct sockaddr_un *a, dcpk
     close(fd);
     if (c == 0 || e == EAGAIN)
         return dcpki_err_set(err, DCPKI_E_IO, "a process already serves %s; stop it or choose another "
-                             "[signing] agent", path);
+                             "socket ([signing] agent or --socket)", path);
     if (e != ECONNREFUSED)
         return dcpki_err_set(err, DCPKI_E_IO, "cannot tell whether a process serves %s: %s", path,
                              dcpki_strerror(e, eb, sizeof(eb)));
@@ -401,8 +410,8 @@ static dcpki_code clear_path(const char *path, const struct sockaddr_un *a, dcpk
 }
 
 /* The listening socket, mode 0660 (set between bind and listen, when nobody
- * can connect yet); *ino: the socket file's, to remove only it at the end. */
-static dcpki_code listen_on(const char *path, int *out, ino_t *ino, dcpki_err *err)
+ * can connect yet); *made: the socket file's, to remove only it at the end. */
+static dcpki_code listen_on(const char *path, int *out, struct stat *made, dcpki_err *err)
 {
     char eb[128];
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -418,7 +427,9 @@ static dcpki_code listen_on(const char *path, int *out, ino_t *ino, dcpki_err *e
     struct stat st;
     const char *step = "bind";
     int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (ok && !(ok = chmod(path, 0660) == 0 && stat(path, &st) == 0))
+    /* not following a link someone may have put at path meanwhile */
+    if (ok && !(ok = fchmodat(AT_FDCWD, path, 0660, AT_SYMLINK_NOFOLLOW) == 0 && lstat(path, &st) == 0 &&
+                     S_ISSOCK(st.st_mode)))
         step = "chmod";
     if (ok && !(ok = listen(fd, 128) == 0))
         step = "listen";
@@ -430,7 +441,7 @@ static dcpki_code listen_on(const char *path, int *out, ino_t *ino, dcpki_err *e
         return dcpki_err_set(err, DCPKI_E_IO, "cannot listen on %s (%s): %s", path, step,
                              dcpki_strerror(e, eb, sizeof(eb)));
     }
-    *ino = st.st_ino;
+    *made = st;
     *out = fd;
     return DCPKI_OK;
 }
@@ -447,64 +458,91 @@ static void log_stats(server *s)
               atomic_load(&s->refused_requests), ms);
 }
 
+/* How long a stop waits for the requests in flight: the longest a forward
+ * and its answer may take. */
+static long drain_ms(const dcpki_agent_service *svc)
+{
+    return svc->timeout_ms + WRITE_MS + 5000;
+}
+
 dcpki_code dcpki_agent_serve(const dcpki_agent_service *svc, volatile sig_atomic_t *stop,
                              volatile sig_atomic_t *report, dcpki_err *err)
 {
     int lock = -1, lfd = -1;
-    ino_t ino = 0;
+    struct stat made = { 0 };
     dcpki_code rc = lock_path(svc->socket_path, &lock, err);
-    if (rc == DCPKI_OK && (rc = listen_on(svc->socket_path, &lfd, &ino, err)) != DCPKI_OK)
+    if (rc == DCPKI_OK && (rc = listen_on(svc->socket_path, &lfd, &made, err)) != DCPKI_OK)
         close(lock);
     if (rc != DCPKI_OK)
         return rc;
-    server s = { .svc = svc };
-    if (pthread_mutex_init(&s.lock, NULL) != 0 || pthread_cond_init(&s.idle, NULL) != 0) {
+    /* on the heap: a connection's thread still running when a stop gives up waiting must not touch freed memory */
+    server *s = calloc(1, sizeof(*s));
+    if (!s || pthread_mutex_init(&s->lock, NULL) != 0 || pthread_cond_init(&s->idle, NULL) != 0) {
+        free(s);
         close(lfd);
         unlink(svc->socket_path);
         close(lock);
-        return dcpki_err_set(err, DCPKI_E_INTERNAL, "the agent cannot make its lock");
+        return dcpki_err_set(err, DCPKI_E_NOMEM, "the agent cannot make its state");
     }
+    s->svc = svc;
+    s->accept_failed_logged = -10000;
     for (int i = 0; i < MAX_CONNECTIONS; i++)
-        s.conn[i] = -1;
+        s->conn[i] = -1;
     /* SIGTERM, SIGINT and SIGUSR1 reach this thread only inside ppoll: one is
      * never missed between a check of *stop and the wait, and never lands in
      * a connection's thread (which inherit the mask) */
-    sigset_t block, old;
+    sigset_t block, old, waiting;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &block, &old);
+    waiting = old; /* even if the caller had them blocked */
+    sigdelset(&waiting, SIGTERM);
+    sigdelset(&waiting, SIGINT);
+    sigdelset(&waiting, SIGUSR1);
     dcpki_log(0, "agent: serving %s for %s as %s", svc->socket_path, svc->base, svc->label);
     if (svc->ready)
         svc->ready();
     while (!*stop) {
         struct pollfd p = { .fd = lfd, .events = POLLIN };
-        if (ppoll(&p, 1, NULL, &old) > 0 && (p.revents & POLLIN))
-            accept_one(&s, lfd);
+        if (ppoll(&p, 1, NULL, &waiting) > 0 && (p.revents & POLLIN))
+            accept_one(s, lfd);
         if (report && *report) {
             *report = 0;
-            log_stats(&s);
+            log_stats(s);
         }
     }
     close(lfd);
     struct stat st;
-    if (lstat(svc->socket_path, &st) == 0 && st.st_ino == ino)
+    if (lstat(svc->socket_path, &st) == 0 && st.st_ino == made.st_ino && st.st_dev == made.st_dev)
         unlink(svc->socket_path);
-    /* connections waiting for a request end now; requests in flight finish and are answered (or their
-     * answer's deadline passes) */
-    pthread_mutex_lock(&s.lock);
+    /* connections waiting for a request end now; requests in flight finish and are answered, for as long as
+     * they may take */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += drain_ms(svc) / 1000 + 1;
+    pthread_mutex_lock(&s->lock);
     for (int i = 0; i < MAX_CONNECTIONS; i++)
-        if (s.conn[i] >= 0)
-            shutdown(s.conn[i], SHUT_RD);
-    while (s.nconn > 0)
-        pthread_cond_wait(&s.idle, &s.lock);
-    pthread_mutex_unlock(&s.lock);
-    pthread_cond_destroy(&s.idle);
-    pthread_mutex_destroy(&s.lock);
+        if (s->conn[i] >= 0)
+            shutdown(s->conn[i], SHUT_RD);
+    int timed_out = 0;
+    while (s->nconn > 0 && !timed_out)
+        timed_out = pthread_cond_timedwait(&s->idle, &s->lock, &until) == ETIMEDOUT;
+    int left = s->nconn;
+    pthread_mutex_unlock(&s->lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(lock); /* the lock file stays: removing it would race with the next agent's open */
-    log_stats(&s);
+    log_stats(s);
+    if (left > 0) {
+        /* their threads still use *s: it is left to the process's end */
+        dcpki_log(0, "agent: stopped with %d request%s still in flight after %ld ms", left, left == 1 ? "" : "s",
+                  drain_ms(svc));
+        return DCPKI_OK;
+    }
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
     dcpki_log(0, "agent: stopped");
     return DCPKI_OK;
 }

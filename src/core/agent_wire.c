@@ -58,7 +58,7 @@ int dcpki_agent_write_frame(int fd, size_t n, const char *const *field, const si
     struct iovec iov[2 * DCPKI_AGENT_MAX_FIELDS + 1];
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (len[i] > UINT32_MAX - 4 - total) {
+        if (total > UINT32_MAX - 4 || len[i] > UINT32_MAX - 4 - total) {
             errno = EMSGSIZE;
             return -1;
         }

@@ -171,8 +171,11 @@ for m, p, b in [(b"POST", b"keypairs", b'{"alias":"x"}'), (b"DELETE", b"keypairs
 a = ask(s, b"GET", b"keypairs?alias=issuing-ca&offset=0&limit=2")
 assert a[0] == b"ok" and a[2] == b"200" and b"issuing-ca" in a[7], a[:3]
 print("allowed GET keypairs?alias=issuing-ca", a[2].decode())
-# a frame longer than the agent reads (a request is at most 80 KiB) ends this connection, not the agent
+# a frame longer than the agent reads (a request is at most 80 KiB) is answered why, and ends this
+# connection, not the agent
 s.sendall(struct.pack(">I", 81 * 1024))
+a = read_frame(s)
+assert a and a[0] == b"invalid_argument" and b"80 KiB" in a[1], a
 assert read_frame(s) is None
 s2 = socket.socket(socket.AF_UNIX); s2.connect(sys.argv[1])
 s2.sendall(frame(b"1", b"hello"))
@@ -294,4 +297,21 @@ printf '[signing]\nagent = %s\n' "$T/evil/agent.sock" >"$W/planted-client.conf"
 fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
 grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent in a directory under a 1777 one: $ERR"
 kill "$planted"; wait "$planted" 2>/dev/null || true
-pass "a client refuses an agent run by another user who was not the only one able to put its socket there"
+# a link in the 1777 directory to nobody's own directory elsewhere (whose parents are all root's)
+mkdir -p "$W/nobody-sock" && chown nobody:nogroup "$W/nobody-sock" && chmod 755 "$W/nobody-sock"
+ln -s "$W/nobody-sock" "$T/link"
+write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
+  "signing.api_key_file=$N/api-key" "signing.agent=$W/nobody-sock/agent.sock"
+setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null >"$W/planted3.log" 2>&1 &
+planted=$!; _priv_pids+=("$planted")
+for _ in $(seq 1 100); do grep -q 'agent: serving' "$W/planted3.log" && break; sleep 0.1; done
+grep -q 'agent: serving' "$W/planted3.log" || fail "nobody's third agent did not start: $(cat "$W/planted3.log")"
+printf '[signing]\nagent = %s\n' "$T/link/agent.sock" >"$W/planted-client.conf"
+fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
+grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent through a link in a 1777 directory: $ERR"
+# the same socket named by its own path: nobody alone could have put it there
+printf '[signing]\nagent = %s\n' "$W/nobody-sock/agent.sock" >"$W/planted-client.conf"
+env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list >"$W/own.out" 2>&1 \
+  || fail "root refused nobody's agent in nobody's own directory under root's: $(cat "$W/own.out")"
+kill "$planted"; wait "$planted" 2>/dev/null || true
+pass "a client refuses an agent run by another user who was not the only one able to put its socket there (directly, in a subdirectory or through a link under a 1777 directory), and trusts one who was"
