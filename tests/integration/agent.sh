@@ -297,11 +297,15 @@ printf '[signing]\nagent = %s\n' "$T/evil/agent.sock" >"$W/planted-client.conf"
 fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
 grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent in a directory under a 1777 one: $ERR"
 kill "$planted"; wait "$planted" 2>/dev/null || true
-# a link in the 1777 directory to nobody's own directory elsewhere (whose parents are all root's)
-mkdir -p "$W/nobody-sock" && chown nobody:nogroup "$W/nobody-sock" && chmod 755 "$W/nobody-sock"
-ln -s "$W/nobody-sock" "$T/link"
+# a link in the 1777 directory to nobody's own directory elsewhere, in a directory of root's under /run
+# (the test's own tree may lie under /tmp, which no socket under it can pass)
+[[ -d /run && $(stat -c '%u %a' /run) == "0 755" ]] || fail "/run is not root's with mode 755: $(stat -c '%U %a' /run)"
+RUNDIR=$(mktemp -d /run/dcpki-agent-test.XXXXXX) && chmod 755 "$RUNDIR" || fail "cannot make a directory in /run"
+trap '_cleanup; rm -rf "$RUNDIR"' EXIT
+mkdir "$RUNDIR/nobody-sock" && chown nobody:nogroup "$RUNDIR/nobody-sock"
+ln -s "$RUNDIR/nobody-sock" "$T/link"
 write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
-  "signing.api_key_file=$N/api-key" "signing.agent=$W/nobody-sock/agent.sock"
+  "signing.api_key_file=$N/api-key" "signing.agent=$RUNDIR/nobody-sock/agent.sock"
 setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null >"$W/planted3.log" 2>&1 &
 planted=$!; _priv_pids+=("$planted")
 for _ in $(seq 1 100); do grep -q 'agent: serving' "$W/planted3.log" && break; sleep 0.1; done
@@ -310,7 +314,7 @@ printf '[signing]\nagent = %s\n' "$T/link/agent.sock" >"$W/planted-client.conf"
 fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
 grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent through a link in a 1777 directory: $ERR"
 # the same socket named by its own path: nobody alone could have put it there
-printf '[signing]\nagent = %s\n' "$W/nobody-sock/agent.sock" >"$W/planted-client.conf"
+printf '[signing]\nagent = %s\n' "$RUNDIR/nobody-sock/agent.sock" >"$W/planted-client.conf"
 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list >"$W/own.out" 2>&1 \
   || fail "root refused nobody's agent in nobody's own directory under root's: $(cat "$W/own.out")"
 kill "$planted"; wait "$planted" 2>/dev/null || true
