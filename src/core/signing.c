@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -208,25 +209,11 @@ static dcpki_code map_status(const dcpki_http_response *r, const char *what, con
     return dcpki_err_set(err, DCPKI_E_HTTP, "HTTP %ld to %s%s%s", st, what, sep, msg);
 }
 
+/* s %-escaped for a path segment or a query value: every byte but RFC 3986's
+ * unreserved characters (§2.3), by libcurl; curl_free() it. */
 static char *url_escape(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *o = malloc(3 * n + 1);
-    if (!o)
-        return NULL;
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            o[k++] = (char)*p;
-        } else {
-            o[k++] = '%';
-            o[k++] = hex[*p >> 4];
-            o[k++] = hex[*p & 15];
-        }
-    }
-    o[k] = '\0';
-    return o;
+    return curl_easy_escape(NULL, s, 0);
 }
 
 /* A whole JSON text that is an object (trailing bytes other than white space
@@ -362,7 +349,7 @@ static dcpki_code parse_keypair(OSSL_LIB_CTX *libctx, json_object *o, int need_p
     kp->account_id = dcpki_strdup0(acc ? dcpki_json_str(acc, "id") : dcpki_json_str(o, "account"));
     char *esc = kp->id ? url_escape(kp->id) : NULL;
     ((struct kp_priv *)kp)->sign_path = esc ? dcpki_strfmt("keypairs/%s/sign", esc) : NULL;
-    free(esc);
+    curl_free(esc);
     if (!kp->id || !kp->alias || !((struct kp_priv *)kp)->sign_path) {
         rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading keypair '%s'", alias);
         goto fail;
@@ -708,7 +695,7 @@ static dcpki_code fetch_keypair(dcpki_signing *s, const char *ident, const char 
 {
     char *esc = url_escape(ident);
     char *path = esc ? dcpki_strfmt("keypairs/%s", esc) : NULL;
-    free(esc);
+    curl_free(esc);
     if (!path)
         return dcpki_err_set(err, DCPKI_E_NOMEM, "describing '%s'", ident);
     json_object *o;
@@ -823,7 +810,7 @@ static dcpki_code describe_service(dcpki_signing *s, const char *alias, dcpki_ke
         dcpki_err first = err ? *err : (dcpki_err){ 0 };
         char *esc = url_escape(alias);
         char *path = esc ? dcpki_strfmt("keypairs?alias=%s&offset=0&limit=2", esc) : NULL;
-        free(esc);
+        curl_free(esc);
         json_object *o = NULL;
         dcpki_err lerr;
         if (path && call(s, "GET", path, NULL, 1, alias, &o, NULL, &lerr) == DCPKI_OK) {
