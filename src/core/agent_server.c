@@ -52,7 +52,8 @@ typedef struct conn_arg {
     struct ucred peer;
 } conn_arg;
 
-/* The unreserved characters of RFC 3986 §2.3, and '%' for escapes. */
+/* What the signing client's escaping (curl_easy_escape) leaves as it is, the
+ * unreserved characters of RFC 3986 §2.3, and '%' of its escapes. */
 static int id_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -177,19 +178,12 @@ static int serve_http(int fd, server *s, const dcpki_agent_frame *q, const struc
         atomic_fetch_add(&s->refused_requests, 1);
         return answer_err(fd, DCPKI_E_ACCESS_DENIED, msg) ? -1 : 0;
     }
-    char *body = NULL;
-    if (q->len[4]) {
-        body = malloc(q->len[4] + 1);
-        if (!body)
-            return answer_err(fd, DCPKI_E_NOMEM, "reading the request") ? -1 : 0;
-        memcpy(body, q->field[4], q->len[4]);
-        body[q->len[4]] = '\0';
-    }
     dcpki_http_response r;
     dcpki_err err;
     dcpki_err_clear(&err);
-    dcpki_code rc = svc->forward(svc->arg, method, path, body, q->len[4], q->field[5][0] == '1', &r, &err);
-    free(body);
+    /* the body as it came (the transport takes it by its length, no NUL needed) */
+    dcpki_code rc = svc->forward(svc->arg, method, path, q->len[4] ? q->field[4] : NULL, q->len[4],
+                                 q->field[5][0] == '1', &r, &err);
     atomic_fetch_add(&s->forwarded, 1);
     DCPKI_DEBUG("agent: %s %s for pid %ld (uid %lu): %s %ld", method, path, (long)peer->pid,
                 (unsigned long)peer->uid, dcpki_code_id(rc), rc == DCPKI_OK ? r.status : 0L);

@@ -47,7 +47,8 @@ const char *dcpki_agent_client_path(const dcpki_agent_client *c);
 dcpki_code dcpki_agent_perform(dcpki_agent_client *c, const char *method, const char *path, const char *body,
                                size_t body_len, int idempotent, dcpki_http_response *resp, dcpki_err *err);
 
-/* The agent's side: forward performs an allowed request for the service. */
+/* The agent's side: forward performs an allowed request for the service;
+ * body (body_len bytes) is not NUL-terminated. */
 typedef dcpki_code (*dcpki_agent_forward_fn)(void *arg, const char *method, const char *path, const char *body,
                                              size_t body_len, int idempotent, dcpki_http_response *resp,
                                              dcpki_err *err);
