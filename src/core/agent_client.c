@@ -55,7 +55,8 @@ static int still(const kept *k)
     return fstat(k->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == k->dev && st.st_ino == k->ino;
 }
 
-static int take_idle(dcpki_agent_client *c)
+/* A kept connection of this process, still the socket it was: 1 with *out. */
+static int take_idle(dcpki_agent_client *c, kept *out)
 {
     pid_t pid = getpid();
     for (int i = 0; i < IDLE_SLOTS; i++) {
@@ -67,29 +68,27 @@ static int take_idle(dcpki_agent_client *c)
         atomic_store(&c->state[i], SLOT_EMPTY);
         if (!still(&k))
             continue; /* the number is something else now: not ours to close */
-        if (k.pid == pid)
-            return k.fd;
+        if (k.pid == pid) {
+            *out = k;
+            return 1;
+        }
         close(k.fd); /* the parent's connection, this process's copy of it (fork) */
     }
-    return -1;
+    return 0;
 }
 
-static void give_back(dcpki_agent_client *c, int fd)
+/* k: a connection of this process (taken, or made by connect_agent) */
+static void give_back(dcpki_agent_client *c, const kept *k)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return;
-    }
     for (int i = 0; i < IDLE_SLOTS; i++) {
         int want = SLOT_EMPTY;
         if (atomic_compare_exchange_strong(&c->state[i], &want, SLOT_BUSY)) {
-            c->slot[i] = (kept){ .fd = fd, .pid = getpid(), .dev = st.st_dev, .ino = st.st_ino };
+            c->slot[i] = *k;
             atomic_store(&c->state[i], SLOT_FULL);
             return;
         }
     }
-    close(fd);
+    close(k->fd);
 }
 
 static dcpki_code agent_err(const dcpki_agent_client *c, dcpki_err *err, const char *what, int e)
@@ -151,9 +150,8 @@ static int placed_by(const char *path, uid_t uid)
 /* A new connection to an agent this process trusts: one running as root, as
  * this process's user, or as the user who alone could have put the socket
  * where it is (placed_by). */
-static dcpki_code connect_agent(dcpki_agent_client *c, int64_t deadline, int *out, dcpki_err *err)
+static dcpki_code connect_agent(dcpki_agent_client *c, int64_t deadline, kept *out, dcpki_err *err)
 {
-    *out = -1;
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     size_t pl = strlen(c->path);
     if (pl >= sizeof(a.sun_path))
@@ -195,7 +193,13 @@ static dcpki_code connect_agent(dcpki_agent_client *c, int64_t deadline, int *ou
                              "this process's user, nor the only user who could have put the socket there",
                              c->path, (long)cr.pid, (unsigned long)cr.uid);
     }
-    *out = fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return agent_err(c, err, "cannot identify the connection to", e);
+    }
+    *out = (kept){ .fd = fd, .pid = getpid(), .dev = st.st_dev, .ino = st.st_ino };
     return DCPKI_OK;
 }
 
@@ -204,20 +208,20 @@ static dcpki_code connect_agent(dcpki_agent_client *c, int64_t deadline, int *ou
  * fails before any answer: an idempotent request is then sent once more on a
  * new connection. An agent that refuses this process answers why and closes
  * at once, maybe before the request is written: that answer is still read.
- * On success *fd is the connection, to give back. */
+ * On success *conn is the connection, to give back. */
 static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *field, const size_t *len,
-                           int idempotent, dcpki_agent_frame *ans, int *fd_out, dcpki_err *err)
+                           int idempotent, dcpki_agent_frame *ans, kept *conn, dcpki_err *err)
 {
-    *fd_out = -1;
     long wait_ms = c->timeout_ms > 0 ? c->timeout_ms + ANSWER_MARGIN_MS : HELLO_MS;
     int64_t deadline = dcpki_now_ms() + wait_ms;
     for (;;) {
-        int fd = take_idle(c), kept_conn = fd >= 0;
+        int kept_conn = take_idle(c, conn);
         if (!kept_conn) {
-            dcpki_code rc = connect_agent(c, deadline, &fd, err);
+            dcpki_code rc = connect_agent(c, deadline, conn, err);
             if (rc != DCPKI_OK)
                 return rc;
         }
+        int fd = conn->fd;
         int r = dcpki_agent_write_frame(fd, n, field, len, deadline);
         int we = errno;
         int rr = r == 0 || we == EPIPE || we == ECONNRESET ? dcpki_agent_read_frame(fd, DCPKI_AGENT_MAX_ANSWER,
@@ -227,10 +231,8 @@ static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *f
             r = rr;
         else
             errno = we;
-        if (r == 1 && ans->nfields >= 2) {
-            *fd_out = fd;
+        if (r == 1 && ans->nfields >= 2)
             return DCPKI_OK;
-        }
         int e = r == 0 ? ECONNRESET : r == 1 ? EPROTO : errno;
         close(fd);
         if (r == 1)
@@ -253,12 +255,28 @@ static dcpki_code exchange(dcpki_agent_client *c, size_t n, const char *const *f
     }
 }
 
-/* The answer's error (fields 0 and 1), with the agent named (dcpki_err_set escapes the text). */
-static dcpki_code answer_error(const dcpki_agent_client *c, const dcpki_agent_frame *ans, dcpki_err *err)
+/* One exchange whose answer says "ok" with want fields; on success ans and
+ * *conn (to give back) are the caller's. An answer saying why not becomes the
+ * error, with the agent named (dcpki_err_set escapes the text). */
+static dcpki_code ask(dcpki_agent_client *c, size_t n, const char *const *field, const size_t *len, int idempotent,
+                      size_t want, dcpki_agent_frame *ans, kept *conn, dcpki_err *err)
 {
-    int n = ans->len[1] > 400 ? 400 : (int)ans->len[1];
-    return dcpki_err_set(err, dcpki_code_of_id(ans->field[0], ans->len[0]), "%.*s (from the dcpki agent at %s)", n,
-                         ans->field[1], c->path);
+    dcpki_code rc = exchange(c, n, field, len, idempotent, ans, conn, err);
+    if (rc != DCPKI_OK)
+        return rc;
+    if (!dcpki_agent_field_is(ans, 0, "ok")) {
+        int l = ans->len[1] > 400 ? 400 : (int)ans->len[1];
+        rc = dcpki_err_set(err, dcpki_code_of_id(ans->field[0], ans->len[0]), "%.*s (from the dcpki agent at %s)", l,
+                           ans->field[1], c->path);
+    } else if (ans->nfields != want) {
+        rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered %s with %zu fields, not %zu (is it "
+                           "the same version of dcpki?)", c->path, field[1], ans->nfields, want);
+    } else {
+        return DCPKI_OK;
+    }
+    dcpki_agent_frame_free(ans);
+    give_back(c, conn); /* the exchange itself went well */
+    return rc;
 }
 
 static char *field_dup(const dcpki_agent_frame *f, size_t i)
@@ -299,34 +317,26 @@ dcpki_code dcpki_agent_client_new(const char *path, dcpki_agent_client **out, dc
     static const char *const hello[] = { "1", "hello" };
     static const size_t hello_len[] = { 1, 5 };
     dcpki_agent_frame ans;
-    int fd;
-    dcpki_code rc = exchange(c, 2, hello, hello_len, 1, &ans, &fd, err);
+    kept conn;
+    dcpki_code rc = ask(c, 2, hello, hello_len, 1, 5, &ans, &conn, err);
     if (rc != DCPKI_OK) {
         dcpki_agent_client_free(c);
         return rc;
     }
     int ok = 1;
-    if (!dcpki_agent_field_is(&ans, 0, "ok")) {
-        rc = answer_error(c, &ans, err);
-    } else if (ans.nfields != 5) {
-        rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered hello with %zu fields, not 5 (is it "
-                           "the same version of dcpki?)", c->path, ans.nfields);
-    } else {
-        c->base = field_dup(&ans, 2);
-        c->label = field_dup(&ans, 3);
-        c->timeout_ms = field_long(&ans, 4, &ok);
-        if (!c->base || !c->label)
-            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "connecting to the dcpki agent");
-        else if (!ok || c->timeout_ms <= 0)
-            rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s gave no valid deadline", c->path);
-    }
+    c->base = field_dup(&ans, 2);
+    c->label = field_dup(&ans, 3);
+    c->timeout_ms = field_long(&ans, 4, &ok);
+    if (!c->base || !c->label)
+        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "connecting to the dcpki agent");
+    else if (!ok || c->timeout_ms <= 0)
+        rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s gave no valid deadline", c->path);
     dcpki_agent_frame_free(&ans);
+    give_back(c, &conn);
     if (rc != DCPKI_OK) {
-        close(fd);
         dcpki_agent_client_free(c);
         return rc;
     }
-    give_back(c, fd);
     DCPKI_DEBUG("agent: %s serves %s as %s (deadline %ld ms)", c->path, c->base, c->label, c->timeout_ms);
     *out = c;
     return DCPKI_OK;
@@ -336,9 +346,9 @@ void dcpki_agent_client_free(dcpki_agent_client *c)
 {
     if (!c)
         return;
-    int fd;
-    while ((fd = take_idle(c)) >= 0)
-        close(fd);
+    kept k;
+    while (take_idle(c, &k))
+        close(k.fd);
     free(c->path);
     free(c->base);
     free(c->label);
@@ -356,34 +366,26 @@ dcpki_code dcpki_agent_perform(dcpki_agent_client *c, const char *method, const 
     const char *field[] = { "1", "http", method, path, body ? body : "", idempotent ? "1" : "0" };
     size_t len[] = { 1, 4, strlen(method), strlen(path), body ? body_len : 0, 1 };
     dcpki_agent_frame ans;
-    int fd;
-    dcpki_code rc = exchange(c, 6, field, len, idempotent, &ans, &fd, err);
+    kept conn;
+    dcpki_code rc = ask(c, 6, field, len, idempotent, 8, &ans, &conn, err);
     if (rc != DCPKI_OK)
         return rc;
     int ok = 1;
-    if (!dcpki_agent_field_is(&ans, 0, "ok")) {
-        rc = answer_error(c, &ans, err);
-    } else if (ans.nfields != 8) {
-        rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered with %zu fields, not 8 (is it the "
-                           "same version of dcpki?)", c->path, ans.nfields);
-    } else {
-        resp->status = field_long(&ans, 2, &ok);
-        resp->content_type = ans.len[3] ? field_dup(&ans, 3) : NULL;
-        resp->attempts = (int)field_long(&ans, 4, &ok);
-        resp->retry_after_ms = field_long(&ans, 5, &ok);
-        resp->timeout_ms = field_long(&ans, 6, &ok);
-        resp->idempotent = idempotent;
-        resp->body = field_dup(&ans, 7);
-        resp->len = ans.len[7];
-        if (!resp->body || (ans.len[3] && !resp->content_type))
-            rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the dcpki agent's answer");
-        else if (!ok || resp->status < 100 || resp->status > 999)
-            rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered with a malformed status",
-                               c->path);
-    }
+    resp->status = field_long(&ans, 2, &ok);
+    resp->content_type = ans.len[3] ? field_dup(&ans, 3) : NULL;
+    resp->attempts = (int)field_long(&ans, 4, &ok);
+    resp->retry_after_ms = field_long(&ans, 5, &ok);
+    resp->timeout_ms = field_long(&ans, 6, &ok);
+    resp->idempotent = idempotent;
+    resp->body = field_dup(&ans, 7);
+    resp->len = ans.len[7];
+    if (!resp->body || (ans.len[3] && !resp->content_type))
+        rc = dcpki_err_set(err, DCPKI_E_NOMEM, "reading the dcpki agent's answer");
+    else if (!ok || resp->status < 100 || resp->status > 999)
+        rc = dcpki_err_set(err, DCPKI_E_AGENT, "the dcpki agent at %s answered with a malformed status", c->path);
     dcpki_agent_frame_free(&ans);
     if (rc != DCPKI_OK)
         dcpki_http_response_free(resp);
-    give_back(c, fd); /* the exchange itself completed */
+    give_back(c, &conn); /* the exchange itself completed */
     return rc;
 }
