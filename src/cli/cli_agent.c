@@ -72,7 +72,7 @@ static int agent_run(cli_ctx *ctx, const cli_cmd *self, int argc, char **argv)
     }
     if (cli_check_operands(ctx, argc, argv, 0, 0))
         return CLI_EXIT_USAGE;
-    if (sock && (sock[0] != '/' || strlen(sock) > 107))
+    if (sock && !dcpki_agent_path_ok(sock))
         return cli_usage_error(ctx, "--socket needs an absolute path of at most 107 bytes, not '%s'", sock);
     dcpki_err err;
     dcpki_err_clear(&err);

@@ -515,8 +515,7 @@ static dcpki_code set_key(struct parser *ps, enum section sec, const char *key, 
                         "'%s' in [%s] must be an absolute path (it is used by services whatever their "
                         "working directory), not '%s'", key, sn, val);
     } else if (slot == &cfg->signing.agent) {
-        /* sockaddr_un.sun_path holds 108 bytes with the NUL (unix(7)) */
-        if (val[0] != '/' || strlen(val) > 107)
+        if (!dcpki_agent_path_ok(val))
             return perr(ps, DCPKI_E_CONFIG_BAD_VALUE,
                         "'%s' in [%s] must be the absolute path of the agent's socket, at most 107 bytes "
                         "(e.g. /run/dcpki/agent.sock), not '%s'", key, sn, val);
@@ -685,6 +684,12 @@ const char *dcpki_config_origin(const dcpki_config *cfg, dcpki_config_item item)
     if ((unsigned)item >= DCPKI_CI__COUNT)
         return "?";
     return cfg && (cfg->from_env & (1u << item)) ? origin[item].env : origin[item].file;
+}
+
+int dcpki_agent_path_ok(const char *path)
+{
+    /* sockaddr_un.sun_path holds 108 bytes with the NUL (unix(7)) */
+    return path[0] == '/' && strlen(path) <= 107;
 }
 
 int dcpki_config_names_ra(const dcpki_config *cfg)

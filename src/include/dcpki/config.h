@@ -98,6 +98,9 @@ typedef enum dcpki_config_item {
 const char *dcpki_config_origin(const dcpki_config *cfg, dcpki_config_item item);
 /* Whether an API key is configured (in memory or as api_key_file). */
 int dcpki_config_has_api_key(const dcpki_config *cfg);
+/* Whether path can be the agent's socket ([signing] agent, dcpki agent
+ * --socket): absolute, and short enough for a Unix socket address. */
+int dcpki_agent_path_ok(const char *path);
 /* Whether cfg names an RA identity in any of [ra]'s ways (or SM_CLIENT_CERT_FILE). */
 int dcpki_config_names_ra(const dcpki_config *cfg);
 
