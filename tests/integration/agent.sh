@@ -274,29 +274,34 @@ pass "a stopped agent fails the client at its deadline; without the agent, the C
 # ---- 6. a socket planted by another user is not trusted
 T=$W/tmpdir; mkdir -p "$T" && chmod 1777 "$T"
 N=$W/nobody-agent; mkdir -p "$N" && cp "$S"/* "$N/" && chown -R nobody:nogroup "$N"
-write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
-  "signing.api_key_file=$N/api-key" "signing.agent=$T/agent.sock"
-chown nobody:nogroup "$N/dcpki.conf"
-setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null >"$W/planted.log" 2>&1 &
-planted=$!; _priv_pids+=("$planted")
-for _ in $(seq 1 100); do [[ -S $T/agent.sock ]] && break; sleep 0.1; done
-[[ -S $T/agent.sock ]] || fail "nobody's agent did not start: $(cat "$W/planted.log")"
-printf '[signing]\nagent = %s\n' "$T/agent.sock" >"$W/planted-client.conf"
-fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
+# nobody_agent SOCKET : an agent run by nobody, with its own copy of the identity, serving SOCKET (sets planted)
+nobody_agent() {
+  write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
+    "signing.api_key_file=$N/api-key" "signing.agent=$1"
+  chown nobody:nogroup "$N/dcpki.conf"
+  setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null \
+    >>"$W/planted.log" 2>&1 &
+  planted=$!; _priv_pids+=("$planted")
+  for _ in $(seq 1 100); do grep -q "agent: serving $1 " "$W/planted.log" && return 0; sleep 0.1; done
+  fail "nobody's agent on $1 did not start: $(tail -3 "$W/planted.log")"
+}
+stop_nobody_agent() { kill "$planted"; wait "$planted" 2>/dev/null || true; }
+# as_client_of SOCKET CMD... : CMD (as root) with a client configuration naming SOCKET
+as_client_of() {
+  printf '[signing]\nagent = %s\n' "$1" >"$W/planted-client.conf"; shift
+  env DCPKI_CONF="$W/planted-client.conf" "$@"
+}
+nobody_agent "$T/agent.sock"
+fails1 as_client_of "$T/agent.sock" "$DCPKI" keys list
 grep -q "is not trusted: it is neither root, nor this process's user, nor the only user who could have put the socket there" \
   <<<"$ERR" || fail "root trusted an agent run by nobody in a 1777 directory: $ERR"
-kill "$planted"; wait "$planted" 2>/dev/null || true
+stop_nobody_agent
 # nobody's own directory, made in the 1777 one: nobody owns it, but anyone could have made it
 mkdir "$T/evil" && chown nobody:nogroup "$T/evil"
-write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
-  "signing.api_key_file=$N/api-key" "signing.agent=$T/evil/agent.sock"
-setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null >"$W/planted2.log" 2>&1 &
-planted=$!; _priv_pids+=("$planted")
-for _ in $(seq 1 100); do grep -q 'agent: serving' "$W/planted2.log" && break; sleep 0.1; done
-printf '[signing]\nagent = %s\n' "$T/evil/agent.sock" >"$W/planted-client.conf"
-fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
+nobody_agent "$T/evil/agent.sock"
+fails1 as_client_of "$T/evil/agent.sock" "$DCPKI" keys list
 grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent in a directory under a 1777 one: $ERR"
-kill "$planted"; wait "$planted" 2>/dev/null || true
+stop_nobody_agent
 # a link in the 1777 directory to nobody's own directory elsewhere, in a directory of root's under /run
 # (the test's own tree may lie under /tmp, which no socket under it can pass)
 [[ -d /run && $(stat -c '%u %a' /run) == "0 755" ]] || fail "/run is not root's with mode 755: $(stat -c '%U %a' /run)"
@@ -304,18 +309,11 @@ RUNDIR=$(mktemp -d /run/dcpki-agent-test.XXXXXX) && chmod 755 "$RUNDIR" || fail 
 trap '_cleanup; rm -rf "$RUNDIR"' EXIT
 mkdir "$RUNDIR/nobody-sock" && chown nobody:nogroup "$RUNDIR/nobody-sock"
 ln -s "$RUNDIR/nobody-sock" "$T/link"
-write_conf "$N/dcpki.conf" "ra.key=$N/ra.key" "ra.certificate=$N/ra.pem" "ca.trust=$N/trust.pem" \
-  "signing.api_key_file=$N/api-key" "signing.agent=$RUNDIR/nobody-sock/agent.sock"
-setpriv --reuid nobody --regid nogroup --clear-groups "$DCPKI" --config "$N/dcpki.conf" agent </dev/null >"$W/planted3.log" 2>&1 &
-planted=$!; _priv_pids+=("$planted")
-for _ in $(seq 1 100); do grep -q 'agent: serving' "$W/planted3.log" && break; sleep 0.1; done
-grep -q 'agent: serving' "$W/planted3.log" || fail "nobody's third agent did not start: $(cat "$W/planted3.log")"
-printf '[signing]\nagent = %s\n' "$T/link/agent.sock" >"$W/planted-client.conf"
-fails1 env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list
+nobody_agent "$RUNDIR/nobody-sock/agent.sock"
+fails1 as_client_of "$T/link/agent.sock" "$DCPKI" keys list
 grep -q "is not trusted" <<<"$ERR" || fail "root trusted nobody's agent through a link in a 1777 directory: $ERR"
 # the same socket named by its own path: nobody alone could have put it there
-printf '[signing]\nagent = %s\n' "$RUNDIR/nobody-sock/agent.sock" >"$W/planted-client.conf"
-env DCPKI_CONF="$W/planted-client.conf" "$DCPKI" keys list >"$W/own.out" 2>&1 \
+as_client_of "$RUNDIR/nobody-sock/agent.sock" "$DCPKI" keys list >"$W/own.out" 2>&1 \
   || fail "root refused nobody's agent in nobody's own directory under root's: $(cat "$W/own.out")"
-kill "$planted"; wait "$planted" 2>/dev/null || true
+stop_nobody_agent
 pass "a client refuses an agent run by another user who was not the only one able to put its socket there (directly, in a subdirectory or through a link under a 1777 directory), and trusts one who was"
